@@ -1,0 +1,204 @@
+"""One typed settings object for every service, read from the environment.
+
+Values come from environment variables and, when present, a `.env` file in the
+working directory (python-dotenv via pydantic-settings). Every field has a
+default that works inside the Docker Compose stack, so `docker compose up -d`
+needs no `.env`. `.env.example` documents every variable; keep the two in step
+(tests/test_settings.py checks that they are).
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from functools import lru_cache
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from croniter import croniter
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+# Tickers as exchanges print them: AAPL, BRK.B, RDS-A.
+SYMBOL_RE = re.compile(r"^[A-Z][A-Z0-9.\-]{0,9}$")
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+CsvList = Annotated[list[str], NoDecode]
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    # --- Kafka -----------------------------------------------------------------
+    kafka_bootstrap_servers: str = "localhost:9092"
+    kafka_topic: str = "stock-prices"
+    kafka_dlq_topic: str = "stock-prices.dlq"
+    kafka_partitions: int = Field(3, ge=1, le=1000)
+    kafka_replication_factor: int = Field(1, ge=1, le=10)
+    kafka_consumer_group: str = "stock-consumer-group"
+    kafka_alerts_group: str = "stock-alerts-group"
+    kafka_session_timeout_ms: int = Field(10000, ge=1000, le=300000)
+    kafka_heartbeat_interval_ms: int = Field(3000, ge=100, le=100000)
+
+    # --- MongoDB ---------------------------------------------------------------
+    mongo_uri: str = "mongodb://localhost:27017"
+    mongo_db: str = "stock_market"
+
+    # --- MySQL -----------------------------------------------------------------
+    mysql_host: str = "localhost"
+    mysql_port: Port = 3306
+    mysql_user: str = "stock_app"
+    mysql_password: str = "stock_app_dev_password"
+    mysql_database: str = "stock_analytics"
+
+    # --- Elasticsearch / logging ----------------------------------------------
+    elasticsearch_url: str = "http://localhost:9200"
+    es_log_index: str = "stock-system-logs"
+    log_to_elasticsearch: bool = True
+    log_level: str = "INFO"
+    log_queue_size: int = Field(10000, ge=10, le=10_000_000)
+    # Dotted "module:Class" of an elastic_transport node class; empty = default.
+    # Lets a test point the client at an OpenSearch-compatible stand-in.
+    elasticsearch_node_class: str = ""
+
+    # --- Symbols and the producer ---------------------------------------------
+    stock_symbols: CsvList = ["AAPL", "GOOGL", "MSFT", "AMZN", "TSLA", "META", "NVDA"]
+    poll_interval_seconds: float = Field(15.0, gt=0, le=86400)
+    simulation_seed: int | None = None
+    alpha_vantage_api_key: str = ""
+    alpha_vantage_url: str = "https://www.alphavantage.co/query"
+    alpha_vantage_calls_per_minute: int = Field(5, ge=0, le=10000)
+    alpha_vantage_calls_per_day: int = Field(25, ge=0, le=1_000_000)
+    http_timeout_seconds: float = Field(10.0, gt=0, le=300)
+
+    # --- Alerts ----------------------------------------------------------------
+    price_change_threshold: float = Field(5.0, gt=0)
+    volume_threshold_multiplier: float = Field(2.0, gt=0)
+    volume_window: int = Field(20, ge=2, le=10000)
+    alert_cooldown_seconds: int = Field(900, ge=0)
+    alert_email_recipients: CsvList = []
+
+    # --- SMTP (alerts and the news digest) -------------------------------------
+    smtp_server: str = ""
+    smtp_port: Port = 587
+    smtp_starttls: bool = True
+    email_sender: str = ""
+    email_password: str = ""
+
+    # --- Batch, news, schedules -------------------------------------------------
+    retention_days: int = Field(90, ge=1, le=36500)
+    market_timezone: str = "America/New_York"
+    batch_cron: str = "0 0 * * *"
+    news_cron: str = "0 8 * * *"
+    backfill_days: int = Field(120, ge=0, le=5000)
+    yahoo_rss_url: str = "https://feeds.finance.yahoo.com/rss/2.0/headline?s={symbol}&region=US&lang=en-US"
+    google_news_rss_url: str = "https://news.google.com/rss/search?q={query}&hl=en-US&gl=US&ceid=US:en"
+    news_request_delay_seconds: float = Field(1.0, ge=0, le=60)
+    news_outbox_dir: str = "outbox"
+
+    # --- Flask -----------------------------------------------------------------
+    flask_secret_key: str = ""
+    flask_debug: bool = False
+
+    @field_validator("simulation_seed", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        # Compose passes unset variables as empty strings.
+        return None if value == "" else value
+
+    @field_validator("stock_symbols", "alert_email_recipients", mode="before")
+    @classmethod
+    def _csv(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @field_validator("stock_symbols")
+    @classmethod
+    def _symbols(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("at least one symbol is required")
+        upper = [s.upper() for s in value]
+        bad = [s for s in upper if not SYMBOL_RE.match(s)]
+        if bad:
+            raise ValueError(f"not a ticker symbol: {', '.join(bad)}")
+        return list(dict.fromkeys(upper))
+
+    @field_validator("market_timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError("unknown time zone") from exc
+        return value
+
+    @field_validator("batch_cron", "news_cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        if not croniter.is_valid(value):
+            raise ValueError("not a cron expression (5 fields, e.g. '0 0 * * *')")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
+        return level
+
+    @field_validator("kafka_bootstrap_servers")
+    @classmethod
+    def _bootstrap(cls, value: str) -> str:
+        for server in value.split(","):
+            host, _, port = server.strip().rpartition(":")
+            if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+                raise ValueError("expected host:port[,host:port...]")
+        return value
+
+    # --- derived ----------------------------------------------------------------
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.market_timezone)
+
+    @property
+    def smtp_enabled(self) -> bool:
+        return bool(self.smtp_server and self.email_sender)
+
+
+class SettingsError(SystemExit):
+    """Raised (as a clean exit, code 2) when a variable has a bad value."""
+
+
+def format_error(exc: ValidationError) -> str:
+    """One line per bad variable: name, the value given, and why."""
+    lines = []
+    for err in exc.errors():
+        name = str(err["loc"][0]).upper() if err["loc"] else "?"
+        value = err.get("input")
+        reason = err["msg"].removeprefix("Value error, ")
+        lines.append(f"Invalid setting {name}={value!r}: {reason}")
+    return "\n".join(lines)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings; on a bad value print one clear line per variable and exit 2."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        message = format_error(exc)
+        print(message, file=sys.stderr)
+        raise SettingsError(2) from exc
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return load_settings()

@@ -1,0 +1,34 @@
+"""MongoDB access for stock_market.
+
+Queries live in the modules of this package (one per collection: prices, news,
+users, alerts); services call those functions and never build filters of their
+own. Indexes are created by database/setup_mongodb.py.
+"""
+
+from __future__ import annotations
+
+from pymongo import MongoClient
+from pymongo.database import Database
+
+from config import Settings
+
+# Collection names from the design.
+REALTIME_PRICES = "realtime_prices"
+NEWS_ARTICLES = "news_articles"
+USERS = "users"
+ALERT_HISTORY = "alert_history"
+
+
+def make_client(settings: Settings, *, server_selection_timeout_ms: int = 5000) -> MongoClient:
+    # tz_aware: datetimes come back as UTC-aware, matching what we store.
+    return MongoClient(
+        settings.mongo_uri,
+        tz_aware=True,
+        serverSelectionTimeoutMS=server_selection_timeout_ms,
+        connectTimeoutMS=5000,
+        appname="stock-analysis-system",
+    )
+
+
+def get_db(client: MongoClient, settings: Settings) -> Database:
+    return client[settings.mongo_db]

@@ -1,0 +1,70 @@
+"""Create the stock_market collections and the indexes their queries need.
+
+Idempotent: every service that writes calls `ensure_indexes` at start, and it
+can be run by hand: `python database/setup_mongodb.py`.
+
+Retention of realtime_prices is done by the batch job (delete older than
+RETENTION_DAYS, using the timestamp index) rather than a TTL index, so that the
+optional archive step can copy a day to S3 before it is deleted.
+"""
+
+from __future__ import annotations
+
+from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo.database import Database
+
+from database.mongo import ALERT_HISTORY, NEWS_ARTICLES, REALTIME_PRICES, USERS
+
+DIGEST_LOG = "digest_log"
+
+INDEXES: dict[str, list[IndexModel]] = {
+    REALTIME_PRICES: [
+        # The dedupe key: a redelivered quote hits this and changes nothing.
+        # Walked backwards it also answers "latest quote of a symbol" and the
+        # intraday range query (symbol = ?, timestamp in [a, b)).
+        IndexModel([("symbol", ASCENDING), ("timestamp", ASCENDING)], unique=True, name="uq_symbol_timestamp"),
+        # Retention deletes and whole-day scans across symbols.
+        IndexModel([("timestamp", ASCENDING)], name="ix_timestamp"),
+    ],
+    NEWS_ARTICLES: [
+        IndexModel([("url", ASCENDING)], unique=True, name="uq_url"),
+        IndexModel([("symbols", ASCENDING), ("published_at", DESCENDING)], name="ix_symbols_published"),
+        IndexModel([("published_at", DESCENDING)], name="ix_published"),
+    ],
+    USERS: [
+        IndexModel([("email", ASCENDING)], unique=True, name="uq_email"),
+    ],
+    ALERT_HISTORY: [
+        IndexModel([("alert_key", ASCENDING)], unique=True, name="uq_alert_key"),
+        # Cooldown look-up (last alert of a symbol and rule) and "latest alerts".
+        IndexModel([("symbol", ASCENDING), ("rule", ASCENDING), ("quote_timestamp", DESCENDING)], name="ix_symbol_rule_time"),
+        IndexModel([("created_at", DESCENDING)], name="ix_created"),
+    ],
+    DIGEST_LOG: [
+        # One digest per user per day, however often the job runs.
+        IndexModel([("email", ASCENDING), ("date", ASCENDING)], unique=True, name="uq_email_date"),
+    ],
+}
+
+
+def ensure_indexes(db: Database) -> None:
+    # create_indexes creates a missing collection too, and is a no-op for an
+    # index that already exists with the same definition.
+    for name, indexes in INDEXES.items():
+        db[name].create_indexes(indexes)
+
+
+def main() -> None:
+    from config import get_settings
+    from database.mongo import get_db, make_client
+    from logs.logger_config import get_logger, setup_logging
+
+    settings = get_settings()
+    setup_logging("setup_mongodb", settings)
+    client = make_client(settings)
+    ensure_indexes(get_db(client, settings))
+    get_logger("setup_mongodb").info("MongoDB %s: collections and indexes ready", settings.mongo_db)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Centralised logging (see logger_config.py)."""

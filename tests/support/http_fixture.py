@@ -1,0 +1,103 @@
+"""A local HTTP server that answers like the outside APIs, from recorded responses.
+
+Tests register a handler per path; the handler receives the query string and
+returns a Response. Unregistered paths answer 404. Every request is recorded so
+tests can count calls (e.g. the Alpha Vantage call budget).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+
+
+@dataclass
+class Response:
+    status: int = 200
+    body: bytes = b""
+    content_type: str = "application/json"
+    delay: float = 0.0  # seconds before answering (for timeout tests)
+
+    @classmethod
+    def fixture(cls, name: str, status: int = 200, content_type: str | None = None, delay: float = 0.0) -> Response:
+        """A recorded response from tests/fixtures/."""
+        if content_type is None:
+            content_type = "application/json" if name.endswith(".json") else "application/rss+xml; charset=utf-8"
+        return cls(status, (FIXTURES / name).read_bytes(), content_type, delay)
+
+
+@dataclass
+class Request:
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+
+
+Handler = Callable[[Request], Response]
+
+
+@dataclass
+class RecordedApi:
+    routes: dict[str, Handler] = field(default_factory=dict)
+    requests: list[Request] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    server: ThreadingHTTPServer | None = None
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def route(self, path: str, handler: Handler | Response) -> None:
+        self.routes[path] = handler if callable(handler) else (lambda _req, r=handler: r)
+
+    def reset(self) -> None:
+        with self.lock:
+            self.routes.clear()
+            self.requests.clear()
+
+    def calls(self, path: str | None = None) -> list[Request]:
+        with self.lock:
+            return [r for r in self.requests if path is None or r.path == path]
+
+    def start(self) -> RecordedApi:
+        api = self
+
+        class _H(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server API
+                parts = urlsplit(self.path)
+                req = Request(parts.path, {k: v[-1] for k, v in parse_qs(parts.query).items()}, dict(self.headers))
+                with api.lock:
+                    api.requests.append(req)
+                    handler = api.routes.get(parts.path)
+                resp = handler(req) if handler else Response(404, b'{"error": "no recorded response"}')
+                if resp.delay:
+                    time.sleep(resp.delay)
+                try:
+                    self.send_response(resp.status)
+                    self.send_header("Content-Type", resp.content_type)
+                    self.send_header("Content-Length", str(len(resp.body)))
+                    self.end_headers()
+                    self.wfile.write(resp.body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client timed out first; that was the point
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _H)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self.server:
+            self.server.shutdown()
+            self.server.server_close()
