@@ -107,6 +107,11 @@ class Settings(BaseSettings):
     # --- Flask -----------------------------------------------------------------
     flask_secret_key: str = ""
     flask_debug: bool = False
+    # How often the live page polls for new quotes, seconds.
+    flask_refresh_seconds: float = Field(5.0, gt=0, le=3600)
+    # Failed logins per email (x4 per client address) before logins are refused for the lockout.
+    flask_login_max_failures: int = Field(5, ge=1, le=1000)
+    flask_login_lockout_seconds: int = Field(900, ge=1, le=86400)
 
     @field_validator("simulation_seed", mode="before")
     @classmethod

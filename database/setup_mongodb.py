@@ -13,9 +13,15 @@ from __future__ import annotations
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.database import Database
 
-from database.mongo import ALERT_HISTORY, NEWS_ARTICLES, REALTIME_PRICES, USERS
-
-DIGEST_LOG = "digest_log"
+from database.mongo import (
+    ALERT_HISTORY,
+    API_BUDGET,
+    DIGEST_LOG,
+    LOGIN_ATTEMPTS,
+    NEWS_ARTICLES,
+    REALTIME_PRICES,
+    USERS,
+)
 
 INDEXES: dict[str, list[IndexModel]] = {
     REALTIME_PRICES: [
@@ -43,6 +49,16 @@ INDEXES: dict[str, list[IndexModel]] = {
     DIGEST_LOG: [
         # One digest per user per day, however often the job runs.
         IndexModel([("email", ASCENDING), ("date", ASCENDING)], unique=True, name="uq_email_date"),
+    ],
+    API_BUDGET: [
+        # Spent minute/day counters clean themselves up.
+        IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="ttl_expires_at"),
+    ],
+    LOGIN_ATTEMPTS: [
+        # One failed-login counter per throttle key (email or client address);
+        # the TTL index removes a counter once its window is over.
+        IndexModel([("key", ASCENDING)], unique=True, name="uq_key"),
+        IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="ttl_expires_at"),
     ],
 }
 

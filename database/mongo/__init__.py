@@ -17,6 +17,10 @@ REALTIME_PRICES = "realtime_prices"
 NEWS_ARTICLES = "news_articles"
 USERS = "users"
 ALERT_HISTORY = "alert_history"
+# Our own bookkeeping.
+DIGEST_LOG = "digest_log"  # one digest per user per day
+API_BUDGET = "api_budget"  # Alpha Vantage calls spent, shared by every process
+LOGIN_ATTEMPTS = "login_attempts"  # failed logins per email / client, shared by web workers
 
 
 def make_client(settings: Settings, *, server_selection_timeout_ms: int = 5000) -> MongoClient:

@@ -1,0 +1,1 @@
+"""Nightly analytics: daily/weekly/performance aggregates, indicators, backfill, schedule."""

@@ -1,0 +1,68 @@
+"""MySQL reads of the Flask dashboard: daily series, performance, alert_log.
+
+Every statement is parameterised and walks an index:
+daily_aggregates (symbol, date) unique key, stock_performance primary key,
+alert_log (symbol, created_at) / (created_at).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pymysql
+
+DAILY_COLUMNS = (
+    "symbol, date, open_price, high_price, low_price, close_price, avg_price, total_volume, "
+    "daily_change_pct, sma_20, rsi_14, tick_count, source"
+)
+ALERT_COLUMNS = (
+    "alert_key, symbol, rule, value, threshold, price, quote_timestamp, message, source, "
+    "email_status, created_at"
+)
+
+
+def daily_series(conn: pymysql.Connection, symbol: str, days: int) -> list[dict[str, Any]]:
+    """The last `days` daily rows of a symbol, oldest first."""
+    with conn.cursor() as cur:
+        cur.execute(
+            f"SELECT {DAILY_COLUMNS} FROM daily_aggregates WHERE symbol = %s ORDER BY date DESC LIMIT %s",
+            (symbol, days),
+        )
+        rows = list(cur.fetchall())
+    rows.reverse()
+    return rows
+
+
+def performance(conn: pymysql.Connection, symbols: list[str]) -> list[dict[str, Any]]:
+    """stock_performance rows of the given symbols, in the given order."""
+    if not symbols:
+        return []
+    placeholders = ", ".join(["%s"] * len(symbols))
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT symbol, as_of_date, latest_close, return_7d_pct, return_30d_pct, return_90d_pct, "
+            "annualized_volatility_pct, max_drawdown_90d_pct, rsi_14, sma_20, trend, source "
+            f"FROM stock_performance WHERE symbol IN ({placeholders})",
+            tuple(symbols),
+        )
+        by_symbol = {row["symbol"]: row for row in cur.fetchall()}
+    return [by_symbol[s] for s in symbols if s in by_symbol]
+
+
+def latest_alerts(conn: pymysql.Connection, symbol: str | None, limit: int) -> list[dict[str, Any]]:
+    """Newest alert_log rows, of one symbol or of all."""
+    with conn.cursor() as cur:
+        if symbol is None:
+            cur.execute(f"SELECT {ALERT_COLUMNS} FROM alert_log ORDER BY created_at DESC LIMIT %s", (limit,))
+        else:
+            cur.execute(
+                f"SELECT {ALERT_COLUMNS} FROM alert_log WHERE symbol = %s ORDER BY created_at DESC LIMIT %s",
+                (symbol, limit),
+            )
+        return list(cur.fetchall())
+
+
+def ping(conn: pymysql.Connection) -> None:
+    with conn.cursor() as cur:
+        cur.execute("SELECT 1")
+        cur.fetchall()
