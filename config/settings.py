@@ -103,6 +103,26 @@ class Settings(BaseSettings):
     google_news_rss_url: str = "https://news.google.com/rss/search?q={query}&hl=en-US&gl=US&ceid=US:en"
     news_request_delay_seconds: float = Field(1.0, ge=0, le=60)
     news_outbox_dir: str = "outbox"
+    # False when Airflow drives the jobs (compose profile `airflow`): the batch and
+    # news containers then stay up but run nothing on their own schedule.
+    batch_schedule_enabled: bool = True
+    news_schedule_enabled: bool = True
+    # Airflow's maintenance DAG (indexes, archive check), in MARKET_TIMEZONE.
+    maintenance_cron: str = "0 3 * * 0"
+
+    # --- Archive of expiring quotes to S3 as Parquet (optional) -----------------
+    # On: the daily job copies each (symbol, market day) of quotes older than
+    # RETENTION_DAYS to s3://BUCKET/PREFIX/symbol=S/date=D/quotes.parquet and
+    # deletes from MongoDB only what was uploaded.
+    archive_enabled: bool = False
+    # Empty = AWS S3; e.g. http://minio:9000 for the compose profile `archive`.
+    archive_s3_endpoint_url: str = ""
+    archive_s3_bucket: str = "stock-archive"
+    archive_s3_prefix: str = "realtime_prices"
+    archive_s3_region: str = "us-east-1"
+    # Empty = boto3's default credential chain (AWS_ACCESS_KEY_ID, instance role, ...).
+    archive_s3_access_key_id: str = ""
+    archive_s3_secret_access_key: str = ""
 
     # --- Flask -----------------------------------------------------------------
     flask_secret_key: str = ""
@@ -144,12 +164,25 @@ class Settings(BaseSettings):
             raise ValueError("unknown time zone") from exc
         return value
 
-    @field_validator("batch_cron", "news_cron")
+    @field_validator("batch_cron", "news_cron", "maintenance_cron")
     @classmethod
     def _cron(cls, value: str) -> str:
         if not croniter.is_valid(value):
             raise ValueError("not a cron expression (5 fields, e.g. '0 0 * * *')")
         return value
+
+    @field_validator("archive_s3_bucket")
+    @classmethod
+    def _bucket(cls, value: str) -> str:
+        # S3 bucket naming rules, so a typo fails at start rather than at the first upload.
+        if not re.fullmatch(r"[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]", value):
+            raise ValueError("not an S3 bucket name (3-63 of a-z, 0-9, '.', '-')")
+        return value
+
+    @field_validator("archive_s3_prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        return value.strip("/")
 
     @field_validator("log_level")
     @classmethod

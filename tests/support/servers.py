@@ -147,3 +147,29 @@ class OsmemSearch(ServerProcess):
 
 def temp_dir(prefix: str) -> str:
     return tempfile.mkdtemp(prefix=prefix)
+
+
+class MotoS3(ServerProcess):
+    """S3-compatible server (PyPI moto[server]), in memory. Any access key is accepted."""
+
+    name = "moto-s3"
+    access_key = "testing"
+    secret_key = "testing"
+    region = "us-east-1"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def command(self) -> list[str]:
+        exe = shutil.which("moto_server", path=str(Path(sys.executable).parent)) or "moto_server"
+        return [exe, "-H", "127.0.0.1", "-p", str(self.port)]
+
+    def ready(self) -> bool:
+        return requests.get(self.url, timeout=1).status_code == 200
+
+    def client(self):  # type: ignore[no-untyped-def]
+        import boto3
+
+        return boto3.client("s3", endpoint_url=self.url, region_name=self.region,
+                            aws_access_key_id=self.access_key, aws_secret_access_key=self.secret_key)

@@ -1,0 +1,93 @@
+"""The news container's process: the daily news job on NEWS_CRON in MARKET_TIMEZONE.
+
+    python articles/scheduler.py
+
+Uses the one schedule mechanism of the system (batch/schedule.py, shared with the
+batch container). Each run is articles/daily_news.py's `run` for the scheduled
+instant, with its own MongoDB connection, so a database that was down for one
+run does not affect the next; a run that fails is logged and the schedule goes on.
+
+At start, if today's scheduled run is already past and nothing has been fetched
+since it (the container was down at 08:00), it runs once now: the digest log
+makes sure nobody who already had today's digest gets a second one.
+SIGTERM/SIGINT stop the process between runs (a running job finishes first).
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from datetime import datetime
+
+from articles import daily_news
+from batch.schedule import run_schedule, utc_now
+from config import Settings
+from database.mongo import get_db, make_client
+from database.mongo import news as news_db
+from logs.logger_config import get_logger
+
+log = get_logger("news.scheduler")
+
+
+class NewsService:
+    def __init__(self, settings: Settings, clock: Callable[[], datetime] = utc_now) -> None:
+        self.settings = settings
+        self.clock = clock
+
+    def job(self, fire: datetime) -> None:
+        client = make_client(self.settings)
+        try:
+            report = daily_news.run(self.settings, get_db(client, self.settings), now=fire)
+        finally:
+            client.close()
+        if not report.ok:
+            # Raised so the schedule logs the run as failed; the next run is unaffected.
+            raise RuntimeError(f"news run for {report.day} incomplete: digests failed for {len(report.failed)} "
+                               f"user(s), {len(report.source_failures)} source failure(s)")
+
+    def catch_up(self, last_fire: datetime) -> None:
+        tz = self.settings.tz
+        if last_fire.astimezone(tz).date() != self.clock().astimezone(tz).date():
+            log.info("today's run (%s) is still ahead; nothing to catch up", self.settings.news_cron)
+            return
+        client = make_client(self.settings)
+        try:
+            fetched = news_db.latest_fetch(get_db(client, self.settings))
+        finally:
+            client.close()
+        if fetched is not None and fetched >= last_fire:
+            log.info("today's run at %s already happened (news fetched %s)", last_fire.isoformat(), fetched.isoformat())
+            return
+        log.info("today's run at %s was missed (container down?): running it now", last_fire.isoformat())
+        self.job(last_fire)
+
+
+def serve(settings: Settings, stop: threading.Event, **schedule_options: object) -> int:
+    service = NewsService(settings, clock=schedule_options.get("clock", utc_now))  # type: ignore[arg-type]
+    return run_schedule(settings.news_cron, settings.tz, service.job, name="news", stop=stop,
+                        catch_up=service.catch_up, **schedule_options)  # type: ignore[arg-type]
+
+
+def main() -> int:
+    from config import get_settings
+    from logs.logger_config import setup_logging
+
+    settings = get_settings()
+    setup_logging("news", settings)
+    stop = threading.Event()
+
+    def _stop(signum: int, _frame: object) -> None:
+        log.info("signal %d: stopping after the current run", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    serve(settings, stop)
+    log.info("news scheduler stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,253 @@
+"""Daily history from day one, so SMA-20, RSI-14 and the 30-day panels have data
+on a fresh stack.
+
+    python batch/backfill.py            # symbols without history get BACKFILL_DAYS trading days
+    python batch/backfill.py --force    # every symbol, filling only the days still missing
+
+Run by hand, and once by batch/scheduler.py when daily_aggregates is empty.
+
+For each symbol the history is BACKFILL_DAYS trading days (Mon-Fri) ending the
+last trading day before today (market time zone) or, when MongoDB already holds
+quotes of the symbol, before the day of its oldest quote: those days belong to
+the daily job, which aggregates them from the quotes (the scheduler's catch-up).
+- With ALPHA_VANTAGE_API_KEY, TIME_SERIES_DAILY (compact: the last 100 trading
+  days) within the shared call budget; rows labelled source "real".
+- Days the API does not cover (all of them without a key, after a refusal, or
+  those older than its 100 days) are simulated by geometric Brownian motion
+  walked backwards from an anchor, labelled source "simulated": the earliest
+  real bar's open, else the symbol's latest quote in MongoDB, else its seed price.
+
+Rows are daily bars, not aggregates of quotes: tick_count 0 marks them (no
+quote was aggregated), volatility is NULL (no intraday prices),
+avg_price is the typical price (high + low + close) / 3 and avg_volume equals
+total_volume (one bar). A day that already has a row is never overwritten.
+SMA-20 and RSI-14 are then computed over the stored closes, and the weekly and
+performance rows refreshed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import random
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any, Protocol
+
+import pymysql
+from pymongo.database import Database
+
+from batch.daily_aggregation import refresh_performance, refresh_weekly, utc_now
+from batch.indicators import RSI_PERIOD, SMA_PERIOD, rsi_series, sma_series
+from batch.metrics import change_pct
+from config import Settings
+from config.symbols import seed_price
+from database.mongo import price_stats
+from database.mongo.prices import latest_quotes
+from database.mysql import aggregates, transaction
+from logs.logger_config import get_logger
+
+log = get_logger("batch.backfill")
+
+# Simulated daily moves: ~28 % annualised volatility, slight upward drift.
+SIM_DAILY_SIGMA = 0.018
+SIM_DAILY_DRIFT = 0.0003
+SIM_BASE_VOLUME = 20_000_000
+# How long to wait once for the per-minute API budget before simulating instead.
+BUDGET_WAIT_SECONDS = 65.0
+
+
+class DailySeriesClient(Protocol):
+    def daily_series(self, symbol: str) -> list[dict[str, Any]]: ...
+
+
+@dataclass
+class BackfillSummary:
+    symbols: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    inserted: int = 0
+    real_days: dict[str, int] = field(default_factory=dict)
+    simulated_days: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def trading_days_before(today: date, count: int) -> list[date]:
+    """The `count` Mondays-to-Fridays before `today`, oldest first."""
+    days: list[date] = []
+    day = today - timedelta(days=1)
+    while len(days) < count:
+        if day.weekday() < 5:
+            days.append(day)
+        day -= timedelta(days=1)
+    days.reverse()
+    return days
+
+
+def bar_row(symbol: str, bar: dict[str, Any], source: str) -> dict[str, Any]:
+    """A daily_aggregates row from a daily bar (see the module doc for the choices)."""
+    high, low, close = float(bar["high"]), float(bar["low"]), float(bar["close"])
+    volume = int(bar["volume"])
+    return {
+        "symbol": symbol, "date": bar["date"],
+        "open_price": float(bar["open"]), "close_price": close, "high_price": high, "low_price": low,
+        "avg_price": (high + low + close) / 3.0,
+        "total_volume": volume, "avg_volume": float(volume),
+        "volatility": None, "daily_change_pct": change_pct(float(bar["open"]), close),
+        "sma_20": None, "rsi_14": None, "tick_count": 0, "source": source,
+    }
+
+
+def simulate_bars(days: Sequence[date], anchor_close: float, rng: random.Random) -> list[dict[str, Any]]:
+    """Daily bars for `days` (oldest first) by GBM walked backwards so that the
+    last day's close is `anchor_close`."""
+    closes = [0.0] * len(days)
+    close = anchor_close
+    for i in range(len(days) - 1, -1, -1):
+        closes[i] = close
+        step = (SIM_DAILY_DRIFT - SIM_DAILY_SIGMA**2 / 2) + SIM_DAILY_SIGMA * rng.gauss(0.0, 1.0)
+        close = close / math.exp(step)  # the previous day's close
+    bars = []
+    previous = close
+    for day, close in zip(days, closes, strict=True):
+        open_ = previous * math.exp(rng.gauss(0.0, SIM_DAILY_SIGMA / 4))
+        wick = SIM_DAILY_SIGMA / 2
+        high = max(open_, close) * (1 + abs(rng.gauss(0.0, wick)))
+        low = min(open_, close) * (1 - abs(rng.gauss(0.0, wick)))
+        volume = int(SIM_BASE_VOLUME * math.exp(rng.gauss(0.0, 0.35)))
+        bars.append({"date": day, "open": round(open_, 4), "high": round(high, 4), "low": round(low, 4),
+                     "close": round(close, 4), "volume": volume})
+        previous = close
+    return bars
+
+
+def _has_history(conn: pymysql.Connection, symbol: str, today: date) -> bool:
+    with conn.cursor() as cur:
+        cur.execute("SELECT 1 FROM daily_aggregates WHERE symbol = %s AND date < %s LIMIT 1", (symbol, today))
+        return cur.fetchone() is not None
+
+
+def _real_bars(client: DailySeriesClient | None, symbol: str, window: Sequence[date],
+               sleep: Callable[[float], None]) -> list[dict[str, Any]]:
+    from streaming.alpha_vantage import AlphaVantageRefused
+
+    if client is None:
+        return []
+    for attempt in (1, 2):
+        try:
+            bars = client.daily_series(symbol)
+            break
+        except AlphaVantageRefused as exc:
+            if exc.kind == "budget_exhausted" and attempt == 1:
+                # Likely the per-minute share; one wait, then simulate rather than stall.
+                log.info("%s: Alpha Vantage budget spent for now; waiting %.0f s once", symbol, BUDGET_WAIT_SECONDS)
+                sleep(BUDGET_WAIT_SECONDS)
+                continue
+            log.warning("%s: Alpha Vantage refused TIME_SERIES_DAILY (%s); simulating its history", symbol, exc)
+            return []
+    first, last = window[0], window[-1]
+    return [b for b in bars if first <= b["date"] <= last]
+
+
+def store_indicators(conn: pymysql.Connection, symbol: str, before: date) -> None:
+    """SMA-20 and RSI-14 of every stored day of `symbol` before `before`, over the stored closes."""
+    rows = aggregates.daily_rows_between(conn, symbol, date(1900, 1, 1), before - timedelta(days=1))
+    closes = [float(r["close_price"]) for r in rows]
+    smas, rsis = sma_series(closes, SMA_PERIOD), rsi_series(closes, RSI_PERIOD)
+    with transaction(conn) as cur:
+        aggregates.set_indicators(cur, symbol, zip([r["date"] for r in rows], smas, rsis, strict=True))
+
+
+def backfill(settings: Settings, *, db: Database, conn: pymysql.Connection, today: date,
+             client: DailySeriesClient | None = None, force: bool = False, seed: int | None = None,
+             sleep: Callable[[float], None] = time.sleep) -> BackfillSummary:
+    started = time.monotonic()
+    summary = BackfillSummary()
+    base_seed = settings.simulation_seed if seed is None else seed
+    todo: list[str] = []
+    for symbol in settings.stock_symbols:
+        if settings.backfill_days and (force or not _has_history(conn, symbol, today)):
+            todo.append(symbol)
+        else:
+            summary.skipped.append(symbol)
+    anchors = latest_quotes(db, todo) if todo else {}
+    filled_days: set[date] = set()
+    for symbol in todo:
+        first_quote = price_stats.first_quote_at(db, symbol)
+        end = today if first_quote is None else min(today, first_quote.astimezone(settings.tz).date())
+        window = trading_days_before(end, settings.backfill_days)
+        filled_days.update(window)
+        real = _real_bars(client, symbol, window, sleep)
+        simulated_days = [d for d in window if not real or d < real[0]["date"]]
+        if real:
+            anchor = float(real[0]["open"])
+        elif symbol in anchors:
+            anchor = float(anchors[symbol]["price"])
+        else:
+            anchor = seed_price(symbol)
+        # A fixed SIMULATION_SEED gives the same history every time; otherwise random.
+        rng = random.Random(f"{base_seed}:{symbol}") if base_seed is not None else random.Random()
+        rows = [bar_row(symbol, b, "simulated") for b in simulate_bars(simulated_days, anchor, rng)]
+        rows += [bar_row(symbol, b, "real") for b in real]
+        with transaction(conn) as cur:
+            inserted = aggregates.insert_daily_if_absent(cur, rows)
+        store_indicators(conn, symbol, today)
+        summary.symbols.append(symbol)
+        summary.inserted += inserted
+        summary.real_days[symbol] = len(real)
+        summary.simulated_days[symbol] = len(simulated_days)
+        log.info("%s: backfilled %d days (%d real from Alpha Vantage, %d simulated), %d new rows",
+                 symbol, len(rows), len(real), len(simulated_days), inserted)
+    if summary.symbols:
+        refresh_weekly(conn, summary.symbols, sorted(filled_days))
+        refresh_performance(conn, list(settings.stock_symbols))
+    summary.seconds = time.monotonic() - started
+    log.info("backfill done: %d symbols filled, %d skipped (already have history), %d rows inserted, %.2f s",
+             len(summary.symbols), len(summary.skipped), summary.inserted, summary.seconds)
+    return summary
+
+
+def make_client(settings: Settings, db: Database) -> DailySeriesClient | None:
+    """The Alpha Vantage client on the shared budget, or None without a key."""
+    if not settings.alpha_vantage_api_key:
+        return None
+    from database.mongo.api_budget import MongoCallBudget
+    from streaming.alpha_vantage import AlphaVantageClient
+
+    budget = MongoCallBudget(db, settings.alpha_vantage_calls_per_minute, settings.alpha_vantage_calls_per_day)
+    return AlphaVantageClient(settings, budget)
+
+
+def run_backfill(settings: Settings, *, db: Database, conn: pymysql.Connection, force: bool = False,
+                 sleep: Callable[[float], None] = time.sleep) -> BackfillSummary:
+    today = utc_now().astimezone(settings.tz).date()
+    return backfill(settings, db=db, conn=conn, today=today, client=make_client(settings, db), force=force, sleep=sleep)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from batch.stores import describe_failure, open_stores
+    from config import get_settings
+    from logs.logger_config import setup_logging
+
+    parser = argparse.ArgumentParser(prog="batch/backfill.py", description="Fill daily history (see module doc).")
+    parser.add_argument("--force", action="store_true", help="also symbols that already have history (missing days only)")
+    args = parser.parse_args(argv)
+    settings = get_settings()
+    setup_logging("batch", settings)
+    try:
+        with open_stores(settings) as (db, conn):
+            run_backfill(settings, db=db, conn=conn, force=args.force)
+    except Exception as exc:
+        message = describe_failure(exc, settings)
+        if message is None:
+            raise
+        log.error("backfill failed: %s", message)
+        print(f"backfill failed: {message}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

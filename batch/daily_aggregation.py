@@ -1,0 +1,198 @@
+"""The daily batch job: quotes of a market day in MongoDB -> aggregates in MySQL.
+
+    python batch/daily_aggregation.py                       # today so far
+    python batch/daily_aggregation.py --date 2026-01-13     # re-run one day
+    python batch/daily_aggregation.py --from 2026-01-01 --to 2026-01-13
+
+A day is a calendar date in MARKET_TIMEZONE. For each configured symbol and day
+it writes one daily_aggregates row (upsert: a re-run replaces it), with SMA-20
+and RSI-14 over the stored daily closes plus that day (NULL while too few days
+exist). Then it refreshes weekly_aggregates for the ISO weeks it touched and
+stock_performance for every symbol, deletes quotes older than RETENTION_DAYS,
+and logs a summary. A symbol without quotes on a day is reported, not an error.
+A database that is down ends the run with one clear line and exit status 1;
+nothing is kept between runs, so the next run is unaffected.
+
+The scheduled run (batch/scheduler.py) calls `run` for the day that just ended.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+import pymysql
+from pymongo.database import Database
+
+from batch.metrics import DailyRow, daily_row, iso_week_bounds, performance_row, weekly_rows
+from config import Settings
+from database.mongo import price_stats
+from database.mysql import aggregates, transaction
+from logs.logger_config import get_logger
+
+log = get_logger("batch.daily_aggregation")
+
+MAX_RANGE_DAYS = 3660
+# Daily rows read for stock_performance: 90 calendar days need ~64 trading days,
+# or 91 if quotes arrive every day (simulation); 130 covers both with margin.
+PERFORMANCE_HISTORY_ROWS = 130
+
+
+@dataclass
+class RunSummary:
+    days: list[date] = field(default_factory=list)
+    symbols: int = 0
+    daily_rows: int = 0
+    weekly_rows: int = 0
+    performance_rows: int = 0
+    missing: dict[date, list[str]] = field(default_factory=dict)
+    deleted_quotes: int = 0
+    seconds: float = 0.0
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def aggregate_day(db: Database, conn: pymysql.Connection, symbols: Sequence[str], day: date,
+                  settings: Settings) -> tuple[list[DailyRow], list[str]]:
+    """Daily rows of one day for every symbol with quotes, written in one transaction."""
+    start, end = price_stats.day_bounds(day, settings.tz)
+    rows: list[DailyRow] = []
+    missing: list[str] = []
+    for symbol in symbols:
+        stats = price_stats.symbol_day_stats(db, symbol, start, end)
+        if stats is None:
+            missing.append(symbol)
+            continue
+        prior = aggregates.closes_before(conn, symbol, day)
+        rows.append(daily_row(symbol, day, stats, prior))
+    with transaction(conn) as cur:
+        aggregates.upsert_daily(cur, (r.as_dict() for r in rows))
+    return rows, missing
+
+
+def refresh_weekly(conn: pymysql.Connection, symbols: Sequence[str], days: Sequence[date]) -> int:
+    """Recompute the weekly rows of every ISO week containing one of `days`."""
+    weeks = sorted({iso_week_bounds(d)[2] for d in days})
+    written = 0
+    with transaction(conn) as cur:
+        for symbol in symbols:
+            for monday in weeks:
+                daily = aggregates.daily_rows_between(conn, symbol, monday, monday + timedelta(days=6))
+                written += aggregates.upsert_weekly(cur, weekly_rows(symbol, daily))
+    return written
+
+
+def refresh_performance(conn: pymysql.Connection, symbols: Sequence[str]) -> int:
+    """Recompute stock_performance of every symbol from its newest daily rows."""
+    rows = []
+    for symbol in symbols:
+        row = performance_row(symbol, aggregates.latest_daily_rows(conn, symbol, PERFORMANCE_HISTORY_ROWS))
+        if row is not None:
+            rows.append(row)
+    with transaction(conn) as cur:
+        return aggregates.upsert_performance(cur, rows)
+
+
+def apply_retention(db: Database, settings: Settings, now: datetime) -> int:
+    return price_stats.delete_older_than(db, now - timedelta(days=settings.retention_days))
+
+
+def run(settings: Settings, days: Sequence[date], *, db: Database, conn: pymysql.Connection,
+        now: Callable[[], datetime] = utc_now) -> RunSummary:
+    """Aggregate `days` (oldest first, so each day's indicators see the day before),
+    refresh weekly and performance rows, apply retention; returns the summary."""
+    started = time.monotonic()
+    symbols = list(settings.stock_symbols)
+    summary = RunSummary(days=sorted(days), symbols=len(symbols))
+    for day in summary.days:
+        rows, missing = aggregate_day(db, conn, symbols, day, settings)
+        summary.daily_rows += len(rows)
+        if missing:
+            summary.missing[day] = missing
+            log.warning("%s: no quotes for %s (no daily row written for them)", day, ", ".join(missing))
+        log.info("%s: %d daily rows written", day, len(rows))
+    if summary.days:
+        summary.weekly_rows = refresh_weekly(conn, symbols, summary.days)
+    summary.performance_rows = refresh_performance(conn, symbols)
+    summary.deleted_quotes = apply_retention(db, settings, now())
+    summary.seconds = time.monotonic() - started
+    log.info(
+        "batch run done: %d symbols, %d day(s) %s, %d daily rows, %d weekly rows, %d performance rows, "
+        "%d symbol-days without quotes, %d quotes older than %d days deleted, %.2f s",
+        summary.symbols, len(summary.days), _days_label(summary.days), summary.daily_rows, summary.weekly_rows,
+        summary.performance_rows, sum(len(v) for v in summary.missing.values()), summary.deleted_quotes,
+        settings.retention_days, summary.seconds,
+    )
+    return summary
+
+
+def _days_label(days: Sequence[date]) -> str:
+    if not days:
+        return "[]"
+    if len(days) == 1:
+        return f"[{days[0]}]"
+    return f"[{days[0]} .. {days[-1]}]"
+
+
+def days_in_range(start: date, end: date) -> list[date]:
+    return [start + timedelta(days=i) for i in range((end - start).days + 1)]
+
+
+def _iso_date(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}") from exc
+
+
+def parse_days(argv: Sequence[str] | None, today: date) -> list[date]:
+    """The days a command line asks for (argparse exits 2 on a bad one)."""
+    parser = argparse.ArgumentParser(prog="batch/daily_aggregation.py", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--date", type=_iso_date, help="aggregate this market day (YYYY-MM-DD)")
+    parser.add_argument("--from", dest="start", type=_iso_date, help="first day of a range (with --to)")
+    parser.add_argument("--to", dest="end", type=_iso_date, help="last day of a range, inclusive (with --from)")
+    args = parser.parse_args(argv)
+    if args.date and (args.start or args.end):
+        parser.error("use either --date or --from/--to")
+    if (args.start is None) != (args.end is None):
+        parser.error("--from and --to go together")
+    if args.date:
+        return [args.date]
+    if args.start:
+        if args.start > args.end:
+            parser.error("--from is after --to")
+        if (args.end - args.start).days >= MAX_RANGE_DAYS:
+            parser.error(f"a range is at most {MAX_RANGE_DAYS} days")
+        return days_in_range(args.start, args.end)
+    return [today]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from batch.stores import describe_failure, open_stores
+    from config import get_settings
+    from logs.logger_config import setup_logging
+
+    settings = get_settings()
+    days = parse_days(argv, utc_now().astimezone(settings.tz).date())
+    setup_logging("batch", settings)
+    try:
+        with open_stores(settings) as (db, conn):
+            run(settings, days, db=db, conn=conn)
+    except Exception as exc:
+        message = describe_failure(exc, settings)
+        if message is None:
+            raise
+        log.error("batch run failed: %s", message)
+        print(f"batch run failed: {message}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

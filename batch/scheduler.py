@@ -1,0 +1,125 @@
+"""The batch container's process: backfill once, catch up, then the daily job on BATCH_CRON.
+
+    python batch/scheduler.py
+
+1. At start, if daily_aggregates is empty, the backfill (batch/backfill.py) gives
+   every symbol BACKFILL_DAYS of history.
+2. Catch-up: the most recent scheduled instant at or before now aggregates the day
+   before it; if that day (and any before it since the newest stored day, at most
+   RETENTION_DAYS back) has no rows, the container was down at midnight and those
+   days are aggregated now.
+3. Then the daily job runs at every BATCH_CRON instant in MARKET_TIMEZONE,
+   aggregating the calendar day that ended before the instant's date.
+Every run opens its own connections, so a database that was down for one run
+does not affect the next. SIGTERM/SIGINT stop the process between runs (a
+running job finishes first); the exit status is then 0.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from datetime import date, datetime, timedelta
+
+import pymysql
+from pymongo.database import Database
+
+from batch.backfill import run_backfill
+from batch.daily_aggregation import days_in_range, run
+from batch.schedule import run_schedule
+from batch.stores import describe_failure, open_stores
+from config import Settings
+from database.mysql import aggregates
+from logs.logger_config import get_logger
+
+log = get_logger("batch.scheduler")
+
+STARTUP_ATTEMPTS = 6
+STARTUP_MAX_WAIT_SECONDS = 60.0
+
+
+def day_for_fire(fire: datetime, settings: Settings) -> date:
+    """The market day a scheduled run aggregates: the day before the instant's date."""
+    return fire.astimezone(settings.tz).date() - timedelta(days=1)
+
+
+def missed_days(conn: pymysql.Connection, target: date, retention_days: int) -> list[date]:
+    """Days up to `target` after the newest stored day (at most `retention_days` back:
+    older quotes are gone anyway). Empty when `target` is stored already."""
+    oldest = target - timedelta(days=retention_days - 1)
+    latest = aggregates.latest_date(conn, on_or_before=target)
+    start = oldest if latest is None else max(oldest, latest + timedelta(days=1))
+    return days_in_range(start, target) if start <= target else []
+
+
+class BatchService:
+    def __init__(self, settings: Settings, stop: threading.Event) -> None:
+        self.settings = settings
+        self.stop = stop
+
+    def _with_stores(self, what: str, action) -> None:  # type: ignore[no-untyped-def]
+        try:
+            with open_stores(self.settings) as (db, conn):
+                action(db, conn)
+        except Exception as exc:
+            message = describe_failure(exc, self.settings)
+            if message is None:
+                raise
+            raise RuntimeError(f"{what} failed: {message}") from None
+
+    def job(self, fire: datetime) -> None:
+        day = day_for_fire(fire, self.settings)
+        self._with_stores(f"daily run for {day}", lambda db, conn: run(self.settings, [day], db=db, conn=conn))
+
+    def _startup(self, db: Database, conn: pymysql.Connection, last_fire: datetime) -> None:
+        if aggregates.count_daily(conn) == 0:
+            log.info("daily_aggregates is empty: backfilling history first")
+            run_backfill(self.settings, db=db, conn=conn, sleep=lambda s: self.stop.wait(s))  # type: ignore[arg-type,return-value]
+        target = day_for_fire(last_fire, self.settings)
+        days = missed_days(conn, target, self.settings.retention_days)
+        if days:
+            log.info("catching up %d missed day(s): %s .. %s", len(days), days[0], days[-1])
+            run(self.settings, days, db=db, conn=conn)
+        else:
+            log.info("no missed run: %s is aggregated already", target)
+
+    def catch_up(self, last_fire: datetime) -> None:
+        """Backfill on empty tables and aggregate missed days; retried while the
+        databases come up (compose may start us first)."""
+        wait = 5.0
+        for attempt in range(1, STARTUP_ATTEMPTS + 1):
+            try:
+                self._with_stores("start-up", lambda db, conn: self._startup(db, conn, last_fire))
+                return
+            except RuntimeError as exc:
+                if attempt == STARTUP_ATTEMPTS or self.stop.is_set():
+                    raise
+                log.warning("%s; retrying in %.0f s (attempt %d of %d)", exc, wait, attempt, STARTUP_ATTEMPTS)
+                if self.stop.wait(wait):
+                    return
+                wait = min(wait * 2, STARTUP_MAX_WAIT_SECONDS)
+
+
+def main() -> int:
+    from config import get_settings
+    from logs.logger_config import setup_logging
+
+    settings = get_settings()
+    setup_logging("batch", settings)
+    stop = threading.Event()
+
+    def _stop(signum: int, _frame: object) -> None:
+        log.info("signal %d: stopping after the current run", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    service = BatchService(settings, stop)
+    run_schedule(settings.batch_cron, settings.tz, service.job, name="batch", stop=stop, catch_up=service.catch_up)
+    log.info("batch scheduler stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

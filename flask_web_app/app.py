@@ -1,0 +1,106 @@
+"""The Flask dashboard: `create_app(settings=None)` (served by gunicorn on :5000).
+
+    gunicorn --config flask_web_app/gunicorn.conf.py "flask_web_app.app:create_app()"
+
+With no settings given (the container) it reads them from the environment and
+sets up logging for the "flask" service; tests pass their own Settings.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import plotly
+from flask import Flask, Response, g, render_template, request, send_file
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.exceptions import HTTPException
+
+from config import Settings, get_settings
+from flask_web_app import db
+from flask_web_app.present import is_simulated
+from flask_web_app.security import resolve_secret_key, security_headers
+from flask_web_app.views import api, auth, pages
+from logs.logger_config import get_logger, setup_logging
+
+PLOTLY_JS = Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"
+
+log = get_logger("flask.app")
+csrf = CSRFProtect()
+
+
+def create_app(settings: Settings | None = None, *, instance_path: str | None = None) -> Flask:
+    if settings is None:
+        settings = get_settings()
+        setup_logging("flask", settings)
+    app = Flask(__name__, instance_path=instance_path, instance_relative_config=True)
+    app.config.update(
+        SECRET_KEY=resolve_secret_key(settings.flask_secret_key, settings.flask_debug, app.instance_path),
+        DEBUG=settings.flask_debug,
+        SYMBOLS=list(settings.stock_symbols),
+        REFRESH_SECONDS=settings.flask_refresh_seconds,
+        LOGIN_MAX_FAILURES=settings.flask_login_max_failures,
+        LOGIN_LOCKOUT_SECONDS=settings.flask_login_lockout_seconds,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        PERMANENT_SESSION_LIFETIME=timedelta(days=14),
+        WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session
+        MAX_CONTENT_LENGTH=64 * 1024,
+        JSON_SORT_KEYS=False,
+    )
+    csrf.init_app(app)
+    stores = db.init_app(app, settings)
+    stores.ensure_indexes()  # logs and carries on when MongoDB is not up yet
+
+    app.register_blueprint(pages.bp)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(api.health_bp)
+
+    @app.get("/vendor/plotly.min.js")
+    def plotly_js() -> Response:
+        # Served from the installed plotly package: the dashboard works offline.
+        response = send_file(PLOTLY_JS, mimetype="text/javascript", max_age=86400, conditional=True)
+        return response
+
+    @app.before_request
+    def _nonce() -> None:
+        g.csp_nonce = secrets.token_urlsafe(16)
+
+    @app.after_request
+    def _headers(response: Response) -> Response:
+        for name, value in security_headers(g.get("csp_nonce", "none")).items():
+            response.headers.setdefault(name, value)
+        if request.path.startswith("/api/") or request.path == "/healthz":
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    @app.context_processor
+    def _globals() -> dict[str, Any]:
+        return {"csp_nonce": g.get("csp_nonce", ""), "current_user": g.get("user"), "is_simulated": is_simulated,
+                "plotly_version": plotly.__version__}
+
+    @app.errorhandler(CSRFError)
+    def _csrf(exc: CSRFError) -> tuple[str, int]:
+        return render_template("error.html", code=400, title="Form expired or not sent from this site",
+                               message=f"{exc.description} Reload the page and submit the form again."), 400
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException) -> tuple[Any, int]:
+        code = exc.code or 500
+        if request.path.startswith("/api/"):
+            return api.error(code, exc.description or exc.name)
+        return render_template("error.html", code=code, title=exc.name, message=exc.description), code
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> tuple[Any, int]:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        if request.path.startswith("/api/"):
+            return api.error(500, "internal error")
+        return render_template("error.html", code=500, title="Something went wrong",
+                               message="The error was logged. Try again in a moment."), 500
+
+    log.info("web app ready: symbols %s", ", ".join(settings.stock_symbols))
+    return app

@@ -1,0 +1,149 @@
+"""Wiring of MongoDB and MySQL into the app (the flaskr db.py pattern).
+
+One MongoClient per process (thread-safe, pooled), created lazily so that each
+gunicorn worker makes its own after the fork. One MySQL connection per request,
+opened on first use and closed at teardown. The queries themselves live in
+database/.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import pymysql
+from flask import Flask, current_app, g
+from pymongo import MongoClient
+from pymongo.database import Database
+from pymongo.errors import PyMongoError
+
+from config import Settings
+from database.mongo import get_db, make_client
+from database.mysql import MySQLUnavailableError, connect
+from database.mysql.dashboard import ping as mysql_ping
+from database.setup_mongodb import ensure_indexes
+from logs.logger_config import get_logger
+
+log = get_logger("flask.db")
+T = TypeVar("T")
+
+MONGO_ERRORS: tuple[type[Exception], ...] = (PyMongoError,)
+MYSQL_ERRORS: tuple[type[Exception], ...] = (
+    pymysql.err.OperationalError, pymysql.err.InterfaceError, MySQLUnavailableError,
+)
+# A page waits at most this long for a store that is down, then says so.
+MONGO_TIMEOUT_MS = 2000
+MYSQL_CONNECT_TIMEOUT_S = 2
+
+UNAVAILABLE = {
+    "mongodb": "MongoDB is unreachable right now, so this part cannot be shown "
+               "(check `docker compose ps mongodb`; /healthz shows what is down).",
+    "mysql": "MySQL is unreachable right now, so this part cannot be shown "
+             "(check `docker compose ps mysql`; /healthz shows what is down).",
+}
+
+
+class Stores:
+    """The app's handles on MongoDB and MySQL."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._client: MongoClient | None = None
+        self._lock = threading.Lock()
+        self._indexes_ready = False
+
+    @property
+    def client(self) -> MongoClient:
+        with self._lock:
+            if self._client is None:
+                self._client = make_client(self.settings, server_selection_timeout_ms=MONGO_TIMEOUT_MS)
+            return self._client
+
+    def mongo(self) -> Database:
+        return get_db(self.client, self.settings)
+
+    def ensure_indexes(self) -> bool:
+        """Create the collections' indexes once per process; False while MongoDB is down.
+
+        Called at start and again before a write that depends on a unique index
+        (registration), in case MongoDB was down when the app started.
+        """
+        if self._indexes_ready:
+            return True
+        try:
+            ensure_indexes(self.mongo())
+        except MONGO_ERRORS as exc:
+            log.warning("MongoDB indexes not ensured yet: %s", exc)
+            return False
+        self._indexes_ready = True
+        return True
+
+    def mysql_connect(self) -> pymysql.Connection:
+        return connect(self.settings, connect_timeout=MYSQL_CONNECT_TIMEOUT_S)
+
+    def health(self) -> dict[str, dict[str, Any]]:
+        report: dict[str, dict[str, Any]] = {}
+        try:
+            self.client.admin.command("ping")
+            report["mongodb"] = {"ok": True}
+        except MONGO_ERRORS as exc:
+            report["mongodb"] = {"ok": False, "error": type(exc).__name__}
+        try:
+            conn = self.mysql_connect()
+            try:
+                mysql_ping(conn)
+            finally:
+                conn.close()
+            report["mysql"] = {"ok": True}
+        except MYSQL_ERRORS as exc:
+            report["mysql"] = {"ok": False, "error": type(exc).__name__}
+        return report
+
+    def close(self) -> None:
+        with self._lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
+
+
+def stores() -> Stores:
+    return current_app.extensions["stores"]
+
+
+def get_mongo() -> Database:
+    return stores().mongo()
+
+
+def get_mysql() -> pymysql.Connection:
+    """This request's MySQL connection (opened on first use)."""
+    if "mysql" not in g:
+        g.mysql = stores().mysql_connect()
+    return g.mysql
+
+
+def close_mysql(_exc: BaseException | None = None) -> None:
+    conn = g.pop("mysql", None)
+    if conn is not None:
+        with contextlib.suppress(Exception):  # already broken: nothing to release
+            conn.close()
+
+
+def attempt(store: str, fn: Callable[[], T], default: T) -> tuple[T, str | None]:
+    """Run a read; when its store is down return (default, message for the page)."""
+    errors = MONGO_ERRORS if store == "mongodb" else MYSQL_ERRORS
+    try:
+        return fn(), None
+    except errors as exc:
+        log.warning("%s read failed: %s", store, exc)
+        if store == "mysql":
+            close_mysql()
+        return default, UNAVAILABLE[store]
+
+
+def init_app(app: Flask, settings: Settings) -> Stores:
+    s = Stores(settings)
+    app.extensions["stores"] = s
+    app.teardown_appcontext(close_mysql)
+    return s

@@ -1,0 +1,67 @@
+// Live prices page: polls /api/quotes/latest and updates the table and the
+// sparklines in place (no reload). Config comes from the JSON block the page embeds.
+(function () {
+  "use strict";
+  var config = JSON.parse(document.getElementById("live-config").textContent);
+  var spark = config.spark || {};
+  var status = document.getElementById("live-status");
+  var table = document.getElementById("quotes");
+  var W = 120, H = 32;
+
+  function points(values) {
+    var v = values.filter(function (x) { return x !== null && x !== undefined; });
+    if (!v.length) return "";
+    var lo = Math.min.apply(null, v), hi = Math.max.apply(null, v), span = (hi - lo) || 1;
+    var step = W / Math.max(v.length - 1, 1);
+    return v.map(function (x, i) {
+      return (i * step).toFixed(1) + "," + (H - 2 - (x - lo) / span * (H - 4)).toFixed(1);
+    }).join(" ");
+  }
+
+  function fmt(n, digits) {
+    return Number(n).toLocaleString("en-US", {minimumFractionDigits: digits, maximumFractionDigits: digits});
+  }
+
+  function update(q) {
+    var row = table.querySelector('tr[data-symbol="' + q.symbol + '"]');
+    if (!row || row.dataset.timestamp === q.timestamp) return false;
+    row.dataset.timestamp = q.timestamp;
+    row.querySelector(".price").textContent = q.price === null ? "—" : fmt(q.price, 2).replace(/,/g, "");
+    var chg = row.querySelector(".change");
+    chg.className = "num change" + (q.change_percent > 0 ? " up" : q.change_percent < 0 ? " down" : "");
+    chg.textContent = q.change_percent === null ? "—" : (q.change_percent > 0 ? "+" : "") + q.change_percent.toFixed(2) + "%";
+    row.querySelector(".volume").textContent = q.volume === null ? "—" : fmt(q.volume, 0);
+    var cell = row.querySelector(".time");
+    var t = cell.querySelector("time") || document.createElement("time");
+    t.setAttribute("datetime", q.timestamp);
+    t.textContent = q.timestamp.slice(0, 19).replace("T", " ");
+    if (!t.parentNode) { cell.textContent = ""; cell.appendChild(t); cell.appendChild(document.createTextNode(" ")); }
+    var badge = cell.querySelector(".badge.sim");
+    if (!badge) { badge = document.createElement("span"); badge.className = "badge sim"; badge.textContent = "simulated"; cell.appendChild(badge); }
+    badge.hidden = !(q.source === "simulated" || q.source === "mixed");
+    var series = spark[q.symbol] || (spark[q.symbol] = []);
+    series.push(q.price);
+    while (series.length > config.spark_points) series.shift();
+    row.querySelector(".spark polyline").setAttribute("points", points(series));
+    row.classList.add("fresh");
+    setTimeout(function () { row.classList.remove("fresh"); }, 1500);
+    return true;
+  }
+
+  function poll() {
+    fetch("/api/quotes/latest", {headers: {"Accept": "application/json"}, cache: "no-store"})
+      .then(function (r) { if (!r.ok) throw new Error("HTTP " + r.status); return r.json(); })
+      .then(function (body) {
+        var changed = body.quotes.filter(update).length;
+        if (body.quotes.length) { var empty = document.getElementById("empty-quotes"); if (empty) empty.hidden = true; }
+        status.textContent = "Last checked " + new Date().toLocaleTimeString() + (changed ? " · " + changed + " updated" : "");
+        status.className = "";
+      })
+      .catch(function (err) {
+        status.textContent = "Live updates paused: " + err.message + " (retrying)";
+        status.className = "stale";
+      })
+      .finally(function () { setTimeout(poll, config.refresh_ms); });
+  }
+  setTimeout(poll, config.refresh_ms);
+})();

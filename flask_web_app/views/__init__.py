@@ -1,0 +1,1 @@
+"""Blueprints: pages (/, /dashboard), auth (/register, /login, /logout, /account), api (/api/..., /healthz)."""

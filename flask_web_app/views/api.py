@@ -1,0 +1,147 @@
+"""JSON endpoints for everything the pages show, and /healthz.
+
+Bad input is answered with a JSON error: 404 for a symbol the system does not
+follow, 400 for a bad parameter, 503 when the store behind it is down.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from database.mongo import dashboard as mongo_dash
+from database.mongo import prices
+from database.mysql import dashboard as mysql_dash
+from flask_web_app.db import MONGO_ERRORS, MYSQL_ERRORS, UNAVAILABLE, get_mongo, get_mysql, stores
+from flask_web_app.present import jsonable, quote_view
+from flask_web_app.validation import (
+    BadParameterError,
+    UnknownSymbolError,
+    parse_days,
+    parse_int,
+    parse_range,
+    parse_symbol,
+    parse_symbols,
+)
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+health_bp = Blueprint("health", __name__)
+
+
+def error(status: int, message: str) -> tuple[Response, int]:
+    return jsonify({"error": message, "status": status}), status
+
+
+@bp.errorhandler(UnknownSymbolError)
+def _unknown(exc: UnknownSymbolError) -> tuple[Response, int]:
+    known = ", ".join(current_app.config["SYMBOLS"])
+    return error(404, f"unknown symbol {exc.args[0]!r}; known symbols: {known}")
+
+
+@bp.errorhandler(BadParameterError)
+def _bad(exc: BadParameterError) -> tuple[Response, int]:
+    return error(400, str(exc))
+
+
+@bp.errorhandler(HTTPException)
+def _http(exc: HTTPException) -> tuple[Response, int]:
+    return error(exc.code or 500, exc.description or exc.name)
+
+
+@bp.errorhandler(MONGO_ERRORS[0])
+def _mongo_down(exc: Exception) -> tuple[Response, int]:
+    return error(503, UNAVAILABLE["mongodb"])
+
+
+for _exc in MYSQL_ERRORS:
+    bp.register_error_handler(_exc, lambda exc: error(503, UNAVAILABLE["mysql"]))
+
+
+def symbols() -> list[str]:
+    return current_app.config["SYMBOLS"]
+
+
+@bp.get("/quotes/latest")
+def latest() -> Response:
+    wanted = parse_symbols(request.args.get("symbols"), symbols())
+    found = prices.latest_quotes(get_mongo(), wanted)
+    return jsonify({
+        "quotes": [quote_view(found[s]) for s in wanted if s in found],
+        "missing": [s for s in wanted if s not in found],
+        "as_of": jsonable(datetime.now(UTC)),
+    })
+
+
+@bp.get("/quotes/<symbol>/intraday")
+def intraday(symbol: str) -> Response:
+    symbol = parse_symbol(symbol, symbols())
+    args = request.args
+    db = get_mongo()
+    anchor = None
+    if not args.get("end"):
+        # Without an explicit end the window ends at the latest quote, so a
+        # closed market (night, weekend) still shows the last session.
+        last = prices.latest_quotes(db, [symbol]).get(symbol)
+        anchor = last["timestamp"] if last else None
+    start, end = parse_range(args.get("start"), args.get("end"), args.get("minutes"), anchor=anchor)
+    points = prices.intraday(db, symbol, start, end)
+    return jsonify({"symbol": symbol, "start": jsonable(start), "end": jsonable(end),
+                    "points": [quote_view(p) for p in points]})
+
+
+@bp.get("/quotes/<symbol>/recent")
+def recent(symbol: str) -> Response:
+    symbol = parse_symbol(symbol, symbols())
+    limit = parse_int(request.args.get("limit"), "limit", 60, 1, 1000)
+    return jsonify({"symbol": symbol, "points": [quote_view(p) for p in prices.recent_quotes(get_mongo(), symbol, limit)]})
+
+
+@bp.get("/daily/<symbol>")
+def daily(symbol: str) -> Response:
+    symbol = parse_symbol(symbol, symbols())
+    days = parse_days(request.args.get("days"), default=30)
+    rows = mysql_dash.daily_series(get_mysql(), symbol, days)
+    return jsonify({"symbol": symbol, "days": days, "rows": jsonable(rows)})
+
+
+@bp.get("/performance")
+def performance() -> Response:
+    wanted = parse_symbols(request.args.get("symbols"), symbols())
+    return jsonify({"rows": jsonable(mysql_dash.performance(get_mysql(), wanted))})
+
+
+@bp.get("/alerts")
+def alerts() -> Response:
+    raw = request.args.get("symbol")
+    symbol = parse_symbol(raw, symbols()) if raw else None
+    limit = parse_int(request.args.get("limit"), "limit", 20, 1, 200)
+    return jsonify({"symbol": symbol, "alerts": jsonable(mysql_dash.latest_alerts(get_mysql(), symbol, limit))})
+
+
+@bp.get("/alert-history")
+def alert_history() -> Response:
+    limit = parse_int(request.args.get("limit"), "limit", 10, 1, 200)
+    return jsonify({"alerts": jsonable(mongo_dash.latest_alert_history(get_mongo(), limit))})
+
+
+@bp.get("/news/<symbol>")
+def news(symbol: str) -> Response:
+    symbol = parse_symbol(symbol, symbols())
+    limit = parse_int(request.args.get("limit"), "limit", 10, 1, 100)
+    return jsonify({"symbol": symbol, "articles": jsonable(mongo_dash.latest_news(get_mongo(), symbol, limit))})
+
+
+@bp.route("/<path:_rest>")
+def not_found(_rest: str) -> tuple[Response, int]:
+    return error(404, "no such endpoint")
+
+
+@health_bp.get("/healthz")
+def healthz() -> tuple[Response, int]:
+    report: dict[str, Any] = stores().health()
+    ok = all(part["ok"] for part in report.values())
+    report["status"] = "ok" if ok else "degraded"
+    return jsonify(report), 200 if ok else 503

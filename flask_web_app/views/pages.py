@@ -1,0 +1,100 @@
+"""The two pages: live prices (/) and the per-symbol dashboard (/dashboard)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from flask import Blueprint, abort, current_app, g, render_template, request
+
+from database.mongo import dashboard as mongo_dash
+from database.mongo import prices
+from database.mysql import dashboard as mysql_dash
+from flask_web_app.db import attempt, get_mongo, get_mysql
+from flask_web_app.present import daily_figure, intraday_figure, quote_view, sparkline_points
+from flask_web_app.validation import DAY_CHOICES, BadParameterError, UnknownSymbolError, parse_days, parse_symbol
+
+bp = Blueprint("pages", __name__)
+
+SPARK_POINTS = 60
+NEWS_LIMIT = 10
+ALERT_LIMIT = 20
+
+
+def symbols_for_user() -> list[str]:
+    """All symbols, the user's watchlist first."""
+    symbols: list[str] = list(current_app.config["SYMBOLS"])
+    user = g.get("user")
+    watch = [s for s in (user or {}).get("watchlist", []) if s in symbols]
+    return watch + [s for s in symbols if s not in watch]
+
+
+def live_snapshot(symbols: list[str]) -> dict[str, Any]:
+    """Latest quote and sparkline series of each symbol (one index walk each)."""
+    db = get_mongo()
+    latest = prices.latest_quotes(db, symbols)
+    spark = {s: [q.get("price") for q in prices.recent_quotes(db, s, SPARK_POINTS)] for s in latest}
+    return {"latest": latest, "spark": spark}
+
+
+@bp.get("/")
+def index() -> str:
+    symbols = symbols_for_user()
+    snap, error = attempt("mongodb", lambda: live_snapshot(symbols), {"latest": {}, "spark": {}})
+    alerts, alerts_error = (([], None) if error else
+                            attempt("mongodb", lambda: mongo_dash.latest_alert_history(get_mongo(), 5), []))
+    rows = []
+    for symbol in symbols:
+        doc = snap["latest"].get(symbol)
+        rows.append({
+            "symbol": symbol,
+            "quote": quote_view(doc) if doc else None,
+            "spark": snap["spark"].get(symbol, []),
+            "spark_points": sparkline_points(snap["spark"].get(symbol, [])),
+        })
+    watch = set((g.get("user") or {}).get("watchlist", []))
+    return render_template(
+        "index.html", rows=rows, error=error, any_quotes=bool(snap["latest"]), watch=watch,
+        alerts=alerts, alerts_error=alerts_error,
+        live={"refresh_ms": int(current_app.config["REFRESH_SECONDS"] * 1000),
+              "spark": {r["symbol"]: r["spark"] for r in rows}, "spark_points": SPARK_POINTS},
+    )
+
+
+@bp.get("/dashboard")
+def dashboard() -> tuple[str, int] | str:
+    symbols = symbols_for_user()
+    try:
+        symbol = parse_symbol(request.args.get("symbol") or symbols[0], current_app.config["SYMBOLS"])
+        days = parse_days(request.args.get("days"), default=30, choices=DAY_CHOICES)
+    except UnknownSymbolError:
+        abort(404, description=f"Unknown symbol {request.args.get('symbol')!r}; "
+                               f"choose one of {', '.join(current_app.config['SYMBOLS'])}.")
+    except BadParameterError as exc:
+        abort(400, description=str(exc))
+
+    daily, daily_error = attempt("mysql", lambda: mysql_dash.daily_series(get_mysql(), symbol, days), [])
+    perf, perf_error = attempt("mysql", lambda: mysql_dash.performance(get_mysql(), symbols), [])
+    alerts, alerts_error = attempt("mysql", lambda: mysql_dash.latest_alerts(get_mysql(), symbol, ALERT_LIMIT), [])
+
+    def intraday_points() -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+        db = get_mongo()
+        last = prices.latest_quotes(db, [symbol]).get(symbol)
+        if last is None:
+            return None, []
+        end = last["timestamp"] + timedelta(milliseconds=1)  # BSON times have ms precision
+        return last, prices.intraday(db, symbol, end - timedelta(hours=24), end)
+
+    (last, points), intraday_error = attempt("mongodb", intraday_points, (None, []))
+    news, news_error = (([], intraday_error) if intraday_error else
+                         attempt("mongodb", lambda: mongo_dash.latest_news(get_mongo(), symbol, NEWS_LIMIT), []))
+    # Anything but purely real market data gets a visible mark.
+    daily_marked = sorted({str(r["source"]) for r in daily} - {"real"})
+    return render_template(
+        "dashboard.html", symbol=symbol, symbols=symbols, days=days, day_choices=DAY_CHOICES,
+        daily=daily, daily_error=daily_error, daily_marked=daily_marked,
+        daily_fig=daily_figure(daily, symbol) if daily else None,
+        perf=perf, perf_error=perf_error, alerts=alerts, alerts_error=alerts_error,
+        last=quote_view(last) if last else None, intraday_fig=intraday_figure(points, symbol) if points else None,
+        intraday_count=len(points), intraday_error=intraday_error, news=news, news_error=news_error,
+    )

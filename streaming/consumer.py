@@ -1,0 +1,155 @@
+"""Consumer: Kafka `stock-prices` → MongoDB `realtime_prices`, at least once, never twice.
+
+Each polled batch is validated; good quotes get price_change_pct and processed_at
+and are written in one unordered bulk, idempotent on (symbol, timestamp); bad
+messages go to the dead-letter topic with their original bytes and the reason.
+Only when both writes are acknowledged are the batch's offsets committed, so a
+crash at any point means redelivery, and redelivery changes nothing.
+Run as `python streaming/consumer.py` (scale out with several in the same group).
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from kafka import KafkaConsumer, KafkaProducer
+from kafka.consumer.fetcher import ConsumerRecord
+from kafka.errors import CommitFailedError, KafkaError
+from pymongo.database import Database
+from pymongo.errors import PyMongoError
+
+from config import Settings
+from database.mongo.prices import insert_quotes
+from streaming.kafka_io import Backoff, DeadLetter, next_offsets, retry_until, send_dead_letters
+from streaming.schema import InvalidQuote, format_timestamp, parse_message, to_document
+
+SUMMARY_QUOTES = 10  # quotes named in the per-batch INFO line
+
+
+class PriceConsumer:
+    def __init__(self, settings: Settings, consumer: KafkaConsumer, db: Database, dlq: KafkaProducer,
+                 stop: threading.Event, logger: Any,
+                 on_stored: Callable[[list[dict[str, Any]], float], None] | None = None) -> None:
+        self.settings = settings
+        self.consumer = consumer
+        self.db = db
+        self.dlq = dlq
+        self.stop = stop
+        self.log = logger
+        self.on_stored = on_stored  # benchmark hook: (documents, time stored)
+        self.stored = 0
+        self.duplicates = 0
+        self.dead = 0
+
+    def split(self, records: list[ConsumerRecord], processed_at: datetime) -> tuple[list[dict[str, Any]], list[DeadLetter]]:
+        docs: list[dict[str, Any]] = []
+        dead: list[DeadLetter] = []
+        for rec in records:
+            try:
+                docs.append(to_document(parse_message(rec.value), processed_at))
+            except InvalidQuote as exc:
+                dead.append(DeadLetter(rec, str(exc)))
+                self.log.warning("rejected %s[%d]@%d to %s: %s", rec.topic, rec.partition, rec.offset,
+                                 self.settings.kafka_dlq_topic, exc)
+        return docs, dead
+
+    def handle(self, records: list[ConsumerRecord]) -> bool:
+        """Store one batch and commit it. False if stopped before it was stored (then
+        nothing is committed and the batch is redelivered to whoever reads next)."""
+        docs, dead = self.split(records, datetime.now(UTC))
+        if dead:
+            sent = retry_until(lambda: send_dead_letters(self.dlq, self.settings.kafka_dlq_topic, dead) or True,
+                               self.stop, "sending to the dead-letter topic", (KafkaError,))
+            if sent is None:
+                return False
+        result = retry_until(lambda: insert_quotes(self.db, docs), self.stop, "writing quotes to MongoDB",
+                             (PyMongoError,), Backoff(0.5, 15.0))
+        if result is None:
+            return False
+        stored_at = time.time()
+        inserted, present = result
+        self.stored += inserted
+        self.duplicates += present
+        self.dead += len(dead)
+        if self.on_stored is not None:
+            self.on_stored(docs, stored_at)
+        try:
+            self.consumer.commit(next_offsets(records))
+        except (CommitFailedError, KafkaError) as exc:
+            # A rebalance took the partitions: the new owner re-reads from the last
+            # commit, and the idempotent write makes that harmless.
+            self.log.warning("commit failed (%s); the batch will be redelivered and deduplicated", exc)
+        for doc in docs:
+            self.log.debug("stored %s %s price=%.4f volume=%d change=%.4f%% move_from_open=%.4f%% source=%s",
+                           doc["symbol"], format_timestamp(doc["timestamp"]), doc["price"], doc["volume"],
+                           doc["change_percent"], doc["price_change_pct"], doc["source"])
+        named = ", ".join(f"{d['symbol']} {d['price']:.2f}" for d in docs[:SUMMARY_QUOTES])
+        more = f" (+{len(docs) - SUMMARY_QUOTES} more)" if len(docs) > SUMMARY_QUOTES else ""
+        self.log.info("batch of %d: %d stored, %d already present, %d to DLQ; %s%s",
+                      len(records), inserted, present, len(dead), named or "-", more)
+        return True
+
+    def run(self, max_records: int = 500) -> None:
+        while not self.stop.is_set():
+            try:
+                polled = self.consumer.poll(timeout_ms=1000, max_records=max_records)
+            except KafkaError as exc:
+                self.log.warning("poll failed: %s; retrying", exc)
+                self.stop.wait(1.0)
+                continue
+            records = [rec for batch in polled.values() for rec in batch]
+            if records and not self.handle(records):
+                break
+
+
+def run(settings: Settings, stop: threading.Event) -> int:
+    from database.mongo import get_db, make_client
+    from database.setup_mongodb import ensure_indexes
+    from logs.logger_config import get_logger
+    from streaming.kafka_io import ensure_topics, make_consumer, make_producer
+
+    log = get_logger("kafka_consumer")
+    db = get_db(make_client(settings), settings)
+    # The unique (symbol, timestamp) index is what makes redelivery harmless: have it first.
+    if retry_until(lambda: ensure_indexes(db) or True, stop, "creating MongoDB indexes", (PyMongoError,)) is None:
+        return 0
+    if not ensure_topics(settings, [settings.kafka_topic, settings.kafka_dlq_topic], stop):
+        return 0
+    dlq = make_producer(settings, stop)
+    consumer = make_consumer(settings, settings.kafka_consumer_group, [settings.kafka_topic], stop)
+    if dlq is None or consumer is None:
+        return 0
+    log.info("consuming %s as group %s into MongoDB %s.realtime_prices; rejects go to %s "
+             "(per-batch summary at INFO, every message at DEBUG)", settings.kafka_topic,
+             settings.kafka_consumer_group, settings.mongo_db, settings.kafka_dlq_topic)
+    worker = PriceConsumer(settings, consumer, db, dlq, stop, log)
+    try:
+        worker.run()
+    finally:
+        consumer.close(autocommit=False)
+        dlq.close(timeout=10)
+        log.info("consumer stopped: %d stored, %d already present, %d to DLQ",
+                 worker.stored, worker.duplicates, worker.dead)
+    return 0
+
+
+def main() -> int:
+    from config import get_settings
+    from logs.logger_config import setup_logging
+
+    settings = get_settings()
+    setup_logging("consumer", settings)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    return run(settings, stop)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,182 @@
+"""Kafka I/O shared by the producer, the consumer and the alerts service.
+
+Connecting retries with backoff (the broker may start after us, or go away), and
+the dead-letter topic keeps the original bytes with the reason in headers.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.consumer.fetcher import ConsumerRecord
+from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.structs import OffsetAndMetadata
+
+from config import Settings
+
+T = TypeVar("T")
+log = logging.getLogger("kafka_io")
+
+# DLQ headers (values are UTF-8 bytes).
+H_REASON = "dlq.reason"
+H_TOPIC = "dlq.source.topic"
+H_PARTITION = "dlq.source.partition"
+H_OFFSET = "dlq.source.offset"
+H_FAILED_AT = "dlq.failed_at"
+
+
+class Backoff:
+    """Exponential backoff delays: initial, x2 each time, capped; reset after a success."""
+
+    def __init__(self, initial: float = 0.5, maximum: float = 30.0) -> None:
+        self.initial = initial
+        self.maximum = maximum
+        self.current = initial
+
+    def next(self) -> float:
+        delay = self.current
+        self.current = min(self.current * 2, self.maximum)
+        return delay
+
+    def reset(self) -> None:
+        self.current = self.initial
+
+
+def retry_until(action: Callable[[], T], stop: threading.Event, what: str,
+                retry_on: tuple[type[BaseException], ...], backoff: Backoff | None = None) -> T | None:
+    """Run `action` until it succeeds (its value) or `stop` is set (None), logging each failure."""
+    backoff = backoff or Backoff()
+    attempt = 0
+    while not stop.is_set():
+        attempt += 1
+        try:
+            return action()
+        except retry_on as exc:
+            delay = backoff.next()
+            log.warning("%s failed (attempt %d): %s; retrying in %.1fs", what, attempt, exc or type(exc).__name__, delay)
+            stop.wait(delay)
+    return None
+
+
+def _common(settings: Settings) -> dict[str, Any]:
+    return {"bootstrap_servers": settings.kafka_bootstrap_servers.split(","), "client_id": "stock-analysis-system"}
+
+
+def ensure_topics(settings: Settings, names: Iterable[str], stop: threading.Event) -> bool:
+    """Create the topics (partitions/replication from settings) unless they exist. Idempotent.
+    Retries while the broker is unreachable; False only if stopped first."""
+
+    def create() -> bool:
+        admin = KafkaAdminClient(**_common(settings), request_timeout_ms=15000)
+        try:
+            existing = set(admin.list_topics())
+            for name in names:
+                if name in existing:
+                    continue
+                try:
+                    admin.create_topics([NewTopic(name, settings.kafka_partitions, settings.kafka_replication_factor)])
+                    log.info("created topic %s with %d partitions", name, settings.kafka_partitions)
+                except TopicAlreadyExistsError:
+                    pass  # another service won the race
+            return True
+        finally:
+            admin.close()
+
+    return bool(retry_until(create, stop, "creating Kafka topics", (KafkaError, OSError)))
+
+
+def make_producer(settings: Settings, stop: threading.Event, **overrides: Any) -> KafkaProducer | None:
+    """A durable producer: acks=all, idempotent, retrying. None only if stopped first."""
+    config: dict[str, Any] = {
+        **_common(settings),
+        "acks": "all",
+        "enable_idempotence": True,
+        "retries": 2**31 - 1,  # bounded by delivery_timeout_ms
+        "delivery_timeout_ms": 120000,
+        "max_block_ms": 30000,
+        "linger_ms": 5,
+        "key_serializer": lambda k: k.encode("utf-8") if isinstance(k, str) else k,
+    }
+    config.update(overrides)
+    return retry_until(lambda: KafkaProducer(**config), stop, "connecting the Kafka producer",
+                       (KafkaError, OSError))
+
+
+def make_consumer(settings: Settings, group: str, topics: list[str], stop: threading.Event,
+                  **overrides: Any) -> KafkaConsumer | None:
+    """A group consumer with manual commits (we commit after the batch is stored)."""
+    config: dict[str, Any] = {
+        **_common(settings),
+        "group_id": group,
+        "enable_auto_commit": False,
+        "auto_offset_reset": "earliest",
+        "session_timeout_ms": settings.kafka_session_timeout_ms,
+        "heartbeat_interval_ms": settings.kafka_heartbeat_interval_ms,
+        "max_poll_records": 500,
+        # Long enough to ride out a MongoDB/MySQL outage while a batch is retried;
+        # if exceeded, the group rebalances and the batch is redelivered (idempotent).
+        "max_poll_interval_ms": 600000,
+    }
+    config.update(overrides)
+
+    def connect() -> KafkaConsumer:
+        consumer = KafkaConsumer(**config)
+        consumer.subscribe(topics)
+        return consumer
+
+    return retry_until(connect, stop, f"connecting Kafka consumer group {group}", (KafkaError, OSError))
+
+
+def next_offsets(records: Iterable[ConsumerRecord]) -> dict[TopicPartition, OffsetAndMetadata]:
+    """The offsets to commit after `records` are handled: last offset + 1 per partition."""
+    offsets: dict[TopicPartition, int] = {}
+    for rec in records:
+        tp = TopicPartition(rec.topic, rec.partition)
+        offsets[tp] = max(offsets.get(tp, -1), rec.offset + 1)
+    return {tp: OffsetAndMetadata(off, "", -1) for tp, off in offsets.items()}
+
+
+@dataclass
+class DeadLetter:
+    record: ConsumerRecord
+    reason: str
+
+
+def dlq_headers(dead: DeadLetter, failed_at: datetime | None = None) -> list[tuple[str, bytes]]:
+    rec = dead.record
+    when = (failed_at or datetime.now(UTC)).isoformat(timespec="milliseconds")
+    return [
+        (H_REASON, dead.reason.encode("utf-8")),
+        (H_TOPIC, rec.topic.encode("utf-8")),
+        (H_PARTITION, str(rec.partition).encode()),
+        (H_OFFSET, str(rec.offset).encode()),
+        (H_FAILED_AT, when.encode()),
+    ]
+
+
+def send_dead_letters(producer: KafkaProducer, topic: str, dead: list[DeadLetter], timeout: float = 30.0) -> None:
+    """Send and wait for the broker's acknowledgement (raises KafkaError on failure):
+    the source offsets are committed only once the DLQ holds the messages."""
+    futures = [
+        producer.send(topic, key=d.record.key, value=d.record.value if d.record.value is not None else b"",
+                      headers=dlq_headers(d))
+        for d in dead
+    ]
+    producer.flush(timeout=timeout)
+    for future in futures:
+        future.get(timeout=timeout)
+
+
+def header(record: ConsumerRecord, name: str) -> str | None:
+    """A header's value as text (DLQ readers)."""
+    for key, value in record.headers or []:
+        if key == name:
+            return value.decode("utf-8", errors="replace") if value is not None else None
+    return None

@@ -1,0 +1,118 @@
+"""batch/backfill.py against SecantusDB, MariaDB and a recorded-HTTP Alpha Vantage."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+from pathlib import Path
+
+import pymysql
+import pytest
+from pymongo.database import Database
+
+from batch.backfill import backfill, make_client, trading_days_before
+from batch.daily_aggregation import run
+from batch.indicators import rsi, sma
+from config.settings import Settings
+from tests.batch_support import day_quotes, load, rows
+from tests.support.http_fixture import RecordedApi, Request, Response
+
+FIXTURES = Path(__file__).parent / "fixtures"
+# Synthesized in the exact TIME_SERIES_DAILY "compact" format (100 trading days up to
+# 2026-01-13, with the market holidays absent); not a recording of live data.
+DAILY_FIXTURE = "alpha_vantage_daily_compact_synthetic_aapl.json"
+TODAY = date(2026, 1, 14)
+
+# The batch fixtures (batch_stack, settings, mdb, conn): MongoDB and MariaDB only.
+pytest_plugins = ["tests.batch_support"]
+
+
+def _stored(conn: pymysql.Connection, symbol: str) -> list[dict]:
+    return rows(conn, "SELECT * FROM daily_aggregates WHERE symbol = %s ORDER BY date", (symbol,))
+
+
+def test_backfill_real_then_simulated_history_and_indicators_on_the_first_daily_run(
+        settings: Settings, mdb: Database, conn: pymysql.Connection, recorded_api: RecordedApi) -> None:
+    def answer(req: Request) -> Response:
+        assert req.query["function"] == "TIME_SERIES_DAILY"
+        if req.query["symbol"] == "AAPL":
+            return Response.fixture(DAILY_FIXTURE)
+        return Response.fixture("alpha_vantage_information.json")  # the daily limit, as a 200
+
+    recorded_api.route("/query", answer)
+    settings = settings.model_copy(update={
+        "alpha_vantage_api_key": "demo-key", "alpha_vantage_url": recorded_api.url + "/query",
+        "alpha_vantage_calls_per_minute": 10, "alpha_vantage_calls_per_day": 10, "backfill_days": 120,
+        "simulation_seed": 7,
+    })
+    summary = backfill(settings, db=mdb, conn=conn, today=TODAY, client=make_client(settings, mdb))
+    # AAPL: 120 weekdays less the 3 market holidays the real series lacks; MSFT: 120.
+    assert summary.symbols == ["AAPL", "MSFT"] and summary.inserted == 117 + 120
+    assert len(recorded_api.calls("/query")) == 2  # one call per symbol, from the shared budget
+    assert mdb.api_budget.count_documents({}) == 2  # minute and day counters in MongoDB
+
+    window = trading_days_before(TODAY, 120)
+    series = json.loads((FIXTURES / DAILY_FIXTURE).read_text())["Time Series (Daily)"]
+    real_days = sorted(date.fromisoformat(d) for d in series)
+    aapl = _stored(conn, "AAPL")
+    # 100 real bars (holidays absent) plus simulated days before the first real one.
+    assert [r["date"] for r in aapl if r["source"] == "real"] == real_days
+    simulated = [r for r in aapl if r["source"] == "simulated"]
+    assert simulated and all(r["date"] < real_days[0] for r in simulated)
+    assert {r["date"] for r in aapl} <= set(window) and len(aapl) >= 100
+    last = aapl[-1]
+    assert last["date"] == date(2026, 1, 13)
+    assert float(last["close_price"]) == pytest.approx(float(series["2026-01-13"]["4. close"]))
+    assert all(r["tick_count"] == 0 and r["volatility"] is None for r in aapl)
+    # The simulated past leads into the real series: anchored on its first bar.
+    first_real = series[real_days[0].isoformat()]
+    assert float(simulated[-1]["close_price"]) == pytest.approx(float(first_real["1. open"]), abs=1e-3)
+
+    msft = _stored(conn, "MSFT")  # refused by the API: all simulated, labelled so
+    assert len(msft) == 120 and {r["source"] for r in msft} == {"simulated"}
+    assert [r["date"] for r in msft] == window
+
+    # Indicators over the stored closes: NULL until enough days, then the formulas.
+    closes = [float(r["close_price"]) for r in aapl]
+    assert all(r["sma_20"] is None for r in aapl[:19]) and aapl[19]["sma_20"] is not None
+    assert all(r["rsi_14"] is None for r in aapl[:14]) and aapl[14]["rsi_14"] is not None
+    assert float(last["sma_20"]) == pytest.approx(sma(closes), abs=1e-4)
+    assert float(last["rsi_14"]) == pytest.approx(rsi(closes), abs=1e-3)
+    perf = rows(conn, "SELECT * FROM stock_performance ORDER BY symbol")
+    assert [p["symbol"] for p in perf] == ["AAPL", "MSFT"]
+    assert all(p["return_90d_pct"] is not None and p["trend"] in ("above_sma", "below_sma") for p in perf)
+    assert rows(conn, "SELECT COUNT(DISTINCT iso_week) AS n FROM weekly_aggregates")[0]["n"] >= 24
+
+    # The first daily run after the backfill has both indicators.
+    load(mdb, day_quotes("AAPL", TODAY, [230.0, 231.0], settings.tz)
+         + day_quotes("MSFT", TODAY, [430.0, 428.0], settings.tz))
+    run(settings, [TODAY], db=mdb, conn=conn)
+    today_rows = rows(conn, "SELECT * FROM daily_aggregates WHERE date = %s ORDER BY symbol", (TODAY,))
+    assert len(today_rows) == 2
+    assert all(r["sma_20"] is not None and r["rsi_14"] is not None for r in today_rows)
+    assert float(today_rows[0]["sma_20"]) == pytest.approx(sma([*closes, 231.0]), abs=1e-4)
+
+    # A second backfill skips symbols that have history and changes nothing.
+    again = backfill(settings, db=mdb, conn=conn, today=TODAY, client=make_client(settings, mdb))
+    assert again.symbols == [] and again.skipped == ["AAPL", "MSFT"]
+    assert len(recorded_api.calls("/query")) == 2
+    assert len(_stored(conn, "AAPL")) == len(aapl) + 1
+
+
+def test_backfill_without_key_simulates_and_stops_before_the_first_quote_day(
+        settings: Settings, mdb: Database, conn: pymysql.Connection) -> None:
+    settings = settings.model_copy(update={"backfill_days": 100, "simulation_seed": None})
+    # MSFT already streams since Monday the 12th: its history must end on Friday the 9th,
+    # leaving the quote days to the daily job; its latest quote anchors the simulation.
+    load(mdb, day_quotes("MSFT", date(2026, 1, 12), [410.0, 412.5], settings.tz))
+    summary = backfill(settings, db=mdb, conn=conn, today=TODAY, client=make_client(settings, mdb))
+    assert summary.real_days == {"AAPL": 0, "MSFT": 0}
+    aapl, msft = _stored(conn, "AAPL"), _stored(conn, "MSFT")
+    assert len(aapl) == 100 and aapl[-1]["date"] == date(2026, 1, 13)
+    assert len(msft) == 100 and msft[-1]["date"] == date(2026, 1, 9)
+    assert float(msft[-1]["close_price"]) == pytest.approx(412.5)
+    assert all(r["date"].weekday() < 5 and r["source"] == "simulated" for r in aapl + msft)
+    for r in aapl:
+        assert float(r["low_price"]) <= min(float(r["open_price"]), float(r["close_price"]))
+        assert float(r["high_price"]) >= max(float(r["open_price"]), float(r["close_price"]))
+    assert aapl[0]["date"] == TODAY - timedelta(days=140)  # 100 weekdays = 20 weeks

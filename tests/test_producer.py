@@ -1,0 +1,125 @@
+"""streaming/producer.py run as its container runs it: fields, keys, sources, budget, faults."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+
+from kafka import KafkaConsumer
+
+from tests.conftest import Stack
+from tests.support.http_fixture import RecordedApi, Request, Response
+from tests.support.processes import ServiceProcess
+from tests.support.servers import TansuBroker
+from tests.support.waiting import free_port, wait_for
+from tests.test_streaming_support import read_topic
+
+SYMBOLS = ["AAPL", "GOOGL", "MSFT", "AMZN", "TSLA", "META", "NVDA"]
+FIELDS = {"symbol", "timestamp", "price", "volume", "open", "high", "low", "change_percent", "previous_close", "source"}
+
+
+def check_message(record) -> dict:  # type: ignore[no-untyped-def]
+    body = json.loads(record.value)
+    assert set(body) == FIELDS
+    assert record.key == body["symbol"].encode()
+    ts = datetime.fromisoformat(body["timestamp"])
+    assert body["timestamp"].endswith("+00:00") and ts.utcoffset().total_seconds() == 0
+    assert body["low"] <= body["price"] <= body["high"] or body["source"] == "alpha_vantage"
+    assert body["price"] > 0 and body["volume"] >= 0
+    return body
+
+
+def test_simulation_only_keys_fields_topic_and_clean_shutdown(stack: Stack) -> None:
+    settings = stack.settings()
+    producer = ServiceProcess("streaming/producer.py", stack.with_env(SIMULATION_SEED="42", POLL_INTERVAL_SECONDS="0.3")).start()
+    try:
+        wait_for(lambda: producer.output().count("tick:") >= 4, timeout=60, what="four ticks")
+    finally:
+        code = producer.stop()
+    out = producer.output()
+    assert code == 0, out
+    assert out.count("ALPHA_VANTAGE_API_KEY is not set") == 1
+    delivered = int(re.search(r"producer stopped: (\d+) delivered, 0 not delivered \(0 still unsent\)", out).group(1))
+    records = read_topic(settings.kafka_bootstrap_servers, settings.kafka_topic, expect=delivered)
+    assert len(records) == delivered >= 28  # everything produced before SIGTERM is in Kafka
+    bodies = [check_message(r) for r in records]
+    assert {b["source"] for b in bodies} == {"simulated"}
+    assert {b["symbol"] for b in bodies} == set(SYMBOLS)
+    # Keyed by symbol: each symbol lives in exactly one partition.
+    partitions: dict[str, set[int]] = {}
+    for r in records:
+        partitions.setdefault(r.key.decode(), set()).add(r.partition)
+    assert all(len(p) == 1 for p in partitions.values())
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers)
+    try:
+        assert consumer.partitions_for_topic(settings.kafka_topic) == {0, 1, 2}
+    finally:
+        consumer.close()
+
+
+def alpha_vantage(req: Request) -> Response:
+    """A real quote for AAPL; every other symbol meets one of the ways the API says no."""
+    answers = {
+        "AAPL": Response.fixture("alpha_vantage_global_quote_AAPL.json"),
+        "GOOGL": Response.fixture("alpha_vantage_note.json"),
+        "MSFT": Response.fixture("alpha_vantage_information.json"),
+        "AMZN": Response.fixture("alpha_vantage_error_message.json"),
+        "TSLA": Response.fixture("alpha_vantage_empty_quote.json"),
+        "META": Response(503, b"<html>Service Unavailable</html>", "text/html"),
+        "NVDA": Response.fixture("alpha_vantage_global_quote_AAPL.json", delay=1.5),
+    }
+    return answers[req.query["symbol"]]
+
+
+def test_real_quotes_refusals_and_the_call_budget(stack: Stack, recorded_api: RecordedApi) -> None:
+    recorded_api.route("/query", alpha_vantage)
+    settings = stack.settings()
+    env = stack.with_env(
+        ALPHA_VANTAGE_API_KEY="test-key", ALPHA_VANTAGE_URL=recorded_api.url + "/query", HTTP_TIMEOUT_SECONDS="0.5",
+        ALPHA_VANTAGE_CALLS_PER_MINUTE="7", ALPHA_VANTAGE_CALLS_PER_DAY="7", POLL_INTERVAL_SECONDS="0.3",
+        SIMULATION_SEED="1",
+    )
+    producer = ServiceProcess("streaming/producer.py", env).start()
+    try:
+        wait_for(lambda: producer.output().count("tick:") >= 12, timeout=60, what="twelve ticks")
+    finally:
+        code = producer.stop()
+    out = producer.output()
+    assert code == 0, out
+    calls = recorded_api.calls("/query")
+    # The day's budget is 7: exactly 7 calls, one per symbol in turn, then simulation only.
+    assert [c.query["symbol"] for c in calls] == SYMBOLS
+    assert all(c.query["function"] == "GLOBAL_QUOTE" and c.query["apikey"] == "test-key" for c in calls)
+    for kind in ("rate_limit_note", "rate_limit_information", "error_message", "empty_quote", "http_error", "timeout"):
+        assert f"({kind})" in out, kind
+    assert out.count("call budget spent") == 1
+    delivered = int(re.search(r"producer stopped: (\d+) delivered", out).group(1))
+    bodies = [check_message(r) for r in read_topic(settings.kafka_bootstrap_servers, settings.kafka_topic, delivered)]
+    real = [b for b in bodies if b["source"] == "alpha_vantage"]
+    assert len(real) == 1 and real[0]["symbol"] == "AAPL" and real[0]["price"] == 261.05
+    assert real[0]["previous_close"] == 260.21 and real[0]["change_percent"] == 0.3228
+    assert len(bodies) - 1 == sum(b["source"] == "simulated" for b in bodies)
+    # After the real quote, AAPL's simulation continues from 261.05.
+    after = [b for b in bodies if b["symbol"] == "AAPL" and b["timestamp"] > real[0]["timestamp"]]
+    assert after and abs(after[0]["price"] / 261.05 - 1) < 0.1
+
+
+def test_broker_down_at_start_then_up(stack: Stack) -> None:
+    port = free_port()
+    env = stack.with_env(KAFKA_BOOTSTRAP_SERVERS=f"127.0.0.1:{port}", POLL_INTERVAL_SECONDS="0.3")
+    producer = ServiceProcess("streaming/producer.py", env).start()
+    broker = TansuBroker(port=port)
+    try:
+        wait_for(lambda: "retrying in" in producer.output(), timeout=60, what="the producer retrying")
+        assert producer.running
+        broker.start()
+        wait_for(lambda: producer.output().count("tick:") >= 2, timeout=90, what="ticks once the broker is up")
+    finally:
+        code = producer.stop()
+        out = producer.output()
+        if broker.proc is not None:
+            records = read_topic(broker.bootstrap, stack.env["KAFKA_TOPIC"], expect=14)
+            broker.stop()
+    assert code == 0, out
+    assert len(records) >= 14

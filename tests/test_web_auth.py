@@ -1,0 +1,200 @@
+"""Accounts through the test client against SecantusDB: registration (good,
+duplicate, weak password, bad email, missing CSRF), login, throttling shared by
+workers, logout, account and password changes."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
+
+from database.mongo import LOGIN_ATTEMPTS, USERS, get_db, make_client
+from flask_web_app.app import create_app
+from tests.support.servers import SecantusMongo
+from tests.support.webdata import web_settings
+
+PASSWORD = "river-Stone-42"
+
+
+def csrf_token(client: FlaskClient, url: str) -> str:
+    html = client.get(url).get_data(as_text=True)
+    m = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html)
+    assert m, f"no CSRF token on {url}"
+    return m.group(1)
+
+
+def register(client: FlaskClient, **fields: Any) -> TestResponse:
+    data = {"email": "Ann@Example.com", "name": "Ann", "password": PASSWORD, "confirm": PASSWORD,
+            "watchlist": ["AAPL", "NVDA"], "digest_opt_in": "y"}
+    data.update(fields)
+    if "csrf_token" not in data:
+        data["csrf_token"] = csrf_token(client, "/register")
+    data = {k: v for k, v in data.items() if v is not None}
+    return client.post("/register", data=data)
+
+
+def login(client: FlaskClient, email: str = "ann@example.com", password: str = PASSWORD, **extra: str) -> TestResponse:
+    return client.post("/login", data={"email": email, "password": password,
+                                       "csrf_token": csrf_token(client, "/login"), **extra})
+
+
+def errors_of(resp: TestResponse, field: str) -> str:
+    """Text of the error list shown next to a field."""
+    m = re.search(rf'<ul class="errors" id="{field}-errors">(.*?)</ul>', resp.get_data(as_text=True), re.S)
+    return m.group(1) if m else ""
+
+
+@pytest.fixture
+def web(mongo: SecantusMongo, mysql_server: dict[str, Any], mysql_db: str, tmp_path: Path) -> Iterator[SimpleNamespace]:
+    settings = web_settings(mongo.uri, mysql_server, mysql_db, uuid.uuid4().hex[:10], flask_login_max_failures=3)
+    app = create_app(settings, instance_path=str(tmp_path))
+    app.config["TESTING"] = True
+    client = make_client(settings)
+    yield SimpleNamespace(app=app, client=app.test_client(), settings=settings, tmp=tmp_path,
+                          db=get_db(client, settings))
+    client.close()
+    app.extensions["stores"].close()
+
+
+def test_register_creates_a_user_and_logs_in(web: SimpleNamespace) -> None:
+    page = web.client.get("/register").get_data(as_text=True)
+    assert 'name="csrf_token"' in page and 'name="watchlist"' in page
+    resp = register(web.client)
+    assert resp.status_code == 302 and resp.headers["Location"].endswith("/account")
+    users = list(web.db[USERS].find())
+    assert len(users) == 1
+    user = users[0]
+    assert user["email"] == "ann@example.com" and user["name"] == "Ann"
+    assert user["password_hash"].startswith("scrypt:") and PASSWORD not in user["password_hash"]
+    assert user["watchlist"] == ["AAPL", "NVDA"] and user["digest_opt_in"] is True and user["alert_opt_in"] is False
+    assert user["created_at"].tzinfo is not None
+    account = web.client.get("/account").get_data(as_text=True)
+    assert "ann@example.com" in account and "Welcome, Ann" in account
+    index = web.client.get("/").get_data(as_text=True)
+    assert index.index('data-symbol="AAPL"') < index.index('data-symbol="NVDA"') < index.index('data-symbol="GOOGL"')
+    assert "★" in index  # watchlist first and marked
+
+
+@pytest.mark.parametrize(("fields", "field", "message"), [
+    ({"password": "short1", "confirm": "short1"}, "password", "at least 10 characters"),
+    ({"password": "abcdefghijkl", "confirm": "abcdefghijkl"}, "password", "Mix letters"),
+    ({"password": "ann@example-1x", "confirm": "ann@example-1x", "name": "Annabel"}, "password", "email or name"),
+    ({"confirm": "something-else-9"}, "confirm", "The passwords differ"),
+    ({"email": "not-an-email"}, "email", "Invalid email"),
+    ({"email": ""}, "email", "This field is required"),
+    ({"name": "   "}, "name", "This field is required"),
+])
+def test_register_rejects_bad_input_next_to_the_field(web: SimpleNamespace, fields: dict[str, str], field: str,
+                                                      message: str) -> None:
+    resp = register(web.client, **fields)
+    assert resp.status_code == 400
+    assert message in errors_of(resp, field)
+    assert web.db[USERS].count_documents({}) == 0
+    assert 'value="' + PASSWORD not in resp.get_data(as_text=True)  # passwords are never echoed back
+
+
+def test_duplicate_email_any_case_is_refused(web: SimpleNamespace) -> None:
+    assert register(web.client).status_code == 302
+    other = web.app.test_client()
+    resp = register(other, email="  ANN@example.COM ", name="Other Ann")
+    assert resp.status_code == 400 and "already exists" in errors_of(resp, "email")
+    assert web.db[USERS].count_documents({}) == 1
+
+
+def test_missing_or_forged_csrf_token_is_refused(web: SimpleNamespace) -> None:
+    for token in (None, "forged-token"):
+        resp = register(web.client, csrf_token=token)
+        assert resp.status_code == 400
+        assert "CSRF" in resp.get_data(as_text=True)
+    assert web.db[USERS].count_documents({}) == 0
+    resp = web.client.post("/login", data={"email": "ann@example.com", "password": PASSWORD})
+    assert resp.status_code == 400
+
+
+def test_login_logout_and_safe_redirects(web: SimpleNamespace) -> None:
+    register(web.client)
+    web.client.post("/logout", data={"csrf_token": csrf_token(web.client, "/logout")})
+    assert web.client.get("/account").status_code == 302  # logged out: account needs a login
+
+    bad = login(web.client, password="wrong-password-1")
+    assert bad.status_code == 401 and "Wrong email or password" in bad.get_data(as_text=True)
+    unknown = login(web.client, email="nobody@example.com")
+    assert unknown.status_code == 401 and "Wrong email or password" in unknown.get_data(as_text=True)
+
+    ok = login(web.client, email="ANN@example.com", next="//evil.example/steal")
+    assert ok.status_code == 302 and ok.headers["Location"] == "/"  # never off-site
+    assert web.client.get("/account").status_code == 200
+    # A successful login clears the email's failure counter.
+    assert web.db[LOGIN_ATTEMPTS].count_documents({"key": "email:ann@example.com"}) == 0
+
+    # GET /logout only shows a button; logging out needs POST + CSRF.
+    assert "logout-form" in web.client.get("/logout").get_data(as_text=True)
+    assert web.client.get("/account").status_code == 200
+    assert web.client.post("/logout", data={}).status_code == 400
+    assert web.client.get("/account").status_code == 200
+    resp = web.client.post("/logout", data={"csrf_token": csrf_token(web.client, "/logout")})
+    assert resp.status_code == 302
+    assert web.client.get("/account").headers["Location"].startswith("/login?next=")
+
+
+def test_repeated_failed_logins_are_locked_out_across_workers(web: SimpleNamespace) -> None:
+    register(web.client)
+    attacker = web.app.test_client()
+    for _ in range(3):
+        assert login(attacker, password="guess-123456").status_code == 401
+    # Now even the right password is refused for the lockout window.
+    locked = login(attacker)
+    assert locked.status_code == 429 and "Too many failed logins" in locked.get_data(as_text=True)
+    doc = web.db[LOGIN_ATTEMPTS].find_one({"key": "email:ann@example.com"})
+    assert doc["count"] == 3
+    # A second app instance (another gunicorn worker) reads the same counters.
+    other = create_app(web.settings, instance_path=str(web.tmp))
+    other.config["TESTING"] = True
+    assert login(other.test_client()).status_code == 429
+    other.extensions["stores"].close()
+    # Other accounts are not locked by one account's failures.
+    register(web.app.test_client(), email="bob@example.com", name="Bob")
+    assert login(web.app.test_client(), email="bob@example.com").status_code == 302
+
+
+def test_account_changes_are_saved(web: SimpleNamespace) -> None:
+    register(web.client)
+    token = csrf_token(web.client, "/account")
+    resp = web.client.post("/account", data={"csrf_token": token, "name": "Ann B", "watchlist": ["TSLA"],
+                                             "alert_opt_in": "y"})
+    assert resp.status_code == 302
+    user = web.db[USERS].find_one({"email": "ann@example.com"})
+    assert user["name"] == "Ann B" and user["watchlist"] == ["TSLA"]
+    assert user["digest_opt_in"] is False and user["alert_opt_in"] is True
+    bad = web.client.post("/account", data={"csrf_token": token, "name": "", "watchlist": ["NOPE"]})
+    assert bad.status_code == 400 and "This field is required" in errors_of(bad, "name")
+    assert "not a valid choice" in bad.get_data(as_text=True)
+
+
+def test_password_change_needs_the_current_one_and_ends_other_sessions(web: SimpleNamespace) -> None:
+    register(web.client)
+    second = web.app.test_client()
+    assert login(second).status_code == 302
+    new = "Harbor-lights-77"
+    token = csrf_token(web.client, "/account")
+    wrong = web.client.post("/account/password", data={"csrf_token": token, "current": "nope-nope-1",
+                                                       "password": new, "confirm": new})
+    assert wrong.status_code == 400 and "not your current password" in errors_of(wrong, "current")
+    weak = web.client.post("/account/password", data={"csrf_token": token, "current": PASSWORD,
+                                                      "password": "ann1234567", "confirm": "ann1234567"})
+    assert weak.status_code == 400
+    ok = web.client.post("/account/password", data={"csrf_token": token, "current": PASSWORD,
+                                                    "password": new, "confirm": new})
+    assert ok.status_code == 302
+    assert web.client.get("/account").status_code == 200  # this session continues
+    assert second.get("/account").status_code == 302  # the other one is logged out
+    fresh = web.app.test_client()
+    assert login(fresh).status_code == 401
+    assert login(fresh, password=new).status_code == 302

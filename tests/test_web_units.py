@@ -1,0 +1,112 @@
+"""Pure parts of the web app (no servers): parameter parsing, passwords,
+chart specs, the secret key rules, and gunicorn refusing the placeholder key."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from flask_web_app.present import daily_figure, is_simulated, jsonable, sparkline_points
+from flask_web_app.security import InsecureConfigError, resolve_secret_key
+from flask_web_app.validation import (
+    BadParameterError,
+    UnknownSymbolError,
+    hash_password,
+    parse_days,
+    parse_range,
+    parse_symbols,
+    password_problem,
+    verify_password,
+)
+from tests.support.waiting import free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+KNOWN = ["AAPL", "MSFT"]
+
+
+def test_symbols_and_days() -> None:
+    assert parse_symbols(None, KNOWN) == KNOWN
+    assert parse_symbols(" msft, aapl,MSFT ", KNOWN) == ["MSFT", "AAPL"]
+    with pytest.raises(UnknownSymbolError):
+        parse_symbols("AAPL,ZZZ", KNOWN)
+    assert parse_days("90", choices=(30, 90)) == 90
+    for bad in ("45", "0", "-1", "1e3", "999999999999"):
+        with pytest.raises(BadParameterError):
+            parse_days(bad, choices=(30, 90))
+
+
+def test_range_rules() -> None:
+    anchor = datetime(2025, 3, 3, 15, 0, tzinfo=UTC)
+    start, end = parse_range(None, None, None, anchor=anchor)
+    assert end - start == timedelta(hours=24) and start < anchor < end
+    start, end = parse_range(None, None, "30", anchor=anchor)
+    assert end - start == timedelta(minutes=30)
+    start, end = parse_range("2025-03-03T10:00:00", "2025-03-03T11:00:00-05:00", None, anchor=None)
+    assert start.tzinfo is UTC and end == datetime(2025, 3, 3, 16, 0, tzinfo=UTC)
+    for args in (("2025-03-03T12:00:00Z", "2025-03-03T11:00:00Z", None), ("x", None, None),
+                 ("2025-01-01T00:00:00Z", "2025-01-09T00:00:00Z", None), (None, None, "0")):
+        with pytest.raises(BadParameterError):
+            parse_range(*args, anchor=anchor)
+
+
+def test_password_rules_and_hashing() -> None:
+    assert password_problem("river-Stone-42", "ann@example.com", "Ann") is None
+    assert password_problem("short-1") and password_problem("aaaaaaaaaaaa1")
+    assert password_problem("password123") and password_problem("x-bob-smith-9", "bob@x.org", "")
+    hashed = hash_password("river-Stone-42")
+    assert hashed.startswith("scrypt:") and verify_password(hashed, "river-Stone-42")
+    assert not verify_password(hashed, "river-stone-42")
+
+
+def test_chart_spec_and_json() -> None:
+    rows = [{"date": date(2025, 1, i), "open_price": Decimal("1.5"), "high_price": Decimal("2"), "low_price": Decimal("1"),
+             "close_price": Decimal("1.75"), "total_volume": 10, "sma_20": None, "rsi_14": Decimal("71.5")}
+            for i in (2, 3)]
+    fig = daily_figure(rows, "AAPL")
+    assert fig["data"][0]["close"] == [1.75, 1.75] and fig["data"][1]["y"] == [None, None]
+    assert fig["data"][3]["y"] == [71.5, 71.5]
+    assert jsonable({"t": datetime(2025, 1, 2, tzinfo=UTC), "_id": 1, "d": Decimal("2.50")}) == {
+        "t": "2025-01-02T00:00:00Z", "d": 2.5}
+    assert sparkline_points([]) == "" and len(sparkline_points([1, 2, 3]).split()) == 3
+    assert sparkline_points([5, 5]) == "0.0,30.0 120.0,30.0"  # flat line, no division by zero
+    assert is_simulated("simulated") and is_simulated("mixed") and not is_simulated("real")
+
+
+def test_secret_key_rules(tmp_path: Path) -> None:
+    assert resolve_secret_key("  a-real-secret  ", False, tmp_path) == "a-real-secret"
+    with pytest.raises(InsecureConfigError, match="change-me"):
+        resolve_secret_key("change-me", False, tmp_path)
+    assert resolve_secret_key("change-me", True, tmp_path) == "change-me"  # debug only
+
+    # Empty: one random key, generated once and shared by every worker.
+    keys: list[str] = []
+    threads = [threading.Thread(target=lambda: keys.append(resolve_secret_key("", False, tmp_path / "inst")))
+               for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(set(keys)) == 1 and len(keys[0]) == 64
+    assert (tmp_path / "inst" / "secret_key").read_text() == keys[0]
+    assert oct((tmp_path / "inst" / "secret_key").stat().st_mode & 0o777) == "0o600"
+    assert resolve_secret_key("", False, tmp_path / "inst") == keys[0]  # a restart keeps it
+
+
+def test_gunicorn_refuses_the_placeholder_secret(tmp_path: Path) -> None:
+    env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT), "FLASK_SECRET_KEY": "change-me",
+           "LOG_TO_ELASTICSEARCH": "false", "GUNICORN_BIND": f"127.0.0.1:{free_port()}", "GUNICORN_WORKERS": "1",
+           "MONGO_URI": f"mongodb://127.0.0.1:{free_port()}"}
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "gunicorn"), "--config", str(ROOT / "flask_web_app/gunicorn.conf.py"),
+         "flask_web_app.app:create_app()"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode != 0
+    assert 'FLASK_SECRET_KEY is the placeholder "change-me"' in proc.stdout + proc.stderr
