@@ -84,6 +84,14 @@ def main() -> int:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
+    if not settings.news_schedule_enabled:
+        # Airflow drives the news job (compose profile `airflow`): stay up for
+        # `docker exec news ...`, run nothing on our own.
+        log.info("NEWS_SCHEDULE_ENABLED=false: no schedule, no catch-up; idle until stopped")
+        while not stop.wait(60):
+            pass
+        log.info("news scheduler stopped")
+        return 0
     serve(settings, stop)
     log.info("news scheduler stopped")
     return 0

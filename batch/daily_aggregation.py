@@ -100,7 +100,17 @@ def refresh_performance(conn: pymysql.Connection, symbols: Sequence[str]) -> int
 
 
 def apply_retention(db: Database, settings: Settings, now: datetime) -> int:
-    return price_stats.delete_older_than(db, now - timedelta(days=settings.retention_days))
+    """Delete quotes older than RETENTION_DAYS; returns how many left MongoDB.
+
+    With ARCHIVE_ENABLED they are first written to S3 (batch/archive.py), which
+    deletes only what it uploaded; its report is logged there.
+    """
+    cutoff = now - timedelta(days=settings.retention_days)
+    if getattr(settings, "archive_enabled", False):
+        from batch.archive import archive_before_retention  # pyarrow/boto3 only when archiving
+
+        return archive_before_retention(db, settings, cutoff).deleted
+    return price_stats.delete_older_than(db, cutoff)
 
 
 def run(settings: Settings, days: Sequence[date], *, db: Database, conn: pymysql.Connection,

@@ -10,7 +10,8 @@
    days are aggregated now.
 3. Then the daily job runs at every BATCH_CRON instant in MARKET_TIMEZONE,
    aggregating the calendar day that ended before the instant's date.
-Every run opens its own connections, so a database that was down for one run
+With BATCH_SCHEDULE_ENABLED=false (Airflow drives the jobs) it does none of this
+and only waits to be stopped. Every run opens its own connections, so a database that was down for one run
 does not affect the next. SIGTERM/SIGINT stop the process between runs (a
 running job finishes first); the exit status is then 0.
 """
@@ -115,6 +116,14 @@ def main() -> int:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
+    if not settings.batch_schedule_enabled:
+        # Airflow drives the batch (compose profile `airflow`): stay up for
+        # `docker exec batch ...`, run nothing on our own.
+        log.info("BATCH_SCHEDULE_ENABLED=false: no schedule, no start-up backfill; idle until stopped")
+        while not stop.wait(60):
+            pass
+        log.info("batch scheduler stopped")
+        return 0
     service = BatchService(settings, stop)
     run_schedule(settings.batch_cron, settings.tz, service.job, name="batch", stop=stop, catch_up=service.catch_up)
     log.info("batch scheduler stopped")

@@ -105,9 +105,9 @@ class AlertService:
             self._last[(alert.symbol, alert.rule)] = alert.quote_timestamp
         if stored["email_status"] == "pending":
             self.email(alert, recipients or self.recipients(alert.symbol))
-        elif new and status == "disabled":
-            self.log.info("alert %s not emailed: %s", alert.key,
-                          "email is off" if not self.mailer.enabled else "no recipients")
+        elif new and self.mailer.enabled:
+            # (Email being off was said once at start, not per alert.)
+            self.log.info("alert %s not emailed: no recipients (ALERT_EMAIL_RECIPIENTS or opted-in users)", alert.key)
 
     def email(self, alert: Alert, recipients: list[str]) -> None:
         subject, text = render_email(alert)

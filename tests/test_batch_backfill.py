@@ -14,7 +14,7 @@ from batch.backfill import backfill, make_client, trading_days_before
 from batch.daily_aggregation import run
 from batch.indicators import rsi, sma
 from config.settings import Settings
-from tests.batch_support import day_quotes, load, rows
+from tests.batch_data import day_quotes, load, rows
 from tests.support.http_fixture import RecordedApi, Request, Response
 
 FIXTURES = Path(__file__).parent / "fixtures"

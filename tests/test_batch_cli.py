@@ -9,7 +9,7 @@ import pymysql
 from pymongo.database import Database
 
 from config.settings import Settings
-from tests.batch_support import day_quotes, load, quote, rows
+from tests.batch_data import day_quotes, load, quote, rows
 from tests.conftest import Stack
 from tests.support.processes import ServiceProcess, run_script
 from tests.support.waiting import free_port, wait_for
@@ -104,3 +104,13 @@ def test_scheduler_backfills_empty_tables_catches_up_the_missed_day_and_stops_on
     assert code == 0, output
     assert "daily_aggregates is empty: backfilling history first" in output
     assert "catching up" in output and "batch scheduler stopped" in output
+
+
+def test_scheduler_idles_when_airflow_drives_the_batch(batch_stack: Stack, conn: pymysql.Connection) -> None:
+    service = ServiceProcess("batch/scheduler.py", batch_stack.with_env(BATCH_SCHEDULE_ENABLED="false")).start()
+    try:
+        wait_for(lambda: "idle until stopped" in service.output(), timeout=30, what="the idle message")
+    finally:
+        code = service.stop(timeout=30)
+    assert code == 0, service.output()
+    assert _count(conn) == 0  # no backfill, no catch-up

@@ -17,7 +17,7 @@ from batch.daily_aggregation import run
 from batch.indicators import rsi
 from config.settings import Settings
 from database.mysql import aggregates, transaction
-from tests.batch_support import day_quotes, load, quote, rows
+from tests.batch_data import day_quotes, load, quote, rows
 
 FIXTURES = Path(__file__).parent / "fixtures"
 NOW = datetime(2026, 1, 20, 12, 0, tzinfo=UTC)

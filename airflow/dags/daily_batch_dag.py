@@ -14,6 +14,7 @@ With Airflow driving the batch, set BATCH_SCHEDULE_ENABLED=false for the contain
 
 from __future__ import annotations
 
+import shlex
 from datetime import datetime
 
 from airflow.providers.standard.operators.bash import BashOperator
@@ -24,12 +25,12 @@ settings = service_settings()
 
 # `run_after` is the scheduled instant for a scheduled run and the trigger time for
 # a manual one (Airflow 3 gives manual runs no logical date of their own).
-MARKET_DAY = (
-    "-c 'import sys; from datetime import datetime; from config import get_settings; "
+MARKET_DAY_CODE = (
+    "import sys; from datetime import datetime; from config import get_settings; "
     "from batch.scheduler import day_for_fire; "
-    "print(day_for_fire(datetime.fromisoformat(sys.argv[1]), get_settings()))' "
-    "'{{ dag_run.run_after.isoformat() }}'"
+    "print(day_for_fire(datetime.fromisoformat(sys.argv[1]), get_settings()))"
 )
+RUN_AFTER = "'{{ dag_run.run_after.isoformat() }}'"
 
 with DAG(
     dag_id="daily_batch",
@@ -43,9 +44,8 @@ with DAG(
 ) as dag:
     market_day = BashOperator(
         task_id="market_day",
-        bash_command=command(MARKET_DAY),
+        bash_command=command("-c", shlex.quote(MARKET_DAY_CODE), RUN_AFTER),
         do_xcom_push=True,
-        retries=0,
     )
     daily_aggregation = BashOperator(
         task_id="daily_aggregation",

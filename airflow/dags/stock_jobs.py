@@ -68,7 +68,9 @@ def service_settings() -> dict[str, str]:
 def command(script: str, *args: str) -> str:
     """Bash command running one entry point from the repository root, as the containers do.
 
-    `args` may hold Jinja templates (rendered by Airflow before the command runs)."""
+    `script` is quoted here; `args` are passed as written, so they may hold Jinja
+    templates (rendered by Airflow before the command runs) and must be quoted by
+    the caller where needed."""
     root = shlex.quote(str(ROOT))
-    parts = " ".join([shlex.quote(PYTHON), shlex.quote(script), *args])
-    return f"cd {root} && PYTHONPATH={root} PYTHONUNBUFFERED=1 exec {parts}"
+    return " ".join([f"cd {root} && PYTHONPATH={root} PYTHONUNBUFFERED=1 exec", shlex.quote(PYTHON),
+                     shlex.quote(script), *args])

@@ -1,0 +1,125 @@
+"""streaming/alerts.py against Tansu, SecantusDB, MariaDB and a real SMTP server."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from pymongo import MongoClient
+
+from database.mongo import ALERT_HISTORY
+from database.mongo.users import create_user
+from tests.conftest import Stack, mysql_root
+from tests.support.processes import ServiceProcess
+from tests.support.smtp import Inbox
+from tests.support.waiting import wait_for
+from tests.test_streaming_support import make_topics, produce, quote_bytes
+
+
+def alert_rows(stack: Stack) -> list[dict]:
+    conn = mysql_root(stack.env["MYSQL_DATABASE"])
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT alert_key, symbol, rule, value, email_status, email_error FROM alert_log ORDER BY id")
+            return list(cur.fetchall())
+    finally:
+        conn.close()
+
+
+def history(stack: Stack):  # type: ignore[no-untyped-def]
+    settings = stack.settings()
+    return MongoClient(settings.mongo_uri, tz_aware=True)[settings.mongo_db][ALERT_HISTORY]
+
+
+def add_user(stack: Stack, email: str, opt_in: bool, watchlist: list[str]) -> None:
+    settings = stack.settings()
+    db = MongoClient(settings.mongo_uri, tz_aware=True)[settings.mongo_db]
+    create_user(db, email=email, name=email, password_hash="x", watchlist=watchlist, digest_opt_in=False,
+                alert_opt_in=opt_in, created_at=datetime.now(UTC))
+
+
+def test_spikes_alert_once_within_cooldown_across_a_restart(stack: Stack, inbox: Inbox) -> None:
+    settings = stack.settings()
+    make_topics(settings, settings.kafka_topic)
+    add_user(stack, "fan@example.test", True, [])
+    add_user(stack, "quiet@example.test", False, [])
+    add_user(stack, "msft-only@example.test", True, ["MSFT"])
+    env = stack.with_env(VOLUME_WINDOW="3", ALERT_COOLDOWN_SECONDS="900", ALERT_EMAIL_RECIPIENTS="ops@example.test")
+    spike = quote_bytes("AAPL", 45, change_percent=6.2)
+    produce(settings.kafka_bootstrap_servers, settings.kafka_topic, [
+        ("AAPL", quote_bytes("AAPL", 0)), ("AAPL", quote_bytes("AAPL", 15)), ("AAPL", quote_bytes("AAPL", 30)),
+        ("AAPL", spike),                                                  # price alert
+        ("AAPL", quote_bytes("AAPL", 60, change_percent=6.8)),            # same move: cooldown
+        ("AAPL", quote_bytes("AAPL", 75, volume=9000)),                   # volume alert (avg 1000)
+        ("AAPL", quote_bytes("AAPL", 90, volume=30000)),                  # cooldown
+        ("AAPL", spike),                                                  # redelivered quote: nothing new
+        ("AAPL", b"garbage"),                                             # the consumer's problem, skipped here
+    ])
+    alerts = ServiceProcess("streaming/alerts.py", env).start()
+    try:
+        wait_for(lambda: len(inbox.messages) == 4, timeout=60, what="two alerts mailed to two recipients")
+        wait_for(lambda: [r["email_status"] for r in alert_rows(stack)] == ["sent", "sent"], timeout=30,
+                 what="email status stored")
+    finally:
+        assert alerts.stop() == 0, alerts.output()
+    rows = alert_rows(stack)
+    assert [(r["symbol"], r["rule"]) for r in rows] == [("AAPL", "price_change"), ("AAPL", "volume_spike")]
+    assert rows[0]["alert_key"] == "AAPL|price_change|2026-01-13T15:30:45.000+00:00"
+    assert float(rows[1]["value"]) == 9000
+    docs = list(history(stack).find({}, {"_id": 0}).sort("quote_timestamp", 1))
+    assert [(d["rule"], d["email_status"]) for d in docs] == [("price_change", "sent"), ("volume_spike", "sent")]
+    assert docs[0]["value"] == 6.2 and docs[0]["threshold"] == 5.0 and docs[0]["price"] > 0
+    assert sorted(inbox.to("ops@example.test")[0].rcpt_tos + inbox.to("fan@example.test")[0].rcpt_tos) == [
+        "fan@example.test", "ops@example.test"]
+    assert not inbox.to("quiet@example.test") and not inbox.to("msft-only@example.test")
+    subjects = sorted(m.message["Subject"] for m in inbox.messages)
+    assert subjects == ["[Stock alert] AAPL: price move"] * 2 + ["[Stock alert] AAPL: volume spike"] * 2
+
+    # Restart: the cooldown comes back from alert_history. A move 5 minutes later stays
+    # quiet; one 20 minutes after the first alert fires (and shows the restart has read that far).
+    produce(settings.kafka_bootstrap_servers, settings.kafka_topic, [
+        ("AAPL", quote_bytes("AAPL", 345, change_percent=7.5)),
+        ("AAPL", quote_bytes("AAPL", 1245, change_percent=8.0)),
+    ])
+    again = ServiceProcess("streaming/alerts.py", env, name="alerts-again").start()
+    try:
+        wait_for(lambda: len(alert_rows(stack)) >= 3, timeout=60, what="the alert after the cooldown")
+        wait_for(lambda: len(inbox.messages) == 6, timeout=30, what="its emails")
+    finally:
+        assert again.stop() == 0, again.output()
+    rows = alert_rows(stack)
+    assert [r["alert_key"] for r in rows[2:]] == ["AAPL|price_change|2026-01-13T15:50:45.000+00:00"]
+    assert history(stack).count_documents({}) == 3
+
+
+def test_failed_email_keeps_the_alert(stack: Stack, inbox: Inbox) -> None:
+    settings = stack.settings()
+    make_topics(settings, settings.kafka_topic)
+    inbox.refuse = True
+    produce(settings.kafka_bootstrap_servers, settings.kafka_topic,
+            [("TSLA", quote_bytes("TSLA", 0, change_percent=-9.0))])
+    alerts = ServiceProcess("streaming/alerts.py", stack.with_env(ALERT_EMAIL_RECIPIENTS="ops@example.test")).start()
+    try:
+        wait_for(lambda: [r["email_status"] for r in alert_rows(stack)] == ["failed"], timeout=60,
+                 what="the alert stored with its failed email")
+    finally:
+        assert alerts.stop() == 0, alerts.output()
+    row = alert_rows(stack)[0]
+    assert "554" in row["email_error"]
+    doc = history(stack).find_one({})
+    assert doc["email_status"] == "failed" and "554" in doc["email_error"]
+    assert "email failed" in alerts.output()
+
+
+def test_email_off_still_stores_and_says_so_once(stack: Stack) -> None:
+    settings = stack.settings()
+    make_topics(settings, settings.kafka_topic)
+    produce(settings.kafka_bootstrap_servers, settings.kafka_topic,
+            [("NVDA", quote_bytes("NVDA", 0, change_percent=12.0))])
+    alerts = ServiceProcess("streaming/alerts.py", stack.with_env(SMTP_SERVER="", EMAIL_SENDER="")).start()
+    try:
+        wait_for(lambda: len(alert_rows(stack)) == 1, timeout=60, what="the alert stored")
+    finally:
+        assert alerts.stop() == 0, alerts.output()
+    assert alert_rows(stack)[0]["email_status"] == "disabled"
+    assert history(stack).find_one({})["email_status"] == "disabled"
+    assert alerts.output().count("email is off") == 1

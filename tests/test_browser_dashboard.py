@@ -1,0 +1,156 @@
+"""The dashboard in headless Chromium, served by gunicorn exactly as in the
+container: prices and charts render, a quote inserted during the test shows up
+on / without a reload, registration works through the form, the CSP holds (no
+violations) and screenshots of both pages are saved as test artifacts."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+import requests
+
+from database.mongo import USERS, get_db, make_client
+from database.mongo.prices import insert_quotes
+from tests.support.servers import LOG_DIR, SecantusMongo
+from tests.support.waiting import free_port, wait_for
+from tests.support.webdata import quote, seed_alert_log, seed_daily, seed_mongo_extras, seed_quotes, utcnow, web_settings
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = LOG_DIR.parent
+SYMBOLS = ["AAPL", "GOOGL", "MSFT", "AMZN", "TSLA", "META", "NVDA"]
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture
+def served(mongo: SecantusMongo, mysql_server: dict[str, Any], mysql_db: str, tmp_path: Path) -> Iterator[SimpleNamespace]:
+    """Seeded stores and the app under gunicorn (2 workers) on a free port."""
+    tag = uuid.uuid4().hex[:10]
+    settings = web_settings(mongo.uri, mysql_server, mysql_db, tag)
+    now = utcnow()
+    seed_quotes(settings, SYMBOLS, 20, now)
+    seed_daily(settings, SYMBOLS, 40, now.date())
+    seed_alert_log(settings, "AAPL", now)
+    seed_mongo_extras(settings, "AAPL", now)
+
+    port = free_port()
+    env = dict(os.environ)
+    env.update({
+        "PYTHONPATH": str(ROOT), "MONGO_URI": settings.mongo_uri, "MONGO_DB": settings.mongo_db,
+        "MYSQL_HOST": settings.mysql_host, "MYSQL_PORT": str(settings.mysql_port), "MYSQL_USER": settings.mysql_user,
+        "MYSQL_PASSWORD": settings.mysql_password, "MYSQL_DATABASE": settings.mysql_database,
+        "FLASK_SECRET_KEY": settings.flask_secret_key, "LOG_TO_ELASTICSEARCH": "false",
+        "FLASK_REFRESH_SECONDS": "1", "GUNICORN_BIND": f"127.0.0.1:{port}", "GUNICORN_WORKERS": "2",
+    })
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    log_path = LOG_DIR / f"gunicorn-web-{port}.log"
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(
+            [str(Path(sys.executable).parent / "gunicorn"), "--config", "flask_web_app/gunicorn.conf.py",
+             "flask_web_app.app:create_app()"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: proc.poll() is None and requests.get(url + "/healthz", timeout=5).status_code == 200,
+                 timeout=60, what=f"gunicorn on {port} (log: {log_path})")
+        client = make_client(settings)
+        yield SimpleNamespace(url=url, settings=settings, db=get_db(client, settings), now=now, log=log_path)
+        client.close()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def test_dashboard_in_a_real_browser(served: SimpleNamespace) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    shots = ARTIFACTS / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
+    problems: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM,
+                                     args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            failed: list[str] = []
+            page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}")
+                    if m.type == "error" and not m.text.startswith("Failed to load resource") else None)
+            page.on("response", lambda r: failed.append(f"{r.request.method} {r.url.removeprefix(served.url)} {r.status}")
+                    if r.status >= 400 else None)
+            page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+            # Runs outside the page's CSP: records every violation the policy reports.
+            page.add_init_script("window.__csp = []; document.addEventListener('securitypolicyviolation',"
+                                 " e => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));")
+
+            # --- live prices -----------------------------------------------------
+            page.goto(served.url + "/")
+            aapl = page.locator('tr[data-symbol="AAPL"]')
+            stored = served.db["realtime_prices"].find_one({"symbol": "AAPL"}, sort=[("timestamp", -1)])
+            expect(aapl.locator(".price")).to_have_text(f"{stored['price']:.2f}")
+            expect(aapl.locator(".badge.sim")).to_be_visible()
+            assert len((aapl.locator("polyline").get_attribute("points") or "").split()) == 20
+            page.evaluate("window.__sameDocument = true")
+
+            fresh = quote("AAPL", served.now + timedelta(seconds=15), 99)
+            fresh.update(price=987.65, change_percent=3.21, volume=424242)
+            assert insert_quotes(served.db, [fresh]) == (1, 0)
+            expect(aapl.locator(".price")).to_have_text("987.65", timeout=20_000)
+            expect(aapl.locator(".change")).to_have_text("+3.21%")
+            expect(aapl.locator(".volume")).to_have_text("424,242")
+            assert page.evaluate("window.__sameDocument") is True  # updated in place, no reload
+            assert len((aapl.locator("polyline").get_attribute("points") or "").split()) == 21
+            page.screenshot(path=str(shots / "index.png"), full_page=True)
+
+            # --- dashboard -------------------------------------------------------
+            page.goto(served.url + "/dashboard?symbol=AAPL&days=90")
+            expect(page.locator('#daily-chart[data-rendered="true"]')).to_be_attached(timeout=30_000)
+            expect(page.locator('#intraday-chart[data-rendered="true"]')).to_be_attached(timeout=30_000)
+            assert page.locator("#daily-chart .main-svg").count() >= 1
+            assert page.locator("#daily-chart g.trace.boxes").count() == 1  # the candlestick trace
+            assert page.locator("#intraday-chart .scatterlayer .trace").count() == 1
+            expect(page.locator("#performance tbody tr")).to_have_count(7)
+            expect(page.locator("#alerts li")).to_have_count(2)
+            expect(page.locator("#news li")).to_have_count(3)
+            page.screenshot(path=str(shots / "dashboard.png"), full_page=True)
+
+            # --- register through the form --------------------------------------
+            page.goto(served.url + "/register")
+            page.fill("#email", "Browser.User@Example.com")
+            page.fill("#name", "Browser User")
+            page.fill("#password", "short")
+            page.fill("#confirm", "short")
+            page.click("#submit")
+            expect(page.locator("#password-errors")).to_contain_text("at least 10 characters")
+            page.fill("#password", "Quiet-meadow-58")
+            page.fill("#confirm", "Quiet-meadow-58")
+            page.check('input[name="watchlist"][value="MSFT"]')
+            page.click("#submit")
+            expect(page.locator("#account-email")).to_have_text("browser.user@example.com")
+            page.screenshot(path=str(shots / "account.png"), full_page=True)
+            user = served.db[USERS].find_one({"email": "browser.user@example.com"})
+            assert user is not None and user["watchlist"] == ["MSFT"]
+
+            page.goto(served.url + "/")
+            expect(page.locator('tr[data-symbol="MSFT"]')).to_contain_text("★")
+            csp = page.evaluate("window.__csp")
+        finally:
+            browser.close()
+    assert csp == [], csp
+    assert problems == [], problems
+    assert failed == ["POST /register 400"], failed  # only the deliberately weak password

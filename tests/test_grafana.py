@@ -1,0 +1,198 @@
+"""Grafana provisioning: the datasource and the "Stock Market Analytics Dashboard".
+
+Every panel's SQL is expanded the way Grafana's MySQL datasource expands it
+(time macros, the `symbol` variable) and run, as the read-only grafana_reader
+user, on a fresh MariaDB database filled by batch/backfill.py.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import uuid
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pymysql
+import pytest
+import yaml
+from pymongo import MongoClient
+
+from batch.backfill import backfill
+from config.settings import Settings
+from tests.conftest import MYSQL
+
+ROOT = Path(__file__).resolve().parents[1]
+PROVISIONING = ROOT / "grafana" / "provisioning"
+DASHBOARD = PROVISIONING / "dashboards" / "stock-analytics.json"
+SYMBOLS = ["AAPL", "MSFT", "NVDA"]
+TIME_SERIES_COLUMNS = ["time", "metric", "value"]
+PANELS = {
+    "Stock Price Trends (30 days)": ("timeseries", TIME_SERIES_COLUMNS),
+    "Trading Volume (30 days)": ("timeseries", TIME_SERIES_COLUMNS),
+    "Daily Change %": ("gauge", TIME_SERIES_COLUMNS),
+    "RSI Indicator (30 days)": ("timeseries", TIME_SERIES_COLUMNS),
+    "Stock Performance Summary": ("table", ["Symbol", "As of", "Close", "7d %", "30d %", "90d %",
+                                           "Volatility (ann.) %", "Max drawdown 90d %", "RSI 14", "SMA 20",
+                                           "Trend", "Source"]),
+}
+
+
+def datasource() -> dict[str, Any]:
+    doc = yaml.safe_load((PROVISIONING / "datasources" / "mysql.yml").read_text())
+    assert doc["apiVersion"] == 1
+    (ds,) = doc["datasources"]
+    return ds
+
+
+def dashboard() -> dict[str, Any]:
+    return json.loads(DASHBOARD.read_text())
+
+
+def panels() -> list[dict[str, Any]]:
+    return dashboard()["panels"]
+
+
+# --------------------------------------------------------------------------- files
+
+def test_datasource_is_mysql_read_only_with_a_fixed_uid() -> None:
+    ds = datasource()
+    assert ds["type"] == "mysql" and ds["uid"] == "mysql-stock-analytics"
+    assert ds["url"] == "mysql:3306"  # the compose service, inside port
+    assert ds["user"] == "grafana_reader"
+    assert ds["jsonData"]["database"] == "stock_analytics"
+    # Grafana expands ${VAR} in provisioning files from its own environment.
+    assert ds["secureJsonData"]["password"] == "${GRAFANA_DB_PASSWORD}"
+
+
+def test_dashboard_provider_loads_the_folder_compose_mounts() -> None:
+    doc = yaml.safe_load((PROVISIONING / "dashboards" / "dashboards.yml").read_text())
+    (provider,) = doc["providers"]
+    assert provider["type"] == "file"
+    folder = provider["options"]["path"]
+    compose = (ROOT / "docker-compose.yml").read_text()
+    assert f"./grafana/provisioning/dashboards:{folder}:ro" in compose
+    assert f"./grafana/provisioning/datasources:{Path(folder).parent}/datasources:ro" in compose
+    assert "GRAFANA_DB_PASSWORD:" in compose.split("\n  grafana:")[1], "grafana needs the variable its datasource reads"
+
+
+def test_dashboard_has_the_design_panels_variable_and_refresh() -> None:
+    dash = dashboard()
+    assert dash["title"] == "Stock Market Analytics Dashboard"
+    assert dash["refresh"] == "30s"
+    by_title = {p["title"]: p for p in dash["panels"]}
+    assert set(by_title) == set(PANELS)
+    for title, (kind, _) in PANELS.items():
+        assert by_title[title]["type"] == kind, title
+    (var,) = dash["templating"]["list"]
+    assert var["name"] == "symbol" and var["type"] == "query" and var["multi"] and var["includeAll"]
+    assert re.fullmatch(r"SELECT DISTINCT symbol FROM daily_aggregates( ORDER BY symbol)?", var["query"])
+    rsi = by_title["RSI Indicator (30 days)"]["fieldConfig"]["defaults"]["thresholds"]["steps"]
+    assert {s["value"] for s in rsi} >= {30, 70}
+    for title in ("Stock Price Trends (30 days)", "Trading Volume (30 days)", "RSI Indicator (30 days)"):
+        assert by_title[title]["timeFrom"] == "30d", title
+
+
+def test_every_query_names_the_provisioned_datasource() -> None:
+    uid = datasource()["uid"]
+    dash = dashboard()
+    refs = [dash["templating"]["list"][0]["datasource"]]
+    for panel in dash["panels"]:
+        refs.append(panel["datasource"])
+        refs += [t["datasource"] for t in panel["targets"]]
+    assert refs and all(r == {"type": "mysql", "uid": uid} for r in refs), refs
+
+
+# --------------------------------------------------------------------------- the SQL, run
+
+def _sqlstring(values: list[str]) -> str:
+    return ",".join("'" + v.replace("'", "''") + "'" for v in values)
+
+
+def expand(sql: str, start: dt.datetime, end: dt.datetime, symbols: list[str]) -> str:
+    """What Grafana's MySQL datasource sends for `sql` (macros of grafana/pkg/tsdb/mysql)."""
+    f, t = int(start.timestamp()), int(end.timestamp())
+    sql = re.sub(r"\$__timeFilter\(([^)]+)\)", rf"\1 BETWEEN FROM_UNIXTIME({f}) AND FROM_UNIXTIME({t})", sql)
+    sql = re.sub(r"\$__unixEpochFilter\(([^)]+)\)", rf"\1 >= {f} AND \1 <= {t}", sql)
+    sql = sql.replace("$__timeFrom()", f"FROM_UNIXTIME({f})").replace("$__timeTo()", f"FROM_UNIXTIME({t})")
+    sql = sql.replace("$__unixEpochFrom()", str(f)).replace("$__unixEpochTo()", str(t))
+    # Multi-value variables: quoted and comma-joined (the default for SQL datasources, and :sqlstring).
+    for form in ("${symbol:sqlstring}", "${symbol}", "$symbol"):
+        sql = sql.replace(form, _sqlstring(symbols))
+    assert "$" not in sql, f"unexpanded macro or variable: {sql}"
+    return sql
+
+
+@pytest.fixture(scope="module")
+def mongo_db(mongo: Any) -> Iterator[Any]:
+    client: MongoClient = MongoClient(mongo.uri, tz_aware=True)
+    name = f"grafana_{uuid.uuid4().hex[:8]}"
+    yield client[name]
+    client.drop_database(name)
+    client.close()
+
+
+@pytest.fixture
+def backfilled(mysql_db: str, mongo_db: Any) -> str:
+    """The test database after batch/backfill.py: 60 simulated trading days of three symbols."""
+    settings = Settings(_env_file=None, stock_symbols=SYMBOLS, backfill_days=60, simulation_seed=7,  # type: ignore[call-arg]
+                        log_to_elasticsearch=False, alpha_vantage_api_key="")
+    conn = pymysql.connect(**MYSQL, database=mysql_db, autocommit=True, cursorclass=pymysql.cursors.DictCursor)
+    try:
+        summary = backfill(settings, db=mongo_db, conn=conn, today=dt.datetime.now(settings.tz).date())
+        assert sorted(summary.symbols) == SYMBOLS
+    finally:
+        conn.close()
+    return mysql_db
+
+
+def run_as_grafana(database: str, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+    # grafana_reader (SELECT only) as the datasource connects; session in UTC like its timezone setting.
+    conn = pymysql.connect(host=MYSQL["host"], port=MYSQL["port"], user="grafana_reader",
+                           password="grafana_dev_password", database=database, connect_timeout=5)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SET time_zone = '+00:00'")
+            cur.execute(sql)
+            return [d[0] for d in cur.description], list(cur.fetchall())
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("selected", [SYMBOLS, ["MSFT"]], ids=["all-symbols", "one-symbol"])
+def test_every_panel_query_returns_the_columns_its_panel_expects(backfilled: str, selected: list[str]) -> None:
+    now = dt.datetime.now(dt.UTC)
+    start = now - dt.timedelta(days=30)  # the panels' timeFrom "30d" (also the dashboard's range)
+    for panel in panels():
+        kind, expected = PANELS[panel["title"]]
+        (target,) = panel["targets"]
+        assert target["rawQuery"] and target["editorMode"] == "code"
+        columns, rows = run_as_grafana(backfilled, expand(target["rawSql"], start, now, selected))
+        assert columns == expected, panel["title"]
+        assert rows, f"{panel['title']}: no rows"
+        if target["format"] == "time_series":
+            times = [r[0] for r in rows]
+            assert all(isinstance(t, dt.datetime) for t in times), panel["title"]
+            assert times == sorted(times), f"{panel['title']}: Grafana needs rows sorted by time"
+            assert {r[1] for r in rows} == set(selected), panel["title"]
+            assert all(isinstance(r[2], (int, float, Decimal)) for r in rows), panel["title"]
+            assert all(start.replace(tzinfo=None) - dt.timedelta(days=1) <= t <= now.replace(tzinfo=None) for t in times) \
+                or kind == "gauge", f"{panel['title']}: outside the 30 days"
+        else:
+            assert target["format"] == "table"
+            assert [r[0] for r in rows] == sorted(selected)
+        if panel["title"] == "Daily Change %":
+            assert len(rows) == len(selected), "one gauge per symbol: its latest day"
+        if panel["title"] == "RSI Indicator (30 days)":
+            assert all(0 <= float(r[2]) <= 100 for r in rows)
+        if panel["title"] == "Stock Price Trends (30 days)":
+            assert len(rows) >= 15 * len(selected), "about 20 trading days per symbol in 30 days"
+
+
+def test_symbol_variable_query_lists_the_symbols(backfilled: str) -> None:
+    var = dashboard()["templating"]["list"][0]
+    columns, rows = run_as_grafana(backfilled, var["query"])
+    assert [r[0] for r in rows] == sorted(SYMBOLS)
