@@ -103,13 +103,19 @@ def apply_retention(db: Database, settings: Settings, now: datetime) -> int:
     """Delete quotes older than RETENTION_DAYS; returns how many left MongoDB.
 
     With ARCHIVE_ENABLED they are first written to S3 (batch/archive.py), which
-    deletes only what it uploaded; its report is logged there.
+    deletes only what it uploaded; its report is logged there. A failed upload
+    fails the run (exit 1, retried by the next run / Airflow) after the
+    aggregates are written: nothing that was not archived has been deleted.
     """
     cutoff = now - timedelta(days=settings.retention_days)
     if getattr(settings, "archive_enabled", False):
         from batch.archive import archive_before_retention  # pyarrow/boto3 only when archiving
+        from batch.stores import StoreUnavailableError
 
-        return archive_before_retention(db, settings, cutoff).deleted
+        report = archive_before_retention(db, settings, cutoff)
+        if not report.ok:
+            raise StoreUnavailableError(report.describe())
+        return report.deleted
     return price_stats.delete_older_than(db, cutoff)
 
 

@@ -39,7 +39,7 @@ def open_stores(settings: Settings, *, mysql_attempts: int = 3) -> Iterator[tupl
         try:
             client.admin.command("ping")
             db = get_db(client, settings)
-            # The day pipeline hints the (symbol, timestamp) index: make sure it exists.
+            # The day pipeline relies on the (symbol, timestamp) index: make sure it exists.
             ensure_indexes(db)
         except PyMongoError as exc:
             raise StoreUnavailableError(f"MongoDB at {settings.mongo_uri} is unreachable: {str(exc)[:300]}") from exc

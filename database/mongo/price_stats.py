@@ -19,8 +19,6 @@ from pymongo.database import Database
 
 from database.mongo import REALTIME_PRICES
 
-SYMBOL_TIME_INDEX = "uq_symbol_timestamp"
-
 
 def day_bounds(day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
     """[start, end) of a calendar day in the market time zone, as aware datetimes.
@@ -57,7 +55,9 @@ def _pipeline(symbol: str, start: datetime, end: datetime) -> list[dict[str, Any
 
 def symbol_day_stats(db: Database, symbol: str, start: datetime, end: datetime) -> dict[str, Any] | None:
     """Figures of one symbol's quotes in [start, end), or None when it has none."""
-    result = list(db[REALTIME_PRICES].aggregate(_pipeline(symbol, start, end), hint=SYMBOL_TIME_INDEX))
+    # No hint: equality on symbol plus a timestamp range makes uq_symbol_timestamp the
+    # planner's choice on MongoDB, and a hint would only pin a plan needlessly.
+    result = list(db[REALTIME_PRICES].aggregate(_pipeline(symbol, start, end)))
     if not result:
         return None
     stats = result[0]
