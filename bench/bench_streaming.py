@@ -173,7 +173,7 @@ def main() -> int:
                                 kafka_topic=f"bench-{tag}", kafka_dlq_topic=f"bench-{tag}.dlq",
                                 kafka_consumer_group=f"bench-{tag}", mongo_db=f"bench_{tag.replace('-', '_')}",
                                 kafka_session_timeout_ms=6000, kafka_heartbeat_interval_ms=1000,
-                                log_to_elasticsearch=False)
+                                log_to_elasticsearch=False, stock_symbols=SYMBOLS)
             ensure_topics(settings, [settings.kafka_topic, settings.kafka_dlq_topic], threading.Event())
             ensure_indexes(MongoClient(args.mongo_uri)[settings.mongo_db])
             results[name] = runner(settings, count)

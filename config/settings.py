@@ -78,6 +78,10 @@ class Settings(BaseSettings):
     alpha_vantage_calls_per_minute: int = Field(5, ge=0, le=10000)
     alpha_vantage_calls_per_day: int = Field(25, ge=0, le=1_000_000)
     http_timeout_seconds: float = Field(10.0, gt=0, le=300)
+    # What the consumer (and alerts) accept: a quote for a symbol outside STOCK_SYMBOLS,
+    # or stamped further ahead of the local clock than this, goes to the DLQ.
+    reject_unknown_symbols: bool = True
+    max_quote_future_seconds: int = Field(300, ge=0)
 
     # --- Alerts ----------------------------------------------------------------
     price_change_threshold: float = Field(5.0, gt=0)

@@ -10,22 +10,19 @@ from __future__ import annotations
 
 import secrets
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
-import plotly
 from flask import Flask, Response, g, render_template, request, send_file
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
 from config import Settings, get_settings
 from flask_web_app import db
+from flask_web_app.plotly_assets import PLOTLY_JS, VERSION
 from flask_web_app.present import is_simulated
 from flask_web_app.security import resolve_secret_key, security_headers
 from flask_web_app.views import api, auth, pages
 from logs.logger_config import get_logger, setup_logging
-
-PLOTLY_JS = Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"
 
 log = get_logger("flask.app")
 csrf = CSRFProtect()
@@ -62,8 +59,7 @@ def create_app(settings: Settings | None = None, *, instance_path: str | None = 
     @app.get("/vendor/plotly.min.js")
     def plotly_js() -> Response:
         # Served from the installed plotly package: the dashboard works offline.
-        response = send_file(PLOTLY_JS, mimetype="text/javascript", max_age=86400, conditional=True)
-        return response
+        return send_file(PLOTLY_JS, mimetype="text/javascript", max_age=86400, conditional=True)
 
     @app.before_request
     def _nonce() -> None:
@@ -80,7 +76,7 @@ def create_app(settings: Settings | None = None, *, instance_path: str | None = 
     @app.context_processor
     def _globals() -> dict[str, Any]:
         return {"csp_nonce": g.get("csp_nonce", ""), "current_user": g.get("user"), "is_simulated": is_simulated,
-                "plotly_version": plotly.__version__}
+                "plotly_version": VERSION}
 
     @app.errorhandler(CSRFError)
     def _csrf(exc: CSRFError) -> tuple[str, int]:

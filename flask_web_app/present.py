@@ -66,7 +66,8 @@ def daily_figure(rows: Sequence[Mapping[str, Any]], symbol: str) -> dict[str, An
     layout = {
         "height": 620, "margin": {"l": 55, "r": 20, "t": 30, "b": 40}, "showlegend": True,
         "legend": {"orientation": "h", "y": 1.06},
-        "xaxis": {"type": "date", "rangeslider": {"visible": False}, "anchor": "y3"},
+        "xaxis": {"type": "date", "rangeslider": {"visible": False}, "anchor": "y3",
+                  "rangebreaks": [{"bounds": ["sat", "mon"]}]},  # no empty weekend gaps
         "yaxis": {"domain": [0.45, 1.0], "title": {"text": "Price"}},
         "yaxis2": {"domain": [0.27, 0.42], "title": {"text": "Volume"}},
         "yaxis3": {"domain": [0.0, 0.24], "range": [0, 100], "title": {"text": "RSI-14"},

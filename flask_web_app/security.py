@@ -61,13 +61,15 @@ def _persistent_key(folder: Path) -> str:
 def content_security_policy(nonce: str) -> str:
     """Scripts only from this origin (or nonce'd); no framing; no plugins.
 
-    style-src allows inline styles because plotly.js positions its SVG
-    elements with style attributes; scripts, the dangerous part, stay strict.
+    style-src allows inline styles: plotly.js injects <style> rules and sets
+    style attributes while drawing (tried: a strict style-src blocks part of
+    its drawing even with its stylesheet linked). Scripts, the dangerous part,
+    stay strict: no inline script, no eval.
     """
     return "; ".join([
         "default-src 'self'",
         f"script-src 'self' 'nonce-{nonce}'",
-        "style-src 'self'",
+        "style-src 'self' 'unsafe-inline'",
         "img-src 'self' data:",
         "font-src 'self' data:",
         "connect-src 'self'",

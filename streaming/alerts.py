@@ -34,7 +34,7 @@ from database.mysql import MySQLUnavailableError
 from database.mysql import alerts as mysql_alerts
 from streaming.alert_rules import Alert, Decision, VolumeWindows, cooldown_decision, evaluate, render_email
 from streaming.kafka_io import Backoff, next_offsets, retry_until
-from streaming.schema import InvalidQuote, parse_message
+from streaming.schema import Acceptance, InvalidQuote, parse_message
 
 STORE_ERRORS = (PyMongoError, pymysql.err.OperationalError, pymysql.err.InterfaceError, MySQLUnavailableError)
 
@@ -55,6 +55,7 @@ class AlertService:
         self.cooldown = timedelta(seconds=settings.alert_cooldown_seconds)
         self._last: dict[tuple[str, str], datetime | None] = {}
         self.raised = 0
+        self.rules = Acceptance.from_settings(settings)  # what the consumer rejects raises no alert
 
     # ------------------------------------------------------------------ storage
     def mysql(self) -> pymysql.Connection:
@@ -136,7 +137,7 @@ class AlertService:
         """Evaluate a batch and store its alerts, then commit. False if stopped first."""
         for rec in records:
             try:
-                quote = parse_message(rec.value)
+                quote = parse_message(rec.value, self.rules)
             except InvalidQuote as exc:
                 # The consumer sends it to the DLQ; here it is simply not a quote.
                 self.log.debug("skipped %s[%d]@%d: %s", rec.topic, rec.partition, rec.offset, exc)

@@ -27,7 +27,7 @@ from pymongo.errors import PyMongoError
 from config import Settings
 from database.mongo.prices import insert_quotes
 from streaming.kafka_io import Backoff, DeadLetter, next_offsets, retry_until, send_dead_letters
-from streaming.schema import InvalidQuote, format_timestamp, parse_message, to_document
+from streaming.schema import Acceptance, InvalidQuote, format_timestamp, parse_message, to_document
 
 SUMMARY_QUOTES = 10  # quotes named in the per-batch INFO line
 
@@ -46,13 +46,14 @@ class PriceConsumer:
         self.stored = 0
         self.duplicates = 0
         self.dead = 0
+        self.rules = Acceptance.from_settings(settings)  # unknown symbols, far-future stamps
 
     def split(self, records: list[ConsumerRecord], processed_at: datetime) -> tuple[list[dict[str, Any]], list[DeadLetter]]:
         docs: list[dict[str, Any]] = []
         dead: list[DeadLetter] = []
         for rec in records:
             try:
-                docs.append(to_document(parse_message(rec.value), processed_at))
+                docs.append(to_document(parse_message(rec.value, self.rules, processed_at), processed_at))
             except InvalidQuote as exc:
                 dead.append(DeadLetter(rec, str(exc)))
                 self.log.warning("rejected %s[%d]@%d to %s: %s", rec.topic, rec.partition, rec.offset,

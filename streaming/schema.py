@@ -11,7 +11,9 @@ Pure (no I/O). One message is one JSON object, UTF-8, keyed by symbol:
     previous_close  optional, positive
     source          optional: "alpha_vantage" or "simulated" ("unknown" if absent)
 
-Anything else in the object is ignored. The consumer stores `to_document(...)`,
+Anything else in the object is ignored. With `Acceptance` rules (the consumer's and
+the alerts service's, from settings) a symbol outside the configured list and a
+timestamp too far in the future are rejected too. The consumer stores `to_document(...)`,
 which adds `price_change_pct` (move from the open) and `processed_at`.
 """
 
@@ -19,7 +21,9 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import UTC, datetime
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from config.settings import SYMBOL_RE
@@ -31,6 +35,13 @@ UNKNOWN_SOURCE = "unknown"
 
 class InvalidQuote(ValueError):  # noqa: N818 - the name reads as what the message is
     """The message cannot be accepted; str(exc) is the reason sent to the DLQ."""
+
+    MAX_REASON = 300  # a reason quotes the bad value: a 900 KB one must not ride along in every header and log line
+
+    def __init__(self, reason: str) -> None:
+        if len(reason) > self.MAX_REASON:
+            reason = f"{reason[:self.MAX_REASON]}... ({len(reason)} characters)"
+        super().__init__(reason)
 
 
 def _number(obj: dict[str, Any], field: str, *, positive: bool) -> float:
@@ -59,8 +70,28 @@ def parse_timestamp(value: object) -> datetime:
     return ts.replace(microsecond=ts.microsecond // 1000 * 1000)
 
 
-def validate_quote(obj: object) -> dict[str, Any]:
-    """A decoded message → the normalised quote; InvalidQuote with the reason otherwise."""
+@dataclass(frozen=True)
+class Acceptance:
+    """Rules beyond the message's shape: which symbols are known (None: any ticker) and
+    how far ahead of the receiver's clock a quote may be stamped (None: no limit)."""
+
+    symbols: frozenset[str] | None = None
+    max_future: timedelta | None = None
+
+    @classmethod
+    def of(cls, symbols: Iterable[str] | None, max_future_seconds: float | None) -> Acceptance:
+        return cls(frozenset(s.upper() for s in symbols) if symbols is not None else None,
+                   timedelta(seconds=max_future_seconds) if max_future_seconds is not None else None)
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> Acceptance:
+        return cls.of(settings.stock_symbols if settings.reject_unknown_symbols else None,
+                      settings.max_quote_future_seconds)
+
+
+def validate_quote(obj: object, rules: Acceptance | None = None, now: datetime | None = None) -> dict[str, Any]:
+    """A decoded message → the normalised quote; InvalidQuote with the reason otherwise.
+    `now` (default: the clock) is what `rules.max_future` is measured from."""
     if not isinstance(obj, dict):
         raise InvalidQuote(f"message is not a JSON object but {type(obj).__name__}")
     missing = [f for f in REQUIRED if obj.get(f) is None]
@@ -70,6 +101,13 @@ def validate_quote(obj: object) -> dict[str, Any]:
     if not isinstance(symbol, str) or not SYMBOL_RE.match(symbol.strip().upper()):
         raise InvalidQuote(f"symbol is not a ticker: {symbol!r}")
     quote: dict[str, Any] = {"symbol": symbol.strip().upper(), "timestamp": parse_timestamp(obj["timestamp"])}
+    if rules is not None and rules.symbols is not None and quote["symbol"] not in rules.symbols:
+        raise InvalidQuote(f"unknown symbol {quote['symbol']!r} (not in STOCK_SYMBOLS)")
+    if rules is not None and rules.max_future is not None:
+        ahead = quote["timestamp"] - (now or datetime.now(UTC))
+        if ahead > rules.max_future:
+            raise InvalidQuote(f"timestamp {format_timestamp(quote['timestamp'])} is {ahead.total_seconds():.0f}s "
+                               f"in the future (limit {rules.max_future.total_seconds():.0f}s)")
     for field in ("price", "open", "high", "low"):
         quote[field] = _number(obj, field, positive=True)
     if quote["high"] < quote["low"]:
@@ -92,7 +130,7 @@ def validate_quote(obj: object) -> dict[str, Any]:
     return quote
 
 
-def parse_message(raw: bytes | None) -> dict[str, Any]:
+def parse_message(raw: bytes | None, rules: Acceptance | None = None, now: datetime | None = None) -> dict[str, Any]:
     """Kafka message value (bytes) → normalised quote, or InvalidQuote(reason)."""
     if raw is None:
         raise InvalidQuote("empty message (no value)")
@@ -102,7 +140,10 @@ def parse_message(raw: bytes | None) -> dict[str, Any]:
         raise InvalidQuote("message is not UTF-8") from None
     except json.JSONDecodeError as exc:
         raise InvalidQuote(f"message is not JSON: {exc.msg} at position {exc.pos}") from None
-    return validate_quote(obj)
+    except RecursionError:
+        # '[[[[...' thousands deep: json raises RecursionError, which would kill the consumer.
+        raise InvalidQuote("message is not JSON we accept: nested too deeply") from None
+    return validate_quote(obj, rules, now)
 
 
 def to_document(quote: dict[str, Any], processed_at: datetime) -> dict[str, Any]:

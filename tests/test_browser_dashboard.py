@@ -89,7 +89,7 @@ def test_dashboard_in_a_real_browser(served: SimpleNamespace) -> None:
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             failed: list[str] = []
-            page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}")
+            page.on("console", lambda m: problems.append(f"console {m.type} on {page.url}: {m.text} at {m.location}")
                     if m.type == "error" and not m.text.startswith("Failed to load resource") else None)
             page.on("response", lambda r: failed.append(f"{r.request.method} {r.url.removeprefix(served.url)} {r.status}")
                     if r.status >= 400 else None)

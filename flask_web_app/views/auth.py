@@ -52,7 +52,10 @@ def _symbol_choices() -> list[tuple[str, str]]:
 
 def _safe_next(target: str | None) -> str:
     # Only same-site paths: never bounce a user to another host after login.
-    if target and target.startswith("/") and not target.startswith("//") and not urlsplit(target).netloc:
+    # Browsers read "\" as "/" and drop tabs/newlines, so "/\evil.example" or
+    # "/<tab>/evil.example" would become "//evil.example": refuse those characters.
+    if (target and target.startswith("/") and not target.startswith("//") and not urlsplit(target).netloc
+            and "\\" not in target and not any(ord(ch) <= 0x20 or ord(ch) == 0x7F for ch in target)):
         return target
     return url_for("pages.index")
 

@@ -51,13 +51,18 @@ class ServerProcess:
 
     def start(self) -> ServerProcess:
         log = open(self.log_path, "ab")  # noqa: SIM115 - kept open for the child's lifetime
-        self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                     env=self.child_env())
         try:
             wait_for(lambda: self._alive() and self.ready(), timeout=self.start_timeout, what=f"{self.name} on port {self.port}")
         except TimeoutError:
             self.stop()
             raise RuntimeError(f"{self.name} did not start; see {self.log_path}") from None
         return self
+
+    def child_env(self) -> dict[str, str]:
+        """The server's environment: ours plus `extra_env` (e.g. Tansu's S3 settings)."""
+        return {**os.environ, **getattr(self, "extra_env", {})}
 
     def _alive(self) -> bool:
         if self.proc is None or self.proc.poll() is not None:
@@ -173,3 +178,63 @@ class MotoS3(ServerProcess):
 
         return boto3.client("s3", endpoint_url=self.url, region_name=self.region,
                             aws_access_key_id=self.access_key, aws_secret_access_key=self.secret_key)
+
+
+class PrivateMariaDB(ServerProcess):
+    """A private MariaDB (`mariadbd`) on its own port and data directory, so a fault test
+    can stop and restart it without touching the machine's shared server. Root has no
+    password; the data directory survives a restart (it is the point of the test)."""
+
+    name = "mariadb"
+    start_timeout = 90.0
+    user = "root"
+    password = ""
+
+    def __init__(self, port: int | None = None, datadir: str | None = None) -> None:
+        super().__init__(port)
+        self.base = Path(datadir or tempfile.mkdtemp(prefix="mariadb-"))
+        self.datadir = self.base / "data"
+        if not (self.datadir / "mysql").exists():
+            install = shutil.which("mariadb-install-db") or "mariadb-install-db"
+            with open(self.log_path, "ab") as log:
+                subprocess.run([install, "--no-defaults", f"--datadir={self.datadir}", "--skip-test-db",
+                                "--auth-root-authentication-method=normal", f"--user={_user()}"],
+                               stdout=log, stderr=subprocess.STDOUT, check=True, timeout=120)
+
+    @staticmethod
+    def available() -> bool:
+        return bool(shutil.which("mariadbd") or Path("/usr/sbin/mariadbd").exists()) and bool(shutil.which("mariadb-install-db"))
+
+    def command(self) -> list[str]:
+        exe = shutil.which("mariadbd") or "/usr/sbin/mariadbd"
+        return [exe, "--no-defaults", f"--user={_user()}", f"--datadir={self.datadir}", f"--port={self.port}",
+                "--bind-address=127.0.0.1", f"--socket={self.base / 'mysqld.sock'}",
+                f"--pid-file={self.base / 'mysqld.pid'}", "--skip-log-bin", "--innodb-buffer-pool-size=32M",
+                "--innodb-log-file-size=16M", "--max-connections=200"]
+
+    def ready(self) -> bool:
+        import pymysql
+
+        if not port_open("127.0.0.1", self.port):
+            return False
+        pymysql.connect(host="127.0.0.1", port=self.port, user=self.user, password=self.password,
+                        connect_timeout=2).close()
+        return True
+
+    def connect(self, database: str | None = None):  # type: ignore[no-untyped-def]
+        import pymysql
+
+        return pymysql.connect(host="127.0.0.1", port=self.port, user=self.user, password=self.password,
+                               database=database, autocommit=True, connect_timeout=5,
+                               cursorclass=pymysql.cursors.DictCursor)
+
+    def cleanup(self) -> None:
+        """Stop and delete the data directory."""
+        self.stop()
+        shutil.rmtree(self.base, ignore_errors=True)
+
+
+def _user() -> str:
+    import getpass
+
+    return getpass.getuser()
