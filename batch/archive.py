@@ -117,7 +117,9 @@ def table_to_parquet(table: pa.Table) -> bytes:
 
 
 def parquet_to_table(data: bytes) -> pa.Table:
-    return pq.read_table(io.BytesIO(data))
+    # One day of one symbol is small; without the thread pool there is also no pool
+    # to tear down at exit (pyarrow 26 + boto3 aborted there in about 1 run in 5).
+    return pq.read_table(io.BytesIO(data), use_threads=False, pre_buffer=False)
 
 
 def table_to_rows(table: pa.Table, symbol: str | None = None) -> list[dict[str, Any]]:

@@ -70,6 +70,15 @@ def rss_kib(pid: int) -> int | None:
     return None
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """utime + stime of a process, from /proc/<pid>/stat."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def percentile(sorted_values: list[float], q: float) -> float:
     if not sorted_values:
         return float("nan")
@@ -192,6 +201,8 @@ def run(args: argparse.Namespace) -> int:
     samples: list[Sample] = []
     rss_start: dict[str, int | None] = {}
     rss_end: dict[str, int | None] = {}
+    cpu_start: tuple[float, dict[str, float | None]] = (0.0, {})
+    cpu_end: tuple[float, dict[str, float | None]] = (0.0, {})
     try:
         print(f"sustained load: {len(symbols)} symbols every {args.interval:g}s for {args.duration:g}s "
               f"(producer, consumer, alerts as processes); load average {os.getloadavg()[0]:.2f}", flush=True)
@@ -206,8 +217,11 @@ def run(args: argparse.Namespace) -> int:
         time.sleep(args.warmup)
         procs["producer"] = ServiceProcess("streaming/producer.py", env, name="load-producer").start()
         t0 = time.time()
+        pids = {r: p.proc.pid for r, p in procs.items() if p.proc}
+        pids.update({"tansu": kafka.proc.pid, "secantus": mongo.proc.pid})  # type: ignore[union-attr]
         print(f"{'t (s)':>6} {'phase':>6} {'produced':>9} {'rate/s':>7} {'lag consumer':>13} "
-              f"{'lag alerts':>11} " + " ".join(f"{'RSS ' + r + ' MiB':>18}" for r in ROLES), flush=True)
+              f"{'lag alerts':>11} " + " ".join(f"{'RSS ' + r + ' MiB':>18}" for r in ROLES) + "  load avg",
+              flush=True)
         prev: Sample | None = None
         phase = "load"
         next_at = t0 + args.sample
@@ -222,8 +236,10 @@ def run(args: argparse.Namespace) -> int:
             samples.append(sample)
             if not rss_start:
                 rss_start = dict(rss)  # first sample: every role has started and warmed up
+                cpu_start = (time.time(), {n: cpu_seconds(pid) for n, pid in pids.items()})
             if phase == "load" and now >= args.duration - 0.5:
                 rss_end = dict(rss)
+                cpu_end = (time.time(), {n: cpu_seconds(pid) for n, pid in pids.items()})
                 procs["producer"].stop()
                 phase = "drain"
                 drain_deadline = time.time() + args.drain
@@ -232,7 +248,7 @@ def run(args: argparse.Namespace) -> int:
             rss_cols = " ".join(f"{sample.rss[r] / 1024:>18.1f}" if sample.rss.get(r) else f"{'-':>18}"
                                 for r in ROLES)
             print(f"{sample.t:>6.0f} {sample.phase:>6} {hw:>9} {rate:>7.0f} {sample.lag('consumer'):>13} "
-                  f"{sample.lag('alerts'):>11} {rss_cols}", flush=True)
+                  f"{sample.lag('alerts'):>11} {rss_cols}  {os.getloadavg()[0]:8.2f}", flush=True)
             for role, proc in procs.items():
                 if role != "producer" and not proc.running:
                     print(f"!! {role} exited ({proc.proc.returncode if proc.proc else '?'}); see {proc.log_path}")
@@ -277,6 +293,14 @@ def run(args: argparse.Namespace) -> int:
             a, b = rss_start.get(role), rss_end.get(role)
             if a and b:
                 print(f"  {role:>8}: {a / 1024:7.1f} MiB → {b / 1024:7.1f} MiB ({(b - a) / 1024:+.1f} MiB)")
+        span = cpu_end[0] - cpu_start[0]
+        if span > 0:
+            shares = []
+            for name, before in cpu_start[1].items():
+                after = cpu_end[1].get(name)
+                if before is not None and after is not None:
+                    shares.append(f"{name} {(after - before) / span * 100:.0f}%")
+            print(f"CPU during the load window (100% = one core of 2): {', '.join(shares)}")
         print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())} (2 cores)")
         client.close()
     finally:

@@ -119,7 +119,15 @@ def get_mongo() -> Database:
 def get_mysql() -> pymysql.Connection:
     """This request's MySQL connection (opened on first use)."""
     if "mysql" not in g:
-        g.mysql = stores().mysql_connect()
+        # One failed connect per request: the page's other MySQL parts fail
+        # at once instead of each waiting for its own connect timeout.
+        if "mysql_error" in g:
+            raise g.mysql_error
+        try:
+            g.mysql = stores().mysql_connect()
+        except MYSQL_ERRORS as exc:
+            g.mysql_error = exc
+            raise
     return g.mysql
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from flask import request
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField, SelectMultipleField, StringField, SubmitField
 from wtforms.validators import DataRequired, Email, EqualTo, Length, ValidationError
@@ -36,7 +39,23 @@ class StrongPassword:
             raise ValidationError(problem)
 
 
-class RegisterForm(FlaskForm):
+class HtmlForm(FlaskForm):
+    """A form filled from an HTML form post only.
+
+    Flask-WTF would also fill fields from a JSON body, handing them dicts and lists
+    such as {"$ne": null} instead of strings (a 500 at best, an operator in a MongoDB
+    filter at worst). A JSON body leaves these forms empty, so they fail validation.
+    """
+
+    class Meta:
+        def wrap_formdata(self, form: Any, formdata: Any) -> Any:
+            data = super().wrap_formdata(form, formdata)  # type: ignore[misc]
+            if data is not None and request.is_json and not request.form:
+                return None
+            return data
+
+
+class RegisterForm(HtmlForm):
     email = EmailField("Email", filters=[_lower],
                        validators=[DataRequired(), Length(max=254), Email(check_deliverability=False)])
     name = StringField("Name", filters=[_strip], validators=[DataRequired(), Length(max=100)])
@@ -48,13 +67,13 @@ class RegisterForm(FlaskForm):
     submit = SubmitField("Create account")
 
 
-class LoginForm(FlaskForm):
+class LoginForm(HtmlForm):
     email = EmailField("Email", filters=[_lower], validators=[DataRequired(), Length(max=254)])
     password = PasswordField("Password", validators=[DataRequired(), Length(max=200)])
     submit = SubmitField("Log in")
 
 
-class AccountForm(FlaskForm):
+class AccountForm(HtmlForm):
     name = StringField("Name", filters=[_strip], validators=[DataRequired(), Length(max=100)])
     watchlist = MultiCheckboxField("Watchlist (none ticked = all symbols)", choices=[])
     digest_opt_in = BooleanField("Daily news digest by email")
@@ -62,12 +81,12 @@ class AccountForm(FlaskForm):
     submit = SubmitField("Save")
 
 
-class PasswordForm(FlaskForm):
+class PasswordForm(HtmlForm):
     current = PasswordField("Current password", validators=[DataRequired(), Length(max=200)])
     password = PasswordField("New password", validators=[DataRequired(), StrongPassword()])
     confirm = PasswordField("Repeat new password", validators=[DataRequired(), EqualTo("password", "The passwords differ.")])
     submit_password = SubmitField("Change password")
 
 
-class LogoutForm(FlaskForm):
+class LogoutForm(HtmlForm):
     submit = SubmitField("Log out")

@@ -23,7 +23,15 @@ from database.mongo import USERS, get_db, make_client
 from database.mongo.prices import insert_quotes
 from tests.support.servers import LOG_DIR, SecantusMongo
 from tests.support.waiting import free_port, wait_for
-from tests.support.webdata import quote, seed_alert_log, seed_daily, seed_mongo_extras, seed_quotes, utcnow, web_settings
+from tests.support.webdata import (
+    quote,
+    seed_alert_log,
+    seed_daily,
+    seed_mongo_extras,
+    seed_quotes,
+    utcnow,
+    web_settings,
+)
 
 pytestmark = pytest.mark.browser
 

@@ -83,7 +83,7 @@ def test_smtp_refusing_alerts_stored_with_failed_status(kafka: TansuBroker, mong
     inbox.refuse = True
     with pipeline(mysql=mysql_server, database=mysql_db, kafka=kafka, mongo=mongo, es=es, smtp=smtp,
                   env={"ALERT_EMAIL_RECIPIENTS": OPS}) as (stack, probe):
-        keys = [spike(probe, "GOOGL"), spike(probe, "AMZN", change=-12.0)]
+        keys = [spike(probe, "GOOGL"), spike(probe, "AMZN", change=-22.0)]
         wait_for(lambda: [r["email_status"] for r in probe.alert_rows()] == ["failed", "failed"], timeout=60,
                  what="both alerts stored with a failed email")
         all_running(probe)

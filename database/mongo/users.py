@@ -57,6 +57,8 @@ def create_user(
 
 
 def find_by_email(db: Database, email: str) -> dict[str, Any] | None:
+    if not isinstance(email, str):  # never let a dict ({"$ne": ...}) become a query operator
+        return None
     return db[USERS].find_one({"email": email.strip().lower()})
 
 

@@ -30,10 +30,17 @@ def symbols_for_user() -> list[str]:
 
 
 def live_snapshot(symbols: list[str]) -> dict[str, Any]:
-    """Latest quote and sparkline series of each symbol (one index walk each)."""
+    """Latest quote and sparkline series of each symbol: one index walk per symbol,
+    the newest of the recent quotes being the latest one (the polling that follows
+    uses prices.latest_quotes)."""
     db = get_mongo()
-    latest = prices.latest_quotes(db, symbols)
-    spark = {s: [q.get("price") for q in prices.recent_quotes(db, s, SPARK_POINTS)] for s in latest}
+    latest: dict[str, dict[str, Any]] = {}
+    spark: dict[str, list[Any]] = {}
+    for symbol in symbols:
+        recent = prices.recent_quotes(db, symbol, SPARK_POINTS)
+        if recent:
+            latest[symbol] = recent[-1]
+            spark[symbol] = [q.get("price") for q in recent]
     return {"latest": latest, "spark": spark}
 
 
