@@ -10,15 +10,17 @@ COMPANY_NAMES: dict[str, str] = {
     "NVDA": "Nvidia",
 }
 
-# Plausible starting prices for simulation when no real price is known yet.
+# Plausible prices (early 2026) where simulation starts when no real price is
+# known yet: the live simulator and the simulated backfill both anchor here, so
+# history and live quotes meet.
 SEED_PRICES: dict[str, float] = {
-    "AAPL": 260.0,
-    "GOOGL": 190.0,
-    "MSFT": 430.0,
-    "AMZN": 220.0,
-    "TSLA": 400.0,
-    "META": 610.0,
-    "NVDA": 140.0,
+    "AAPL": 260.0, "GOOGL": 320.0, "MSFT": 480.0, "AMZN": 235.0,
+    "TSLA": 440.0, "META": 650.0, "NVDA": 185.0,
+}
+# Typical shares traded per day, for simulated intraday volume.
+DAILY_VOLUMES: dict[str, float] = {
+    "AAPL": 50e6, "GOOGL": 30e6, "MSFT": 20e6, "AMZN": 40e6,
+    "TSLA": 90e6, "META": 12e6, "NVDA": 180e6,
 }
 
 

@@ -18,16 +18,8 @@ from datetime import date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
-# Plausible starting points (early 2026) for the default symbols; other symbols
-# start at a seeded random price.
-START_PRICES = {
-    "AAPL": 260.0, "GOOGL": 320.0, "MSFT": 480.0, "AMZN": 235.0,
-    "TSLA": 440.0, "META": 650.0, "NVDA": 185.0,
-}
-DAILY_VOLUMES = {
-    "AAPL": 50e6, "GOOGL": 30e6, "MSFT": 20e6, "AMZN": 40e6,
-    "TSLA": 90e6, "META": 12e6, "NVDA": 180e6,
-}
+from config.symbols import DAILY_VOLUMES, SEED_PRICES
+
 SESSION_OPEN = time(9, 30)
 SESSION_CLOSE = time(16, 0)
 SESSION_SECONDS = 6.5 * 3600
@@ -72,7 +64,7 @@ class MarketSimulator:
         ticks_per_day = max(SESSION_SECONDS / interval_seconds, 1.0)
         self.states: dict[str, SymbolState] = {}
         for symbol in symbols:
-            price = START_PRICES.get(symbol) or round(self.rng.uniform(20, 400), 2)
+            price = SEED_PRICES.get(symbol) or round(self.rng.uniform(20, 400), 2)
             daily = DAILY_VOLUMES.get(symbol) or self.rng.uniform(2e6, 30e6)
             self.states[symbol] = SymbolState(
                 price=price, previous_close=price, open=price, high=price, low=price, day=None,
