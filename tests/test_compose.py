@@ -110,6 +110,21 @@ def test_config_is_valid_with_env_example_as_dot_env(tmp_path: Path) -> None:
     assert "variable is not set" not in proc.stderr, proc.stderr
 
 
+def test_optional_profiles_add_only_their_services(empty_env: Path) -> None:
+    """`--profile archive` adds MinIO and its bucket job, `--profile airflow` adds Airflow;
+    the default stack is unchanged."""
+    default = set(rendered(empty_env, empty_env.parent)["services"])
+    proc = compose(["-f", str(COMPOSE_FILE), "--profile", "archive", "--profile", "airflow", "config", "--format", "json"],
+                   env_file=empty_env, home=empty_env.parent)
+    assert proc.returncode == 0, proc.stderr
+    services = json.loads(proc.stdout)["services"]
+    assert set(services) - default == {"minio", "minio-setup", "airflow"}
+    assert not {"minio", "minio-setup", "airflow"} & default
+    assert services["minio"]["ports"][0]["host_ip"] == "127.0.0.1"
+    assert services["minio-setup"]["depends_on"]["minio"]["condition"] == "service_healthy"
+    assert any(v.get("target") == "/opt/stock/airflow/dags" for v in services["airflow"]["volumes"])
+
+
 def test_the_design_services_are_all_there(model: dict[str, Any]) -> None:
     services = set(model["services"])
     assert services >= DESIGN_SERVICES, DESIGN_SERVICES - services
