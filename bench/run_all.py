@@ -2,7 +2,7 @@
 
     python bench/run_all.py                      # modest sizes: about 10-15 minutes on 2 cores
     python bench/run_all.py --full               # the sizes the issues name (takes far longer)
-    python bench/run_all.py --only streaming,batch --stream-messages 50000
+    python bench/run_all.py --only streaming,batch --batch-symbols 200
 
 Runs the existing scripts as subprocesses (each starts its own stand-in servers), shows
 their output as it comes, then parses their figures:
@@ -171,9 +171,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", default="streaming,batch,web", help="comma list of streaming, batch, web")
     parser.add_argument("--full", action="store_true",
-                        help="issue sizes: 50,000/5,000 messages, 500 symbols (780k docs), 10k and 1M quotes")
-    parser.add_argument("--stream-messages", type=int, default=20_000)
-    parser.add_argument("--stream-baseline-messages", type=int, default=2_000)
+                        help="issue sizes: 500 symbols (780k docs) for batch, 10k and 1M quotes for web (streaming already uses 50,000/5,000)")
+    parser.add_argument("--stream-messages", type=int, default=50_000)
+    parser.add_argument("--stream-baseline-messages", type=int, default=5_000)
     parser.add_argument("--batch-symbols", type=int, default=60)
     parser.add_argument("--batch-quotes-per-symbol", type=int, default=1560)
     parser.add_argument("--web-sizes", default="10000,100000")

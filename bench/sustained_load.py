@@ -13,7 +13,8 @@ While the producer runs it samples every --sample seconds:
 - the topic's high-water mark (from a fetch response: Tansu's ListOffsets-based
   end_offsets is wrong) and the committed offsets of the consumer and alerts groups
   (OffsetFetch) → lag of each group;
-- VmRSS of every role process from /proc/<pid>/status.
+- VmRSS of every role process from /proc/<pid>/status, and the load average;
+and it reports each process's CPU share over the load window (roles and servers).
 Afterwards the producer is stopped, the groups get --drain seconds to catch up, and
 the end-to-end latency (quote timestamp → processed_at stored by the consumer) is
 read back from MongoDB: p50/p99 overall and per 30 s of the run.
