@@ -30,6 +30,11 @@ H_TOPIC = "dlq.source.topic"
 H_PARTITION = "dlq.source.partition"
 H_OFFSET = "dlq.source.offset"
 H_FAILED_AT = "dlq.failed_at"
+H_TRUNCATED = "dlq.original_size"
+# A bad message close to the broker's 1 MB limit plus our headers would not fit
+# in the DLQ, and retrying it would stall the consumer forever: beyond this many
+# bytes the copy is cut and the original size recorded in a header.
+MAX_DLQ_VALUE = 900 * 1024
 
 
 class Backoff:
@@ -161,14 +166,23 @@ def dlq_headers(dead: DeadLetter, failed_at: datetime | None = None) -> list[tup
     ]
 
 
+def dlq_value(dead: DeadLetter) -> tuple[bytes, list[tuple[str, bytes]]]:
+    """The bytes and headers to send to the DLQ (original bytes unless too large to fit)."""
+    value = dead.record.value if dead.record.value is not None else b""
+    headers = dlq_headers(dead)
+    if len(value) > MAX_DLQ_VALUE:
+        headers.append((H_TRUNCATED, str(len(value)).encode()))
+        value = value[:MAX_DLQ_VALUE]
+    return value, headers
+
+
 def send_dead_letters(producer: KafkaProducer, topic: str, dead: list[DeadLetter], timeout: float = 30.0) -> None:
     """Send and wait for the broker's acknowledgement (raises KafkaError on failure):
     the source offsets are committed only once the DLQ holds the messages."""
-    futures = [
-        producer.send(topic, key=d.record.key, value=d.record.value if d.record.value is not None else b"",
-                      headers=dlq_headers(d))
-        for d in dead
-    ]
+    futures = []
+    for d in dead:
+        value, headers = dlq_value(d)
+        futures.append(producer.send(topic, key=d.record.key, value=value, headers=headers))
     producer.flush(timeout=timeout)
     for future in futures:
         future.get(timeout=timeout)
