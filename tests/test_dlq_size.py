@@ -6,7 +6,15 @@ import threading
 
 from kafka.consumer.fetcher import ConsumerRecord
 
-from streaming.kafka_io import H_REASON, H_TRUNCATED, MAX_DLQ_VALUE, DeadLetter, header, make_producer, send_dead_letters
+from streaming.kafka_io import (
+    H_REASON,
+    H_TRUNCATED,
+    MAX_DLQ_VALUE,
+    DeadLetter,
+    header,
+    make_producer,
+    send_dead_letters,
+)
 from tests.conftest import Stack
 from tests.test_streaming_support import make_topics, read_topic
 
