@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     alpha_vantage_url: str = "https://www.alphavantage.co/query"
     alpha_vantage_calls_per_minute: int = Field(5, ge=0, le=10000)
     alpha_vantage_calls_per_day: int = Field(25, ge=0, le=1_000_000)
+    # Spread the producer's real-quote calls evenly over the day (one every
+    # 86400 / CALLS_PER_DAY seconds) instead of spending the day in a few minutes.
+    alpha_vantage_spread_daily_budget: bool = True
     http_timeout_seconds: float = Field(10.0, gt=0, le=300)
     # What the consumer (and alerts) accept: a quote for a symbol outside STOCK_SYMBOLS,
     # or stamped further ahead of the local clock than this, goes to the DLQ.

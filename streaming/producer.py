@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 from collections import deque
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from kafka import KafkaProducer
@@ -44,6 +44,12 @@ class QuoteSource:
         self.log = logger
         # Enough real calls per tick to use the minute budget, at least one.
         self.real_per_tick = max(1, math.ceil(settings.alpha_vantage_calls_per_minute * self.interval / 60))
+        # With a daily cap far below what the minute limit allows (25/day vs 5/min),
+        # spending at full speed would leave the rest of the day simulated; pacing
+        # keeps a real anchor coming all day. No pacing when the day cap is no constraint.
+        per_day = settings.alpha_vantage_calls_per_day
+        self.call_gap = 86400 / per_day if settings.alpha_vantage_spread_daily_budget and per_day > 0 else 0.0
+        self._next_call_at: datetime | None = None
         self.cursor = 0
         self._budget_said = False
 
@@ -60,18 +66,24 @@ class QuoteSource:
         self.simulator.anchor(quote, now)
         return quote
 
+    def _spent(self, now: datetime) -> None:
+        if self.call_gap:
+            self._next_call_at = now + timedelta(seconds=self.call_gap)
+
     def tick(self, now: datetime) -> list[dict[str, Any]]:
         real: dict[str, dict[str, Any]] = {}
-        if self.client is not None:
+        if self.client is not None and (self._next_call_at is None or now >= self._next_call_at):
             tried = 0
             n = len(self.symbols)
-            while tried < min(self.real_per_tick, n):
+            per_tick = 1 if self.call_gap > self.interval else self.real_per_tick
+            while tried < min(per_tick, n):
                 symbol = self.symbols[self.cursor % n]
                 self.cursor = (self.cursor + 1) % n
                 tried += 1
                 try:
                     real[symbol] = self.real_quote(symbol, now)
                     self._budget_said = False
+                    self._spent(now)
                 except AlphaVantageRefused as exc:
                     if exc.kind == "budget_exhausted":
                         # Said once per exhaustion, not every tick.
@@ -80,6 +92,7 @@ class QuoteSource:
                             self._budget_said = True
                         self.cursor = (self.cursor - 1) % n  # this symbol's turn is not used up
                     else:
+                        self._spent(now)  # the call reached the API and counted
                         self.log.warning("Alpha Vantage refused %s (%s): %s; simulating it this tick",
                                          symbol, exc.kind, exc.detail)
                     if exc.kind in STOP_TICK_KINDS:

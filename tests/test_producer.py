@@ -78,6 +78,7 @@ def test_real_quotes_refusals_and_the_call_budget(stack: Stack, recorded_api: Re
     env = stack.with_env(
         ALPHA_VANTAGE_API_KEY="test-key", ALPHA_VANTAGE_URL=recorded_api.url + "/query", HTTP_TIMEOUT_SECONDS="0.5",
         ALPHA_VANTAGE_CALLS_PER_MINUTE="7", ALPHA_VANTAGE_CALLS_PER_DAY="7", POLL_INTERVAL_SECONDS="0.3",
+        ALPHA_VANTAGE_SPREAD_DAILY_BUDGET="false",  # spend at full speed: the budget is what is tested
         SIMULATION_SEED="1",
     )
     producer = ServiceProcess("streaming/producer.py", env).start()
