@@ -15,7 +15,6 @@ SIGTERM/SIGINT stop the process between runs (a running job finishes first).
 
 from __future__ import annotations
 
-import signal
 import sys
 import threading
 from collections.abc import Callable
@@ -24,6 +23,7 @@ from datetime import datetime
 from articles import daily_news
 from batch.schedule import run_schedule, utc_now
 from config import Settings
+from config.service import idle_until_stopped
 from database.mongo import get_db, make_client
 from database.mongo import news as news_db
 from logs.logger_config import get_logger
@@ -70,31 +70,20 @@ def serve(settings: Settings, stop: threading.Event, **schedule_options: object)
                         catch_up=service.catch_up, **schedule_options)  # type: ignore[arg-type]
 
 
-def main() -> int:
-    from config import get_settings
-    from logs.logger_config import setup_logging
-
-    settings = get_settings()
-    setup_logging("news", settings)
-    stop = threading.Event()
-
-    def _stop(signum: int, _frame: object) -> None:
-        log.info("signal %d: stopping after the current run", signum)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
+def run_scheduler(settings: Settings, stop: threading.Event) -> int:
     if not settings.news_schedule_enabled:
-        # Airflow drives the news job (compose profile `airflow`): stay up for
-        # `docker exec news ...`, run nothing on our own.
-        log.info("NEWS_SCHEDULE_ENABLED=false: no schedule, no catch-up; idle until stopped")
-        while not stop.wait(60):
-            pass
-        log.info("news scheduler stopped")
-        return 0
-    serve(settings, stop)
+        # Airflow drives the news job (compose profile `airflow`).
+        idle_until_stopped(stop, "NEWS_SCHEDULE_ENABLED=false: no schedule, no catch-up; idle until stopped", log)
+    else:
+        serve(settings, stop)
     log.info("news scheduler stopped")
     return 0
+
+
+def main() -> int:
+    from config.service import run_service
+
+    return run_service("news", run_scheduler)
 
 
 if __name__ == "__main__":

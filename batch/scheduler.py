@@ -18,7 +18,6 @@ running job finishes first); the exit status is then 0.
 
 from __future__ import annotations
 
-import signal
 import sys
 import threading
 from datetime import date, datetime, timedelta
@@ -31,6 +30,7 @@ from batch.daily_aggregation import days_in_range, run
 from batch.schedule import run_schedule
 from batch.stores import describe_failure, open_stores
 from config import Settings
+from config.service import idle_until_stopped
 from database.mysql import aggregates
 from logs.logger_config import get_logger
 
@@ -102,32 +102,23 @@ class BatchService:
                 wait = min(wait * 2, STARTUP_MAX_WAIT_SECONDS)
 
 
-def main() -> int:
-    from config import get_settings
-    from logs.logger_config import setup_logging
-
-    settings = get_settings()
-    setup_logging("batch", settings)
-    stop = threading.Event()
-
-    def _stop(signum: int, _frame: object) -> None:
-        log.info("signal %d: stopping after the current run", signum)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
+def run_scheduler(settings: Settings, stop: threading.Event) -> int:
     if not settings.batch_schedule_enabled:
-        # Airflow drives the batch (compose profile `airflow`): stay up for
-        # `docker exec batch ...`, run nothing on our own.
-        log.info("BATCH_SCHEDULE_ENABLED=false: no schedule, no start-up backfill; idle until stopped")
-        while not stop.wait(60):
-            pass
-        log.info("batch scheduler stopped")
-        return 0
-    service = BatchService(settings, stop)
-    run_schedule(settings.batch_cron, settings.tz, service.job, name="batch", stop=stop, catch_up=service.catch_up)
+        # Airflow drives the batch (compose profile `airflow`).
+        idle_until_stopped(stop, "BATCH_SCHEDULE_ENABLED=false: no schedule, no start-up backfill; "
+                                 "idle until stopped", log)
+    else:
+        service = BatchService(settings, stop)
+        run_schedule(settings.batch_cron, settings.tz, service.job, name="batch", stop=stop,
+                     catch_up=service.catch_up)
     log.info("batch scheduler stopped")
     return 0
+
+
+def main() -> int:
+    from config.service import run_service
+
+    return run_service("batch", run_scheduler)
 
 
 if __name__ == "__main__":

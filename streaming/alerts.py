@@ -12,7 +12,6 @@ retried). Run as `python streaming/alerts.py`.
 from __future__ import annotations
 
 import contextlib
-import signal
 import smtplib
 import sys
 import threading
@@ -203,15 +202,9 @@ def run(settings: Settings, stop: threading.Event) -> int:
 
 
 def main() -> int:
-    from config import get_settings
-    from logs.logger_config import setup_logging
+    from config.service import run_service
 
-    settings = get_settings()
-    setup_logging("alerts", settings)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    return run(settings, stop)
+    return run_service("alerts", run)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ Run as `python streaming/consumer.py` (scale out with several in the same group)
 
 from __future__ import annotations
 
-import signal
 import sys
 import threading
 import time
@@ -141,15 +140,9 @@ def run(settings: Settings, stop: threading.Event) -> int:
 
 
 def main() -> int:
-    from config import get_settings
-    from logs.logger_config import setup_logging
+    from config.service import run_service
 
-    settings = get_settings()
-    setup_logging("consumer", settings)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    return run(settings, stop)
+    return run_service("consumer", run)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ symbol keeps its quotes in order). Run as `python streaming/producer.py`.
 from __future__ import annotations
 
 import math
-import signal
 import sys
 import threading
 import time
@@ -210,15 +209,9 @@ def run(settings: Settings, stop: threading.Event) -> int:
 
 
 def main() -> int:
-    from config import get_settings
-    from logs.logger_config import setup_logging
+    from config.service import run_service
 
-    settings = get_settings()
-    setup_logging("producer", settings)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    return run(settings, stop)
+    return run_service("producer", run)
 
 
 if __name__ == "__main__":
