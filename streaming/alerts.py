@@ -32,7 +32,7 @@ from database.mongo import alerts as mongo_alerts
 from database.mysql import MySQLUnavailableError
 from database.mysql import alerts as mysql_alerts
 from streaming.alert_rules import Alert, Decision, VolumeWindows, cooldown_decision, evaluate, render_email
-from streaming.kafka_io import Backoff, next_offsets, retry_until
+from streaming.kafka_io import Backoff, consume_batches, next_offsets, retry_until
 from streaming.schema import Acceptance, InvalidQuote, parse_message
 
 STORE_ERRORS = (PyMongoError, pymysql.err.OperationalError, pymysql.err.InterfaceError, MySQLUnavailableError)
@@ -155,16 +155,7 @@ class AlertService:
         return True
 
     def run(self) -> None:
-        while not self.stop.is_set():
-            try:
-                polled = self.consumer.poll(timeout_ms=1000, max_records=500)
-            except KafkaError as exc:
-                self.log.warning("poll failed: %s; retrying", exc)
-                self.stop.wait(1.0)
-                continue
-            records = [rec for batch in polled.values() for rec in batch]
-            if records and not self.handle(records):
-                break
+        consume_batches(self.consumer, self.stop, self.handle, self.log)
 
 
 def run(settings: Settings, stop: threading.Event) -> int:

@@ -25,7 +25,7 @@ from pymongo.errors import PyMongoError
 
 from config import Settings
 from database.mongo.prices import insert_quotes
-from streaming.kafka_io import Backoff, DeadLetter, next_offsets, retry_until, send_dead_letters
+from streaming.kafka_io import Backoff, DeadLetter, consume_batches, next_offsets, retry_until, send_dead_letters
 from streaming.schema import Acceptance, InvalidQuote, format_timestamp, parse_message, to_document
 
 SUMMARY_QUOTES = 10  # quotes named in the per-batch INFO line
@@ -96,16 +96,7 @@ class PriceConsumer:
         return True
 
     def run(self, max_records: int = 500) -> None:
-        while not self.stop.is_set():
-            try:
-                polled = self.consumer.poll(timeout_ms=1000, max_records=max_records)
-            except KafkaError as exc:
-                self.log.warning("poll failed: %s; retrying", exc)
-                self.stop.wait(1.0)
-                continue
-            records = [rec for batch in polled.values() for rec in batch]
-            if records and not self.handle(records):
-                break
+        consume_batches(self.consumer, self.stop, self.handle, self.log, max_records)
 
 
 def run(settings: Settings, stop: threading.Event) -> int:

@@ -139,6 +139,22 @@ def make_consumer(settings: Settings, group: str, topics: list[str], stop: threa
     return retry_until(connect, stop, f"connecting Kafka consumer group {group}", (KafkaError, OSError))
 
 
+def consume_batches(consumer: KafkaConsumer, stop: threading.Event, handle: Callable[[list[ConsumerRecord]], bool],
+                    log: Any, max_records: int = 500) -> None:
+    """Poll batches and hand each to `handle` until stopped, or until `handle`
+    returns False (it gave up on a batch; its offsets stay uncommitted)."""
+    while not stop.is_set():
+        try:
+            polled = consumer.poll(timeout_ms=1000, max_records=max_records)
+        except KafkaError as exc:
+            log.warning("poll failed: %s; retrying", exc)
+            stop.wait(1.0)
+            continue
+        records = [rec for batch in polled.values() for rec in batch]
+        if records and not handle(records):
+            return
+
+
 def next_offsets(records: Iterable[ConsumerRecord]) -> dict[TopicPartition, OffsetAndMetadata]:
     """The offsets to commit after `records` are handled: last offset + 1 per partition."""
     offsets: dict[TopicPartition, int] = {}
