@@ -65,6 +65,16 @@ class VolumeWindows:
             return None
         return sum(window) / len(window)
 
+    def known(self, symbol: str) -> bool:
+        return symbol in self._volumes
+
+    def seed(self, symbol: str, history: list[tuple[datetime, int]]) -> None:
+        """Start a symbol's window from stored quotes older than the first one seen
+        (oldest first), so a restart does not silence the volume rule for a window."""
+        self._volumes[symbol] = deque((v for _, v in history), maxlen=self.size)
+        if history:
+            self._last_ts[symbol] = history[-1][0]
+
     def add(self, symbol: str, volume: int, ts: datetime) -> bool:
         """Record a quote's volume; False (ignored) for a quote not newer than the last
         one seen, i.e. a redelivery, so a replay does not count twice."""

@@ -29,6 +29,7 @@ from pymongo.errors import PyMongoError
 from articles.email_sender import SmtpMailer, build_message
 from config import Settings
 from database.mongo import alerts as mongo_alerts
+from database.mongo.prices import volumes_before
 from database.mysql import MySQLUnavailableError
 from database.mysql import alerts as mysql_alerts
 from streaming.alert_rules import Alert, Decision, VolumeWindows, cooldown_decision, evaluate, render_email
@@ -131,6 +132,15 @@ class AlertService:
             self._drop_mysql()
             raise
 
+    def seed_window(self, symbol: str, first_seen: datetime) -> None:
+        try:
+            history = volumes_before(self.db, symbol, first_seen, self.settings.volume_window)
+        except PyMongoError as exc:  # an empty window only delays the volume rule
+            self.log.warning("could not refill the volume window of %s from MongoDB: %s", symbol, exc)
+            history = []
+        self.windows.seed(symbol, history)
+        self.log.info("volume window of %s starts with %d stored quote(s)", symbol, len(history))
+
     # ------------------------------------------------------------------ batches
     def handle(self, records: list[ConsumerRecord]) -> bool:
         """Evaluate a batch and store its alerts, then commit. False if stopped first."""
@@ -141,6 +151,8 @@ class AlertService:
                 # The consumer sends it to the DLQ; here it is simply not a quote.
                 self.log.debug("skipped %s[%d]@%d: %s", rec.topic, rec.partition, rec.offset, exc)
                 continue
+            if not self.windows.known(quote["symbol"]):
+                self.seed_window(quote["symbol"], quote["timestamp"])
             alerts = evaluate(quote, self.settings.price_change_threshold,
                               self.settings.volume_threshold_multiplier, self.windows)
             for alert in alerts:

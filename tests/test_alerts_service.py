@@ -123,3 +123,25 @@ def test_email_off_still_stores_and_says_so_once(stack: Stack) -> None:
     assert alert_rows(stack)[0]["email_status"] == "disabled"
     assert history(stack).find_one({})["email_status"] == "disabled"
     assert alerts.output().count("email is off") == 1
+
+
+def test_volume_window_is_refilled_from_mongodb_after_a_restart(stack: Stack, inbox: Inbox) -> None:
+    """Quotes stored before the (re)start fill the window, so the first spike after it still alerts."""
+    from database.mongo.prices import insert_quotes
+    from streaming.schema import parse_message, to_document
+
+    settings = stack.settings()
+    make_topics(settings, settings.kafka_topic)
+    db = MongoClient(settings.mongo_uri, tz_aware=True)[settings.mongo_db]
+    now = datetime.now(UTC)
+    insert_quotes(db, [to_document(parse_message(quote_bytes("MSFT", i * 15)), now) for i in range(3)])
+    produce(settings.kafka_bootstrap_servers, settings.kafka_topic, [("MSFT", quote_bytes("MSFT", 45, volume=9000))])
+    alerts = ServiceProcess("streaming/alerts.py", stack.with_env(VOLUME_WINDOW="3", SMTP_SERVER="")).start()
+    try:
+        wait_for(lambda: len(alert_rows(stack)) == 1, timeout=60, what="the volume alert")
+        wait_for(lambda: "volume window of MSFT starts with 3 stored quote(s)" in alerts.output(), timeout=10,
+                 what="the refill logged")
+    finally:
+        assert alerts.stop() == 0, alerts.output()
+    row = alert_rows(stack)[0]
+    assert (row["symbol"], row["rule"], float(row["value"])) == ("MSFT", "volume_spike", 9000.0)

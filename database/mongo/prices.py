@@ -81,3 +81,17 @@ def recent_quotes(db: Database, symbol: str, limit: int) -> list[dict[str, Any]]
     docs = list(cursor)
     docs.reverse()
     return docs
+
+
+def volumes_before(db: Database, symbol: str, before: datetime, limit: int) -> list[tuple[datetime, int]]:
+    """(timestamp, volume) of the newest `limit` quotes of a symbol older than `before`,
+    oldest first (the alerts service refills its volume window with them)."""
+    cursor = (
+        db[REALTIME_PRICES]
+        .find({"symbol": symbol, "timestamp": {"$lt": before}}, {"_id": 0, "timestamp": 1, "volume": 1})
+        .sort("timestamp", DESCENDING)
+        .limit(limit)
+    )
+    rows = [(d["timestamp"], int(d.get("volume") or 0)) for d in cursor]
+    rows.reverse()
+    return rows
