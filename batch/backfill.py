@@ -40,8 +40,7 @@ from typing import Any, Protocol
 import pymysql
 from pymongo.database import Database
 
-from batch.daily_aggregation import refresh_performance, refresh_weekly, utc_now
-from batch.indicators import RSI_PERIOD, SMA_PERIOD, rsi_series, sma_series
+from batch.daily_aggregation import refresh_performance, refresh_weekly, store_indicators, utc_now
 from batch.metrics import change_pct
 from config import Settings
 from config.symbols import seed_price
@@ -149,15 +148,6 @@ def _real_bars(client: DailySeriesClient | None, symbol: str, window: Sequence[d
             return []
     first, last = window[0], window[-1]
     return [b for b in bars if first <= b["date"] <= last]
-
-
-def store_indicators(conn: pymysql.Connection, symbol: str, before: date) -> None:
-    """SMA-20 and RSI-14 of every stored day of `symbol` before `before`, over the stored closes."""
-    rows = aggregates.daily_rows_between(conn, symbol, date(1900, 1, 1), before - timedelta(days=1))
-    closes = [float(r["close_price"]) for r in rows]
-    smas, rsis = sma_series(closes, SMA_PERIOD), rsi_series(closes, RSI_PERIOD)
-    with transaction(conn) as cur:
-        aggregates.set_indicators(cur, symbol, zip([r["date"] for r in rows], smas, rsis, strict=True))
 
 
 def backfill(settings: Settings, *, db: Database, conn: pymysql.Connection, today: date,

@@ -28,6 +28,7 @@ from datetime import UTC, date, datetime, timedelta
 import pymysql
 from pymongo.database import Database
 
+from batch.indicators import RSI_PERIOD, SMA_PERIOD, rsi_series, sma_series
 from batch.metrics import DailyRow, daily_row, iso_week_bounds, performance_row, weekly_rows
 from config import Settings
 from database.mongo import price_stats
@@ -99,6 +100,26 @@ def refresh_performance(conn: pymysql.Connection, symbols: Sequence[str]) -> int
         return aggregates.upsert_performance(cur, rows)
 
 
+def store_indicators(conn: pymysql.Connection, symbol: str, before: date) -> None:
+    """SMA-20 and RSI-14 of every stored day of `symbol` before `before`, over the stored closes."""
+    rows = aggregates.daily_rows_between(conn, symbol, date(1900, 1, 1), before - timedelta(days=1))
+    closes = [float(r["close_price"]) for r in rows]
+    smas, rsis = sma_series(closes, SMA_PERIOD), rsi_series(closes, RSI_PERIOD)
+    with transaction(conn) as cur:
+        aggregates.set_indicators(cur, symbol, zip([r["date"] for r in rows], smas, rsis, strict=True))
+
+
+def refresh_later_indicators(conn: pymysql.Connection, symbols: Sequence[str], last_day: date) -> int:
+    """Re-running an old day changes its close, and so SMA-20/RSI-14 of every day after it:
+    recompute them over the stored closes. Returns how many symbols were refreshed."""
+    latest = aggregates.latest_date(conn)
+    if latest is None or latest <= last_day:
+        return 0
+    for symbol in symbols:
+        store_indicators(conn, symbol, latest + timedelta(days=1))
+    return len(symbols)
+
+
 def apply_retention(db: Database, settings: Settings, now: datetime) -> int:
     """Delete quotes older than RETENTION_DAYS; returns how many left MongoDB.
 
@@ -134,6 +155,8 @@ def run(settings: Settings, days: Sequence[date], *, db: Database, conn: pymysql
             log.warning("%s: no quotes for %s (no daily row written for them)", day, ", ".join(missing))
         log.info("%s: %d daily rows written", day, len(rows))
     if summary.days:
+        if refresh_later_indicators(conn, symbols, summary.days[-1]):
+            log.info("indicators of the days after %s recomputed from the stored closes", summary.days[-1])
         summary.weekly_rows = refresh_weekly(conn, symbols, summary.days)
     summary.performance_rows = refresh_performance(conn, symbols)
     summary.deleted_quotes = apply_retention(db, settings, now())

@@ -129,6 +129,21 @@ def test_indicators_use_stored_history_plus_the_day(settings: Settings, mdb: Dat
     assert _daily(conn, "MSFT", DAY)["rsi_14"] is None
 
 
+def test_rerunning_an_old_day_refreshes_the_later_days_indicators(settings: Settings, mdb: Database,
+                                                                  conn: pymysql.Connection) -> None:
+    # 30 stored closes of 100 around DAY (DAY-20 .. DAY+9); re-running DAY with a close of 130
+    # changes the SMA-20 of every later day whose 20-day window holds DAY.
+    last = DAY + timedelta(days=9)
+    _store_history(conn, "AAPL", [100.0] * 30, last + timedelta(days=1))
+    load(mdb, day_quotes("AAPL", DAY, [120.0, 130.0], settings.tz))
+    run(settings, [DAY], db=mdb, conn=conn, now=_now)
+    assert float(_daily(conn, "AAPL", DAY)["close_price"]) == 130.0
+    later = _daily(conn, "AAPL", last)
+    assert float(later["sma_20"]) == pytest.approx((19 * 100.0 + 130.0) / 20, abs=1e-4)
+    assert later["rsi_14"] is not None
+    assert float(_daily(conn, "AAPL", DAY - timedelta(days=1))["sma_20"]) == pytest.approx(100.0)
+
+
 def test_weekly_and_performance_rows_on_known_data(settings: Settings, mdb: Database, conn: pymysql.Connection) -> None:
     tz = settings.tz
     settings = settings.model_copy(update={"stock_symbols": ["AAPL"]})
