@@ -11,10 +11,8 @@ from typing import Any
 
 import pymysql
 
-DAILY_COLUMNS = (
-    "symbol, date, open_price, high_price, low_price, close_price, avg_price, total_volume, "
-    "daily_change_pct, sma_20, rsi_14, tick_count, source"
-)
+from database.mysql.aggregates import latest_daily_rows
+
 ALERT_COLUMNS = (
     "alert_key, symbol, rule, value, threshold, price, quote_timestamp, message, source, "
     "email_status, created_at"
@@ -23,14 +21,7 @@ ALERT_COLUMNS = (
 
 def daily_series(conn: pymysql.Connection, symbol: str, days: int) -> list[dict[str, Any]]:
     """The last `days` daily rows of a symbol, oldest first."""
-    with conn.cursor() as cur:
-        cur.execute(
-            f"SELECT {DAILY_COLUMNS} FROM daily_aggregates WHERE symbol = %s ORDER BY date DESC LIMIT %s",
-            (symbol, days),
-        )
-        rows = list(cur.fetchall())
-    rows.reverse()
-    return rows
+    return latest_daily_rows(conn, symbol, days)
 
 
 def performance(conn: pymysql.Connection, symbols: list[str]) -> list[dict[str, Any]]:
