@@ -217,7 +217,7 @@ def run_backfill(settings: Settings, *, db: Database, conn: pymysql.Connection, 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from batch.stores import describe_failure, open_stores
+    from batch.stores import run_with_stores
     from config import get_settings
     from logs.logger_config import setup_logging
 
@@ -226,17 +226,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = get_settings()
     setup_logging("batch", settings)
-    try:
-        with open_stores(settings) as (db, conn):
-            run_backfill(settings, db=db, conn=conn, force=args.force)
-    except Exception as exc:
-        message = describe_failure(exc, settings)
-        if message is None:
-            raise
-        log.error("backfill failed: %s", message)
-        print(f"backfill failed: {message}", file=sys.stderr)
-        return 1
-    return 0
+    return run_with_stores(settings, "backfill",
+                           lambda db, conn: run_backfill(settings, db=db, conn=conn, force=args.force))
 
 
 if __name__ == "__main__":

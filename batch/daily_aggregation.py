@@ -213,24 +213,14 @@ def parse_days(argv: Sequence[str] | None, today: date) -> list[date]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from batch.stores import describe_failure, open_stores
+    from batch.stores import run_with_stores
     from config import get_settings
     from logs.logger_config import setup_logging
 
     settings = get_settings()
     days = parse_days(argv, utc_now().astimezone(settings.tz).date())
     setup_logging("batch", settings)
-    try:
-        with open_stores(settings) as (db, conn):
-            run(settings, days, db=db, conn=conn)
-    except Exception as exc:
-        message = describe_failure(exc, settings)
-        if message is None:
-            raise
-        log.error("batch run failed: %s", message)
-        print(f"batch run failed: {message}", file=sys.stderr)
-        return 1
-    return 0
+    return run_with_stores(settings, "batch run", lambda db, conn: run(settings, days, db=db, conn=conn))
 
 
 if __name__ == "__main__":

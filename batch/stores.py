@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import pymysql
@@ -13,6 +14,7 @@ from config import Settings
 from database.mongo import get_db, make_client
 from database.mysql import MySQLUnavailableError, connect_with_retry
 from database.setup_mongodb import ensure_indexes
+from logs.logger_config import get_logger
 
 
 class StoreUnavailableError(RuntimeError):
@@ -56,3 +58,19 @@ def open_stores(settings: Settings, *, mysql_attempts: int = 3) -> Iterator[tupl
         if conn is not None:
             conn.close()
         client.close()
+
+
+def run_with_stores(settings: Settings, what: str, job: Callable[[Database, pymysql.Connection], object]) -> int:
+    """Run a one-shot job on both stores; a store that is down is one clear line and exit 1
+    (the next run is unaffected). Anything else is a bug and raises."""
+    try:
+        with open_stores(settings) as (db, conn):
+            job(db, conn)
+    except Exception as exc:
+        message = describe_failure(exc, settings)
+        if message is None:
+            raise
+        get_logger("batch").error("%s failed: %s", what, message)
+        print(f"{what} failed: {message}", file=sys.stderr)
+        return 1
+    return 0
