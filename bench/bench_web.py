@@ -38,6 +38,7 @@ from config.settings import Settings  # noqa: E402
 from database.mongo import REALTIME_PRICES, get_db, make_client  # noqa: E402
 from database.mysql import apply_schema  # noqa: E402
 from database.setup_mongodb import ensure_indexes  # noqa: E402
+from tests.support.webdata import seed_alert_log, seed_daily  # noqa: E402
 
 SYMBOLS = ["AAPL", "GOOGL", "MSFT", "AMZN", "TSLA", "META", "NVDA"]
 STEP = timedelta(seconds=15)
@@ -86,29 +87,13 @@ def fill_quotes(db: Any, have: int, want: int, end: datetime, budget: float) -> 
     return have
 
 
-def fill_mysql(database: str) -> None:
-    conn = pymysql.connect(**MYSQL, database=database, autocommit=True)
-    today = datetime.now(UTC).date()
-    rows = []
+def fill_mysql(settings: Settings) -> None:
+    """90 trading days x the symbols in daily_aggregates and stock_performance, plus 50 alerts
+    a symbol: the same seed data the web tests use."""
+    now = datetime.now(UTC)
+    seed_daily(settings, SYMBOLS, 90, now.date())
     for symbol in SYMBOLS:
-        for k in range(90):
-            day = today - timedelta(days=90 - k)
-            close = 100 + 5 * math.sin(k / 9)
-            rows.append((symbol, day, close * 0.99, close, close * 1.01, close * 0.98, close, 1_000_000 + k,
-                         1000, 0.5, 1.0, close if k >= 19 else None, 50.0 if k >= 14 else None, 100, "simulated"))
-    with conn.cursor() as cur:
-        cur.executemany(
-            "INSERT INTO daily_aggregates (symbol, date, open_price, close_price, high_price, low_price, avg_price, "
-            "total_volume, avg_volume, volatility, daily_change_pct, sma_20, rsi_14, tick_count, source) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)", rows)
-        cur.executemany(
-            "INSERT INTO stock_performance (symbol, as_of_date, latest_close, source) VALUES (%s, %s, %s, %s)",
-            [(s, today, 100, "simulated") for s in SYMBOLS])
-        cur.executemany(
-            "INSERT INTO alert_log (alert_key, symbol, rule, value, threshold, price, quote_timestamp, message) "
-            "VALUES (%s, %s, 'price_change', 6, 5, 100, %s, 'moved')",
-            [(f"{s}|price_change|{k}", s, datetime(2025, 1, 1) + timedelta(hours=k)) for s in SYMBOLS for k in range(50)])
-    conn.close()
+        seed_alert_log(settings, symbol, now, n=50)
 
 
 def plan_stages(db: Any, end: datetime) -> dict[str, str]:
@@ -192,10 +177,10 @@ def main() -> None:
     mysql_db = f"sas_bench_{tag}"
     root = pymysql.connect(**MYSQL, autocommit=True)
     apply_schema(root, mysql_db)
-    fill_mysql(mysql_db)
     settings = Settings(_env_file=None, mongo_uri=mongo_uri, mongo_db=f"bench_{tag}", mysql_host=MYSQL["host"],  # type: ignore[call-arg]
                         mysql_port=MYSQL["port"], mysql_user=MYSQL["user"], mysql_password=MYSQL["password"],
                         mysql_database=mysql_db)
+    fill_mysql(settings)
     client = make_client(settings)
     db = get_db(client, settings)
     ensure_indexes(db)

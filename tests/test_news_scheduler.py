@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -15,6 +15,7 @@ from pymongo.database import Database
 import tests.test_news_pipeline as pipeline
 from articles.scheduler import serve
 from tests.conftest import Stack
+from tests.support.clock import FakeClock
 from tests.support.http_fixture import RecordedApi
 from tests.support.processes import ServiceProcess
 from tests.support.smtp import Inbox
@@ -30,21 +31,6 @@ NY = ZoneInfo("America/New_York")
 
 def ny(*args: int) -> datetime:
     return datetime(*args, tzinfo=NY)  # type: ignore[misc]
-
-
-class FakeClock:
-    """now() is the controlled time; sleep(s) advances it, so no test here waits for 08:00."""
-
-    def __init__(self, start: datetime) -> None:
-        self.now = start
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += timedelta(seconds=seconds)
 
 
 def _serve_feeds(api: RecordedApi) -> None:

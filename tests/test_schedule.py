@@ -11,24 +11,9 @@ import pytest
 from batch.schedule import fires_between, next_fire, previous_fire, run_schedule
 from batch.scheduler import day_for_fire
 from config.settings import Settings
+from tests.support.clock import FakeClock
 
 NY = ZoneInfo("America/New_York")
-
-
-class FakeClock:
-    """now() returns the controlled time; sleep(s) advances it (and records the sleeps)."""
-
-    def __init__(self, start: datetime) -> None:
-        self.now = start
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        assert seconds > 0
-        self.sleeps.append(seconds)
-        self.now += timedelta(seconds=seconds)
 
 
 def ny(*args: int) -> datetime:

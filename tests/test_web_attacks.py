@@ -33,7 +33,15 @@ from database.mongo import ALERT_HISTORY, NEWS_ARTICLES, USERS, get_db, make_cli
 from flask_web_app.app import create_app
 from flask_web_app.views import auth as auth_views
 from tests.conftest import Stack
-from tests.support.webdata import mysql_conn, seed_alert_log, seed_daily, seed_mongo_extras, seed_quotes, utcnow
+from tests.support.webdata import (
+    csrf_token,
+    mysql_conn,
+    seed_alert_log,
+    seed_daily,
+    seed_mongo_extras,
+    seed_quotes,
+    utcnow,
+)
 
 SYMBOLS = ["AAPL", "GOOGL", "MSFT", "AMZN", "TSLA", "META", "NVDA"]
 PASSWORD = "river-Stone-42"
@@ -54,13 +62,6 @@ PAYLOADS = [
     "AAPL\x00",
 ]
 SCRIPT = "<script>alert(1)</script>"
-
-
-def csrf_token(client: FlaskClient, url: str) -> str:
-    html = client.get(url).get_data(as_text=True)
-    m = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html)
-    assert m, f"no CSRF token on {url}"
-    return m.group(1)
 
 
 def register(client: FlaskClient, **fields: Any) -> TestResponse:

@@ -18,16 +18,9 @@ from werkzeug.test import TestResponse
 from database.mongo import LOGIN_ATTEMPTS, USERS, get_db, make_client
 from flask_web_app.app import create_app
 from tests.support.servers import SecantusMongo
-from tests.support.webdata import web_settings
+from tests.support.webdata import csrf_token, web_settings
 
 PASSWORD = "river-Stone-42"
-
-
-def csrf_token(client: FlaskClient, url: str) -> str:
-    html = client.get(url).get_data(as_text=True)
-    m = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html)
-    assert m, f"no CSRF token on {url}"
-    return m.group(1)
 
 
 def register(client: FlaskClient, **fields: Any) -> TestResponse:

@@ -7,6 +7,7 @@ query modules where one exists (quotes), else plain inserts of test rows.
 from __future__ import annotations
 
 import math
+import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -146,3 +147,11 @@ def utcnow() -> datetime:
     # Millisecond precision: what MongoDB stores.
     now = datetime.now(UTC)
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def csrf_token(client: Any, url: str) -> str:
+    """The CSRF token a form page hands out (the test client posts it back like a browser)."""
+    html = client.get(url).get_data(as_text=True)
+    m = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html)
+    assert m, f"no CSRF token on {url}"
+    return m.group(1)
