@@ -20,8 +20,9 @@ from typing import Any
 from pymongo.database import Database
 
 from articles.digest import build_sections, render_digest
-from articles.email_sender import SmtpMailer, build_message, write_eml
+from articles.email_sender import write_eml
 from articles.news_scraper import NewsApi, NewsScraper
+from common.mailer import SmtpMailer, build_message
 from config import Settings
 from database.mongo import news as news_db
 from database.mongo.prices import latest_quotes
@@ -58,7 +59,7 @@ def alpha_vantage_source(settings: Settings, db: Database) -> NewsApi | None:
         log.info("Alpha Vantage news skipped: ALPHA_VANTAGE_API_KEY is not set")
         return None
     from database.mongo.api_budget import MongoCallBudget
-    from streaming.alpha_vantage import AlphaVantageClient
+    from market_data.alpha_vantage import AlphaVantageClient
 
     budget = MongoCallBudget(db, settings.alpha_vantage_calls_per_minute, settings.alpha_vantage_calls_per_day)
     return AlphaVantageClient(settings, budget)

@@ -372,7 +372,7 @@ class NewsScraper:
         return sources
 
     def collect(self, symbols: Iterable[str], now: datetime | None = None) -> ScrapeResult:
-        from streaming.alpha_vantage import AlphaVantageRefused
+        from market_data.alpha_vantage import AlphaVantageRefused
 
         now = now or datetime.now(UTC)
         symbols = list(symbols)

@@ -2,7 +2,7 @@
 
     python articles/scheduler.py
 
-Uses the one schedule mechanism of the system (batch/schedule.py, shared with the
+Uses the one schedule mechanism of the system (common/schedule.py, shared with the
 batch container). Each run is articles/daily_news.py's `run` for the scheduled
 instant, with its own MongoDB connection, so a database that was down for one
 run does not affect the next; a run that fails is logged and the schedule goes on.
@@ -21,9 +21,9 @@ from collections.abc import Callable
 from datetime import datetime
 
 from articles import daily_news
-from batch.schedule import run_schedule, utc_now
+from common.schedule import run_schedule, utc_now
+from common.service import idle_until_stopped
 from config import Settings
-from config.service import idle_until_stopped
 from database.mongo import get_db, make_client
 from database.mongo import news as news_db
 from logs.logger_config import get_logger
@@ -81,7 +81,7 @@ def run_scheduler(settings: Settings, stop: threading.Event) -> int:
 
 
 def main() -> int:
-    from config.service import run_service
+    from common.service import run_service
 
     return run_service("news", run_scheduler)
 

@@ -130,7 +130,7 @@ def _has_history(conn: pymysql.Connection, symbol: str, today: date) -> bool:
 
 def _real_bars(client: DailySeriesClient | None, symbol: str, window: Sequence[date],
                sleep: Callable[[float], None]) -> list[dict[str, Any]]:
-    from streaming.alpha_vantage import AlphaVantageRefused
+    from market_data.alpha_vantage import AlphaVantageRefused
 
     if client is None:
         return []
@@ -204,7 +204,7 @@ def make_client(settings: Settings, db: Database) -> DailySeriesClient | None:
     if not settings.alpha_vantage_api_key:
         return None
     from database.mongo.api_budget import MongoCallBudget
-    from streaming.alpha_vantage import AlphaVantageClient
+    from market_data.alpha_vantage import AlphaVantageClient
 
     budget = MongoCallBudget(db, settings.alpha_vantage_calls_per_minute, settings.alpha_vantage_calls_per_day)
     return AlphaVantageClient(settings, budget)

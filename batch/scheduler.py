@@ -27,10 +27,10 @@ from pymongo.database import Database
 
 from batch.backfill import run_backfill
 from batch.daily_aggregation import days_in_range, run
-from batch.schedule import run_schedule
 from batch.stores import describe_failure, open_stores
+from common.schedule import run_schedule
+from common.service import idle_until_stopped
 from config import Settings
-from config.service import idle_until_stopped
 from database.mysql import aggregates
 from logs.logger_config import get_logger
 
@@ -116,7 +116,7 @@ def run_scheduler(settings: Settings, stop: threading.Event) -> int:
 
 
 def main() -> int:
-    from config.service import run_service
+    from common.service import run_service
 
     return run_service("batch", run_scheduler)
 

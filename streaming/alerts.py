@@ -26,7 +26,7 @@ from kafka.errors import CommitFailedError, KafkaError
 from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
-from articles.email_sender import SmtpMailer, build_message
+from common.mailer import SmtpMailer, build_message
 from config import Settings
 from database.mongo import alerts as mongo_alerts
 from database.mongo.prices import volumes_before
@@ -205,7 +205,7 @@ def run(settings: Settings, stop: threading.Event) -> int:
 
 
 def main() -> int:
-    from config.service import run_service
+    from common.service import run_service
 
     return run_service("alerts", run)
 

@@ -131,7 +131,7 @@ def run(settings: Settings, stop: threading.Event) -> int:
 
 
 def main() -> int:
-    from config.service import run_service
+    from common.service import run_service
 
     return run_service("consumer", run)
 

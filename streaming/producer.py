@@ -21,7 +21,7 @@ from kafka.errors import KafkaError
 from pymongo.errors import PyMongoError
 
 from config import Settings
-from streaming.alpha_vantage import AlphaVantageClient, AlphaVantageRefused
+from market_data.alpha_vantage import AlphaVantageClient, AlphaVantageRefused
 from streaming.schema import to_message
 from streaming.simulator import MarketSimulator, interval_volume
 
@@ -209,7 +209,7 @@ def run(settings: Settings, stop: threading.Event) -> int:
 
 
 def main() -> int:
-    from config.service import run_service
+    from common.service import run_service
 
     return run_service("producer", run)
 

@@ -1,4 +1,4 @@
-"""streaming/alpha_vantage.py: parsing, every refusal kind over real HTTP, and the call budgets."""
+"""market_data/alpha_vantage.py: parsing, every refusal kind over real HTTP, and the call budgets."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pymongo import MongoClient
 
 from database.mongo.api_budget import MongoCallBudget
 from database.setup_mongodb import ensure_indexes
-from streaming.alpha_vantage import AlphaVantageClient, AlphaVantageRefused, LocalCallBudget, parse_daily_series
+from market_data.alpha_vantage import AlphaVantageClient, AlphaVantageRefused, LocalCallBudget, parse_daily_series
 from tests.conftest import Stack
 from tests.support.http_fixture import RecordedApi, Response
 from tests.support.servers import SecantusMongo

@@ -1,4 +1,4 @@
-"""articles/email_sender.py against a real SMTP server (aiosmtpd) with login."""
+"""common/mailer.py and articles/email_sender.py against a real SMTP server (aiosmtpd) with login."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from articles.email_sender import SmtpMailer, build_message, write_eml
+from articles.email_sender import write_eml
+from common.mailer import SmtpMailer, build_message
 from tests.conftest import Stack
 from tests.support.smtp import Inbox
 

@@ -1,4 +1,4 @@
-"""articles/scheduler.py: the news job on NEWS_CRON through batch/schedule.py (the one
+"""articles/scheduler.py: the news job on NEWS_CRON through common/schedule.py (the one
 schedule mechanism), with a controlled clock in-process and as the container runs it."""
 
 from __future__ import annotations

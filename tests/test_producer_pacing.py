@@ -6,7 +6,7 @@ import json
 import logging
 from datetime import UTC, datetime, timedelta
 
-from streaming.alpha_vantage import AlphaVantageClient, LocalCallBudget
+from market_data.alpha_vantage import AlphaVantageClient, LocalCallBudget
 from streaming.producer import QuoteSource
 from streaming.simulator import MarketSimulator
 from tests.conftest import Stack

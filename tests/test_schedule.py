@@ -1,4 +1,4 @@
-"""batch/schedule.py with a controlled clock: no test here sleeps."""
+"""common/schedule.py with a controlled clock: no test here sleeps."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from batch.schedule import fires_between, next_fire, previous_fire, run_schedule
 from batch.scheduler import day_for_fire
+from common.schedule import fires_between, next_fire, previous_fire, run_schedule
 from config.settings import Settings
 from tests.support.clock import FakeClock
 
