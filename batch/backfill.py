@@ -6,16 +6,19 @@ on a fresh stack.
 
 Run by hand, and once by batch/scheduler.py when daily_aggregates is empty.
 
-For each symbol the history is BACKFILL_DAYS trading days (Mon-Fri) ending the
-last trading day before today (market time zone) or, when MongoDB already holds
+For each symbol the history is BACKFILL_DAYS sessions of MARKET_CALENDAR (NYSE:
+no weekends, no holidays) ending the last session before today or, when MongoDB already holds
 quotes of the symbol, before the day of its oldest quote: those days belong to
 the daily job, which aggregates them from the quotes (the scheduler's catch-up).
 - With ALPHA_VANTAGE_API_KEY, TIME_SERIES_DAILY (compact: the last 100 trading
   days) within the shared call budget; rows labelled source "real".
 - Days the API does not cover (all of them without a key, after a refusal, or
-  those older than its 100 days) are simulated by geometric Brownian motion
-  walked backwards from an anchor, labelled source "simulated": the earliest
-  real bar's open, else the symbol's latest quote in MongoDB, else its seed price.
+  those older than its 100 days) are simulated by the live simulator's model at
+  daily resolution (market_data/simulator.daily_bars: the symbol's volatility,
+  jumps and volume), walked backwards from an anchor, labelled source "simulated":
+  the earliest real bar's open, else the symbol's latest quote in MongoDB, else its
+  seed price, which is where the live simulator starts too, so the first live day
+  continues the backfilled series.
 
 Rows are daily bars, not aggregates of quotes: tick_count 0 marks them (no
 quote was aggregated), volatility is NULL (no intraday prices),
@@ -28,13 +31,12 @@ performance rows refreshed.
 from __future__ import annotations
 
 import argparse
-import math
 import random
 import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from typing import Any, Protocol
 
 import pymysql
@@ -48,13 +50,11 @@ from database.mongo import price_stats
 from database.mongo.prices import latest_quotes
 from database.mysql import aggregates, transaction
 from logs.logger_config import get_logger
+from market_data.market_hours import MarketHours
+from market_data.simulator import daily_bars
 
 log = get_logger("batch.backfill")
 
-# Simulated daily moves: ~28 % annualised volatility, slight upward drift.
-SIM_DAILY_SIGMA = 0.018
-SIM_DAILY_DRIFT = 0.0003
-SIM_BASE_VOLUME = 20_000_000
 # How long to wait once for the per-minute API budget before simulating instead.
 BUDGET_WAIT_SECONDS = 65.0
 
@@ -73,18 +73,6 @@ class BackfillSummary:
     seconds: float = 0.0
 
 
-def trading_days_before(today: date, count: int) -> list[date]:
-    """The `count` Mondays-to-Fridays before `today`, oldest first."""
-    days: list[date] = []
-    day = today - timedelta(days=1)
-    while len(days) < count:
-        if day.weekday() < 5:
-            days.append(day)
-        day -= timedelta(days=1)
-    days.reverse()
-    return days
-
-
 def bar_row(symbol: str, bar: dict[str, Any], source: str) -> dict[str, Any]:
     """A daily_aggregates row from a daily bar (see the module doc for the choices)."""
     high, low, close = float(bar["high"]), float(bar["low"]), float(bar["close"])
@@ -97,29 +85,6 @@ def bar_row(symbol: str, bar: dict[str, Any], source: str) -> dict[str, Any]:
         "volatility": None, "daily_change_pct": change_pct(float(bar["open"]), close),
         "sma_20": None, "rsi_14": None, "tick_count": 0, "source": source,
     }
-
-
-def simulate_bars(days: Sequence[date], anchor_close: float, rng: random.Random) -> list[dict[str, Any]]:
-    """Daily bars for `days` (oldest first) by GBM walked backwards so that the
-    last day's close is `anchor_close`."""
-    closes = [0.0] * len(days)
-    close = anchor_close
-    for i in range(len(days) - 1, -1, -1):
-        closes[i] = close
-        step = (SIM_DAILY_DRIFT - SIM_DAILY_SIGMA**2 / 2) + SIM_DAILY_SIGMA * rng.gauss(0.0, 1.0)
-        close = close / math.exp(step)  # the previous day's close
-    bars = []
-    previous = close
-    for day, close in zip(days, closes, strict=True):
-        open_ = previous * math.exp(rng.gauss(0.0, SIM_DAILY_SIGMA / 4))
-        wick = SIM_DAILY_SIGMA / 2
-        high = max(open_, close) * (1 + abs(rng.gauss(0.0, wick)))
-        low = min(open_, close) * (1 - abs(rng.gauss(0.0, wick)))
-        volume = int(SIM_BASE_VOLUME * math.exp(rng.gauss(0.0, 0.35)))
-        bars.append({"date": day, "open": round(open_, 4), "high": round(high, 4), "low": round(low, 4),
-                     "close": round(close, 4), "volume": volume})
-        previous = close
-    return bars
 
 
 def _has_history(conn: pymysql.Connection, symbol: str, today: date) -> bool:
@@ -163,11 +128,12 @@ def backfill(settings: Settings, *, db: Database, conn: pymysql.Connection, toda
         else:
             summary.skipped.append(symbol)
     anchors = latest_quotes(db, todo) if todo else {}
+    hours = MarketHours(settings.market_calendar)
     filled_days: set[date] = set()
     for symbol in todo:
         first_quote = price_stats.first_quote_at(db, symbol)
         end = today if first_quote is None else min(today, first_quote.astimezone(settings.tz).date())
-        window = trading_days_before(end, settings.backfill_days)
+        window = hours.sessions_before(end, settings.backfill_days)
         filled_days.update(window)
         real = _real_bars(client, symbol, window, sleep)
         simulated_days = [d for d in window if not real or d < real[0]["date"]]
@@ -179,7 +145,7 @@ def backfill(settings: Settings, *, db: Database, conn: pymysql.Connection, toda
             anchor = seed_price(symbol)
         # A fixed SIMULATION_SEED gives the same history every time; otherwise random.
         rng = random.Random(f"{base_seed}:{symbol}") if base_seed is not None else random.Random()
-        rows = [bar_row(symbol, b, "simulated") for b in simulate_bars(simulated_days, anchor, rng)]
+        rows = [bar_row(symbol, b, "simulated") for b in daily_bars(symbol, simulated_days, anchor, rng)]
         rows += [bar_row(symbol, b, "real") for b in real]
         with transaction(conn) as cur:
             inserted = aggregates.insert_daily_if_absent(cur, rows)

@@ -35,13 +35,13 @@ TRADING_DAYS_PER_YEAR = 252
 PERFORMANCE_WINDOW_DAYS = 90
 RETURN_WINDOWS = (7, 30, 90)
 
-REAL_SOURCES = {"alpha_vantage", "real"}
+REAL_SOURCES = {"yahoo", "alpha_vantage", "real"}
 
 
 def source_label(sources: Iterable[str | None]) -> str:
     """'real', 'simulated' or 'mixed' for a set of quote/row sources.
 
-    Quotes say "alpha_vantage" or "simulated"; daily rows say real/simulated/mixed.
+    Quotes say "yahoo", "alpha_vantage" or "simulated"; daily rows say real/simulated/mixed.
     Anything else (a future real feed) counts as real: only the simulator says
     "simulated", and a simulated figure must never pass for a real one, nor the reverse.
     """

@@ -24,6 +24,7 @@ SYMBOL_RE = re.compile(r"^[A-Z][A-Z0-9.\-]{0,9}$")
 
 Port = Annotated[int, Field(ge=1, le=65535)]
 CsvList = Annotated[list[str], NoDecode]
+QUOTE_SOURCE_NAMES = ("yahoo", "alpha_vantage", "simulated")
 
 
 def _split_csv(value: object) -> object:
@@ -81,6 +82,22 @@ class Settings(BaseSettings):
     # 86400 / CALLS_PER_DAY seconds) instead of spending the day in a few minutes.
     alpha_vantage_spread_daily_budget: bool = True
     http_timeout_seconds: float = Field(10.0, gt=0, le=300)
+    # Where quotes come from, in order: each symbol's quote is taken from the first
+    # source that gives one (yahoo, alpha_vantage, simulated; see README "Where quotes come from").
+    quote_sources: CsvList = ["yahoo", "alpha_vantage", "simulated"]
+    # Yahoo Finance's public chart JSON (no key): one request per symbol every
+    # YAHOO_REFRESH_SECONDS while the market is open (7 symbols at 60 s: 420 requests/hour).
+    yahoo_finance_url: str = "https://query1.finance.yahoo.com"
+    yahoo_refresh_seconds: float = Field(60.0, ge=5, le=86400)
+    # Trading calendar (exchange_calendars name): XNYS = NYSE sessions, holidays and
+    # half days. "24/7" makes every minute a session (demos and tests at night).
+    market_calendar: str = "XNYS"
+    # While the market is closed each symbol gets one quote (market_open=false, last price,
+    # volume 0) this often, so the pages can say "market closed".
+    closed_quote_interval_seconds: float = Field(300.0, gt=0, le=86400)
+    # Simulated news-like events (a 5-9 % move with heavy volume) per symbol per session
+    # hour, to make alerts fire on purpose for demos; 0 = off (only the rare natural jumps).
+    simulation_event_rate: float = Field(0.0, ge=0, le=3600)
     # What the consumer (and alerts) accept: a quote for a symbol outside STOCK_SYMBOLS,
     # or stamped further ahead of the local clock than this, goes to the DLQ.
     reject_unknown_symbols: bool = True
@@ -146,7 +163,7 @@ class Settings(BaseSettings):
         # Compose passes unset variables as empty strings.
         return None if value == "" else value
 
-    @field_validator("stock_symbols", "alert_email_recipients", mode="before")
+    @field_validator("stock_symbols", "alert_email_recipients", "quote_sources", mode="before")
     @classmethod
     def _csv(cls, value: object) -> object:
         return _split_csv(value)
@@ -161,6 +178,28 @@ class Settings(BaseSettings):
         if bad:
             raise ValueError(f"not a ticker symbol: {', '.join(bad)}")
         return list(dict.fromkeys(upper))
+
+    @field_validator("quote_sources")
+    @classmethod
+    def _sources(cls, value: list[str]) -> list[str]:
+        names = [s.lower() for s in value]
+        bad = [s for s in names if s not in QUOTE_SOURCE_NAMES]
+        if bad:
+            raise ValueError(f"unknown source {', '.join(bad)} (choose from {', '.join(QUOTE_SOURCE_NAMES)})")
+        if not names:
+            raise ValueError("at least one source is required")
+        if "simulated" in names and names[-1] != "simulated":
+            raise ValueError("simulated answers every time, so it can only be the last source")
+        return list(dict.fromkeys(names))
+
+    @field_validator("market_calendar")
+    @classmethod
+    def _calendar(cls, value: str) -> str:
+        # The name itself is checked against exchange_calendars when the producer starts
+        # (importing it here would load pandas into every service).
+        if not re.fullmatch(r"[A-Za-z0-9/_\-]{2,20}", value.strip()):
+            raise ValueError("not a calendar name (e.g. XNYS, XNAS, 24/7)")
+        return value.strip()
 
     @field_validator("market_timezone")
     @classmethod

@@ -1,4 +1,5 @@
-"""Reference data about the monitored symbols (names for news relevance, seed prices)."""
+"""Reference data about the monitored symbols: names (news relevance), seed prices,
+and the per-symbol figures the simulator is calibrated on (market_data/simulator.py)."""
 
 COMPANY_NAMES: dict[str, str] = {
     "AAPL": "Apple",
@@ -17,11 +18,21 @@ SEED_PRICES: dict[str, float] = {
     "AAPL": 260.0, "GOOGL": 320.0, "MSFT": 480.0, "AMZN": 235.0,
     "TSLA": 440.0, "META": 650.0, "NVDA": 185.0,
 }
-# Typical shares traded per day, for simulated intraday volume.
+# Typical shares traded per day (2025-26 averages, rounded): the simulated ticks of
+# a session add up to about this, spread over a U-shaped intraday profile.
 DAILY_VOLUMES: dict[str, float] = {
     "AAPL": 50e6, "GOOGL": 30e6, "MSFT": 20e6, "AMZN": 40e6,
     "TSLA": 90e6, "META": 12e6, "NVDA": 180e6,
 }
+# Annualised volatility of daily returns (realised, 2024-26, rounded): mega caps
+# 20-30 %, the momentum names up to ~40 %. Applies to the live ticks and the simulated
+# backfill alike.
+ANNUAL_VOLATILITY: dict[str, float] = {
+    "AAPL": 0.24, "GOOGL": 0.28, "MSFT": 0.22, "AMZN": 0.28,
+    "TSLA": 0.38, "META": 0.28, "NVDA": 0.34,
+}
+DEFAULT_VOLATILITY = 0.30
+DEFAULT_DAILY_VOLUME = 10e6
 
 
 def company_name(symbol: str) -> str:
@@ -31,3 +42,11 @@ def company_name(symbol: str) -> str:
 def seed_price(symbol: str) -> float:
     # Unknown symbols get a stable price derived from the ticker, 20..520.
     return SEED_PRICES.get(symbol, 20.0 + (sum(map(ord, symbol)) * 37) % 500)
+
+
+def annual_volatility(symbol: str) -> float:
+    return ANNUAL_VOLATILITY.get(symbol, DEFAULT_VOLATILITY)
+
+
+def daily_volume(symbol: str) -> float:
+    return DAILY_VOLUMES.get(symbol, DEFAULT_DAILY_VOLUME)

@@ -12,7 +12,12 @@ from decimal import Decimal
 from typing import Any
 
 QUOTE_FIELDS = ("symbol", "timestamp", "price", "change_percent", "volume", "open", "high", "low",
-                "previous_close", "source")
+                "previous_close", "source", "market_open")
+# What the live page says about the session, from the newest quotes' market_open flags.
+MARKET_TEXT = {
+    "open": "Market open: quotes are live.",
+    "closed": "Market closed: prices are the last session's and move again at the next open.",
+}
 RSI_LOW, RSI_HIGH = 30, 70
 
 
@@ -35,6 +40,15 @@ def jsonable(value: Any) -> Any:
 def quote_view(doc: Mapping[str, Any]) -> dict[str, Any]:
     """The fields of a quote the pages show, JSON-ready."""
     return {field: jsonable(doc.get(field)) for field in QUOTE_FIELDS}
+
+
+def market_state(quotes: Iterable[Mapping[str, Any]]) -> str | None:
+    """'open' when any symbol's newest quote was taken in the session, 'closed' when all
+    say closed, None when no quote says (older producers sent no flag)."""
+    flags = [q.get("market_open") for q in quotes if q.get("market_open") is not None]
+    if not flags:
+        return None
+    return "open" if any(flags) else "closed"
 
 
 def _num(value: Any) -> float | None:

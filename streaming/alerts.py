@@ -151,6 +151,8 @@ class AlertService:
                 # The consumer sends it to the DLQ; here it is simply not a quote.
                 self.log.debug("skipped %s[%d]@%d: %s", rec.topic, rec.partition, rec.offset, exc)
                 continue
+            if quote["market_open"] is False:
+                continue  # the market is closed: the last price repeated, nothing traded
             if not self.windows.known(quote["symbol"]):
                 self.seed_window(quote["symbol"], quote["timestamp"])
             alerts = evaluate(quote, self.settings.price_change_threshold,

@@ -1,9 +1,20 @@
-"""Producer: one quote per symbol every POLL_INTERVAL_SECONDS to Kafka `stock-prices`.
+"""Producer: quotes for every symbol to Kafka `stock-prices`, keyed by symbol.
 
-Real quotes come from Alpha Vantage GLOBAL_QUOTE while the shared call budget
-allows, round-robin over the symbols; every other quote is simulated, anchored on
-the symbol's last real price. Messages are keyed by symbol (one partition per
-symbol keeps its quotes in order). Run as `python streaming/producer.py`.
+Each symbol's quote comes from the first source in QUOTE_SOURCES that gives one
+(default yahoo, alpha_vantage, simulated): Yahoo Finance's chart JSON (no key,
+market_data/yahoo_finance.py), Alpha Vantage GLOBAL_QUOTE within its shared call
+budget (needs ALPHA_VANTAGE_API_KEY; without one it is skipped, said once at start),
+then the simulator (market_data/simulator.py), which continues from the symbol's
+last real price. A refusal is logged once with its reason and the symbol falls to
+the next source; Yahoo is left alone while it backs off.
+
+Cadence per symbol, while the regular session is open (MARKET_CALENDAR): every
+POLL_INTERVAL_SECONDS, or every YAHOO_REFRESH_SECONDS for a symbol Yahoo answers
+(its one-minute bars change no faster). While the market is closed the producer
+keeps sending, slowly: one quote per symbol every CLOSED_QUOTE_INTERVAL_SECONDS
+with market_open=false, the last price and volume 0, so the pages can say "market
+closed"; the daily job and the alerts leave those quotes out.
+Run as `python streaming/producer.py`.
 """
 
 from __future__ import annotations
@@ -12,7 +23,7 @@ import math
 import sys
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,24 +33,55 @@ from pymongo.errors import PyMongoError
 
 from config import Settings
 from market_data.alpha_vantage import AlphaVantageClient, AlphaVantageRefused
+from market_data.market_hours import MarketHours, Session
+from market_data.simulator import MarketSimulator, interval_volume
+from market_data.yahoo_finance import YahooFinanceClient, YahooQuote, YahooRefused
 from streaming.schema import to_message
-from streaming.simulator import MarketSimulator, interval_volume
 
 # Refusals after which no further real call is tried in the same tick.
 STOP_TICK_KINDS = {"budget_exhausted", "rate_limit_note", "rate_limit_information", "no_key"}
+# Yahoo refusals already said (the backoff that follows is silent until it ends).
+QUIET_YAHOO_KINDS = {"backing_off", "symbol_skipped"}
 MAX_PENDING = 10000  # quotes kept for re-sending while the broker is away
 
 
-class QuoteSource:
-    """Builds each tick's quotes: real within the budget, simulated otherwise."""
+def active_sources(settings: Settings, alpha_vantage: AlphaVantageClient | None,
+                   yahoo: YahooFinanceClient | None) -> tuple[list[str], list[str]]:
+    """QUOTE_SOURCES less those that cannot work here: (in use, [why each other is skipped])."""
+    used, skipped = [], []
+    for name in settings.quote_sources:
+        if name == "alpha_vantage" and (alpha_vantage is None or not alpha_vantage.enabled):
+            skipped.append("alpha_vantage skipped: ALPHA_VANTAGE_API_KEY is not set")
+        elif name == "yahoo" and yahoo is None:
+            skipped.append("yahoo skipped: no client")
+        else:
+            used.append(name)
+    return used, skipped
 
-    def __init__(self, settings: Settings, client: AlphaVantageClient | None, simulator: MarketSimulator,
-                 logger: Any) -> None:
+
+def yahoo_message(q: YahooQuote, now: datetime, volume: int) -> dict[str, Any]:
+    return {
+        "symbol": q.symbol, "timestamp": now, "price": q.price, "volume": volume,
+        "open": q.open, "high": q.high, "low": q.low, "previous_close": q.previous_close,
+        "change_percent": q.change_percent, "source": "yahoo", "market_open": q.market_open(now),
+    }
+
+
+class QuoteSource:
+    """Builds each tick's quotes from the source chain (see the module doc)."""
+
+    def __init__(self, settings: Settings, simulator: MarketSimulator, logger: Any, *,
+                 hours: MarketHours, alpha_vantage: AlphaVantageClient | None = None,
+                 yahoo: YahooFinanceClient | None = None) -> None:
         self.symbols = list(settings.stock_symbols)
-        self.client = client if client is not None and client.enabled else None
+        self.chain, self.skipped = active_sources(settings, alpha_vantage, yahoo)
+        self.client = alpha_vantage if "alpha_vantage" in self.chain else None
+        self.yahoo = yahoo if "yahoo" in self.chain else None
         self.simulator = simulator
+        self.hours = hours
         self.interval = settings.poll_interval_seconds
-        self.tz = settings.tz
+        self.yahoo_refresh = settings.yahoo_refresh_seconds
+        self.closed_interval = settings.closed_quote_interval_seconds
         self.log = logger
         # Enough real calls per tick to use the minute budget, at least one.
         self.real_per_tick = max(1, math.ceil(settings.alpha_vantage_calls_per_minute * self.interval / 60))
@@ -51,16 +93,51 @@ class QuoteSource:
         self._next_call_at: datetime | None = None
         self.cursor = 0
         self._budget_said = False
+        self.next_due: dict[str, datetime] = {}
+        self._day_volume: dict[str, tuple[datetime, int]] = {}  # symbol -> (session start, Yahoo's day volume)
+        self.fallback = {name: (self.chain[i + 1] if i + 1 < len(self.chain) else "nothing")
+                         for i, name in enumerate(self.chain)}
 
+    # ------------------------------------------------------------------ yahoo
+    def _yahoo_volume(self, q: YahooQuote, now: datetime) -> int:
+        if not q.market_open(now):
+            return 0
+        before = self._day_volume.get(q.symbol)
+        self._day_volume[q.symbol] = (q.session_start, q.day_volume)
+        if before is not None and before[0] == q.session_start and q.day_volume >= before[1]:
+            return q.day_volume - before[1]  # traded since this symbol's previous Yahoo answer
+        session = Session(now.date(), q.session_start, q.session_end)
+        return interval_volume(q.day_volume, session, now, self.yahoo_refresh)
+
+    def _from_yahoo(self, pending: list[str], now: datetime) -> dict[str, dict[str, Any]]:
+        assert self.yahoo is not None
+        got: dict[str, dict[str, Any]] = {}
+        for symbol in pending:
+            try:
+                q = self.yahoo.quote(symbol, now)
+            except YahooRefused as exc:
+                if exc.kind not in QUIET_YAHOO_KINDS:
+                    self.log.warning("Yahoo refused %s (%s): %s; %s from %s until Yahoo answers again",
+                                     symbol, exc.kind, exc.detail,
+                                     symbol if exc.kind == "unknown_symbol" else "quotes come",
+                                     self.fallback["yahoo"])
+                continue
+            quote = yahoo_message(q, now, self._yahoo_volume(q, now))
+            self.simulator.anchor(quote, now)
+            got[symbol] = quote
+        return got
+
+    # ------------------------------------------------------------------ alpha vantage
     def real_quote(self, symbol: str, now: datetime) -> dict[str, Any]:
         assert self.client is not None
         q = self.client.global_quote(symbol)
+        session = self.hours.session_at(now)
         quote = {
             "symbol": symbol, "timestamp": now, "price": q["price"],
-            "volume": interval_volume(q["volume"], now, self.interval, self.tz),
+            "volume": interval_volume(q["volume"], session, now, self.interval),
             "open": q["open"], "high": q["high"], "low": q["low"],
             "previous_close": q["previous_close"], "change_percent": q["change_percent"],
-            "source": "alpha_vantage",
+            "source": "alpha_vantage", "market_open": session is not None,
         }
         self.simulator.anchor(quote, now)
         return quote
@@ -69,38 +146,74 @@ class QuoteSource:
         if self.call_gap:
             self._next_call_at = now + timedelta(seconds=self.call_gap)
 
-    def tick(self, now: datetime) -> list[dict[str, Any]]:
+    def _from_alpha_vantage(self, pending: list[str], now: datetime) -> dict[str, dict[str, Any]]:
         real: dict[str, dict[str, Any]] = {}
-        if self.client is not None and (self._next_call_at is None or now >= self._next_call_at):
-            tried = 0
-            n = len(self.symbols)
-            per_tick = 1 if self.call_gap > self.interval else self.real_per_tick
-            while tried < min(per_tick, n):
-                symbol = self.symbols[self.cursor % n]
-                self.cursor = (self.cursor + 1) % n
-                tried += 1
-                try:
-                    real[symbol] = self.real_quote(symbol, now)
-                    self._budget_said = False
-                    self._spent(now)
-                except AlphaVantageRefused as exc:
-                    if exc.kind == "budget_exhausted":
-                        # Said once per exhaustion, not every tick.
-                        if not self._budget_said:
-                            self.log.info("Alpha Vantage call budget spent for now; simulating until it refills")
-                            self._budget_said = True
-                        self.cursor = (self.cursor - 1) % n  # this symbol's turn is not used up
-                    else:
-                        self._spent(now)  # the call reached the API and counted
-                        self.log.warning("Alpha Vantage refused %s (%s): %s; simulating it this tick",
-                                         symbol, exc.kind, exc.detail)
-                    if exc.kind in STOP_TICK_KINDS:
-                        break
-                except PyMongoError as exc:  # the shared budget lives in MongoDB
-                    self.log.warning("call budget unavailable (%s); simulating this tick", exc)
-                    self.cursor = (self.cursor - 1) % n
+        if self.client is None or (self._next_call_at is not None and now < self._next_call_at):
+            return real
+        wanted = set(pending)
+        n = len(self.symbols)
+        per_tick = 1 if self.call_gap > self.interval else self.real_per_tick
+        tried = 0
+        for _ in range(n):  # round-robin over the symbols, those still needing a quote
+            if tried >= min(per_tick, len(wanted)):
+                break
+            symbol = self.symbols[self.cursor % n]
+            self.cursor = (self.cursor + 1) % n
+            if symbol not in wanted:
+                continue
+            tried += 1
+            try:
+                real[symbol] = self.real_quote(symbol, now)
+                self._budget_said = False
+                self._spent(now)
+            except AlphaVantageRefused as exc:
+                if exc.kind == "budget_exhausted":
+                    # Said once per exhaustion, not every tick.
+                    if not self._budget_said:
+                        self.log.info("Alpha Vantage call budget spent for now; %s until it refills",
+                                      self.fallback["alpha_vantage"])
+                        self._budget_said = True
+                    self.cursor = (self.cursor - 1) % n  # this symbol's turn is not used up
+                else:
+                    self._spent(now)  # the call reached the API and counted
+                    self.log.warning("Alpha Vantage refused %s (%s): %s; %s for it this tick",
+                                     symbol, exc.kind, exc.detail, self.fallback["alpha_vantage"])
+                if exc.kind in STOP_TICK_KINDS:
                     break
-        return [real.get(s) or self.simulator.next_quote(s, now) for s in self.symbols]
+            except PyMongoError as exc:  # the shared budget lives in MongoDB
+                self.log.warning("call budget unavailable (%s); %s this tick", exc, self.fallback["alpha_vantage"])
+                self.cursor = (self.cursor - 1) % n
+                break
+        return real
+
+    # ------------------------------------------------------------------ tick
+    def tick(self, now: datetime) -> list[dict[str, Any]]:
+        """The quotes due at `now` (none for symbols whose next quote is not due yet)."""
+        due = [s for s in self.symbols if now >= self.next_due.get(s, now)]
+        got: dict[str, dict[str, Any]] = {}
+        pending = list(due)
+        for name in self.chain:
+            if not pending:
+                break
+            if name == "yahoo":
+                got.update(self._from_yahoo(pending, now))
+            elif name == "alpha_vantage":
+                got.update(self._from_alpha_vantage(pending, now))
+            else:
+                got.update({s: self.simulator.next_quote(s, now) for s in pending})
+            pending = [s for s in pending if s not in got]
+        is_open = self.hours.is_open(now)
+        for symbol in due:
+            quote = got.get(symbol)
+            if (quote is not None and quote.get("market_open") is False) or (quote is None and not is_open):
+                step = self.closed_interval
+            elif quote is not None and quote["source"] == "yahoo":
+                step = self.yahoo_refresh
+            else:
+                step = self.interval
+            # Kept on the tick grid: a symbol due "now" is served by the tick at or after it.
+            self.next_due[symbol] = now + timedelta(seconds=step - min(step, self.interval) / 2)
+        return [got[s] for s in due if s in got]
 
 
 class QuoteSender:
@@ -153,6 +266,24 @@ class QuoteSender:
         self._keep(quote)
 
 
+def anchor_on_stored(simulator: MarketSimulator, settings: Settings, db: Any, log: Any) -> None:
+    """Start each symbol's simulation at its newest stored quote (as the backfill's
+    last close does), so a restart continues the series instead of going back to
+    the seed price."""
+    from database.mongo.prices import latest_quotes
+
+    try:
+        stored = latest_quotes(db, settings.stock_symbols)
+    except PyMongoError as exc:
+        log.warning("could not read the last stored quotes (%s); simulation starts at the seed prices", exc)
+        return
+    now = datetime.now(UTC)
+    for quote in stored.values():
+        simulator.anchor(quote, now)
+    if stored:
+        log.info("simulation continues from the last stored quote of %s", ", ".join(sorted(stored)))
+
+
 def run(settings: Settings, stop: threading.Event) -> int:
     from database.mongo import get_db, make_client
     from database.mongo.api_budget import MongoCallBudget
@@ -160,20 +291,36 @@ def run(settings: Settings, stop: threading.Event) -> int:
     from streaming.kafka_io import ensure_topics, make_producer
 
     log = get_logger("kafka_producer")
+    hours = MarketHours(settings.market_calendar)
+    db = get_db(make_client(settings, server_selection_timeout_ms=2000), settings)
     client: AlphaVantageClient | None = None
-    if settings.alpha_vantage_api_key:
-        mongo = make_client(settings, server_selection_timeout_ms=2000)
-        budget = MongoCallBudget(get_db(mongo, settings), settings.alpha_vantage_calls_per_minute,
-                                 settings.alpha_vantage_calls_per_day)
+    if settings.alpha_vantage_api_key and "alpha_vantage" in settings.quote_sources:
+        budget = MongoCallBudget(db, settings.alpha_vantage_calls_per_minute, settings.alpha_vantage_calls_per_day)
         client = AlphaVantageClient(settings, budget)
-        log.info("Alpha Vantage on: up to %d calls/minute and %d/day, round-robin over %s; other ticks simulated",
+        log.info("Alpha Vantage on: up to %d calls/minute and %d/day, round-robin over %s",
                  settings.alpha_vantage_calls_per_minute, settings.alpha_vantage_calls_per_day,
                  ", ".join(settings.stock_symbols))
-    else:
-        log.info("ALPHA_VANTAGE_API_KEY is not set: every quote is simulated (source=simulated)")
-    simulator = MarketSimulator(settings.stock_symbols, settings.poll_interval_seconds, settings.tz,
-                                seed=settings.simulation_seed)
-    source = QuoteSource(settings, client, simulator, log)
+    yahoo = YahooFinanceClient(settings) if "yahoo" in settings.quote_sources else None
+    simulator = MarketSimulator(settings.stock_symbols, hours, settings.poll_interval_seconds,
+                                seed=settings.simulation_seed, event_rate=settings.simulation_event_rate)
+    source = QuoteSource(settings, simulator, log, hours=hours, alpha_vantage=client, yahoo=yahoo)
+    for line in source.skipped:
+        log.info("QUOTE_SOURCES: %s", line)
+    if source.chain == ["simulated"]:
+        log.info("every quote is simulated (source=simulated)")
+    now = datetime.now(UTC)
+    log.info("quotes from %s, first that answers; market calendar %s: %s now", " → ".join(source.chain),
+             settings.market_calendar, "open" if hours.is_open(now) else "closed")
+    if "yahoo" in source.chain:
+        log.info("Yahoo Finance at %s: each symbol every %gs while open, every %gs while closed "
+                 "(%d requests/hour while open)", settings.yahoo_finance_url, settings.yahoo_refresh_seconds,
+                 settings.closed_quote_interval_seconds,
+                 round(len(settings.stock_symbols) * 3600 / max(settings.yahoo_refresh_seconds,
+                                                                 settings.poll_interval_seconds)))
+    if settings.simulation_event_rate:
+        log.info("SIMULATION_EVENT_RATE=%g: simulated 5-9 %% moves with heavy volume, per symbol per session hour",
+                 settings.simulation_event_rate)
+    anchor_on_stored(simulator, settings, db, log)
 
     if not ensure_topics(settings, [settings.kafka_topic], stop):
         return 0
@@ -184,13 +331,23 @@ def run(settings: Settings, stop: threading.Event) -> int:
     log.info("producing %d symbols every %gs to %s", len(settings.stock_symbols),
              settings.poll_interval_seconds, settings.kafka_topic)
     next_at = time.monotonic()
+    was_open: bool | None = None
     try:
         while not stop.is_set():
-            quotes = source.tick(datetime.now(UTC))
+            now = datetime.now(UTC)
+            is_open = hours.is_open(now)
+            if is_open != was_open and was_open is not None:
+                log.info("market %s (%s): %s", "open" if is_open else "closed", settings.market_calendar,
+                         "quotes move again" if is_open else
+                         f"one quote per symbol every {settings.closed_quote_interval_seconds:g}s, prices kept")
+            was_open = is_open
+            quotes = source.tick(now)
             accepted = sender.send(quotes)
-            real = sum(q["source"] == "alpha_vantage" for q in quotes)
-            log.info("tick: %d quotes queued (%d alpha_vantage, %d simulated), %d waiting to re-send",
-                     accepted, real, len(quotes) - real, len(sender.pending))
+            if quotes or sender.pending:
+                by_source = Counter(q["source"] for q in quotes)
+                log.info("tick: %d quotes queued (%s; market %s), %d waiting to re-send", accepted,
+                         ", ".join(f"{by_source[name]} {name}" for name in source.chain),
+                         "open" if is_open else "closed", len(sender.pending))
             next_at += settings.poll_interval_seconds
             # A tick that overran (slow API, broker wait) does not cause a burst of catch-up ticks.
             next_at = max(next_at, time.monotonic())

@@ -9,7 +9,10 @@ Pure (no I/O). One message is one JSON object, UTF-8, keyed by symbol:
     volume          shares traded in the interval the quote covers, integer >= 0
     change_percent  change from the previous close, percent
     previous_close  optional, positive
-    source          optional: "alpha_vantage" or "simulated" ("unknown" if absent)
+    source          optional: "yahoo", "alpha_vantage" or "simulated" ("unknown" if absent)
+    market_open     optional boolean: was the regular session open at `timestamp`
+                    (null if absent). Quotes with false repeat the last price with
+                    volume 0; the daily job and the alerts leave them out.
 
 Anything else in the object is ignored. With `Acceptance` rules (the consumer's and
 the alerts service's, from settings) a symbol outside the configured list and a
@@ -29,7 +32,7 @@ from typing import Any
 from config.settings import SYMBOL_RE
 
 REQUIRED = ("symbol", "timestamp", "price", "volume", "open", "high", "low", "change_percent")
-SOURCES = ("alpha_vantage", "simulated")
+SOURCES = ("yahoo", "alpha_vantage", "simulated")
 UNKNOWN_SOURCE = "unknown"
 
 
@@ -127,6 +130,10 @@ def validate_quote(obj: object, rules: Acceptance | None = None, now: datetime |
         quote["source"] = source
     else:
         raise InvalidQuote(f"source must be one of {', '.join(SOURCES)}: {source!r}")
+    market_open = obj.get("market_open")
+    if market_open is not None and not isinstance(market_open, bool):
+        raise InvalidQuote(f"market_open must be true or false: {market_open!r}")
+    quote["market_open"] = market_open
     return quote
 
 

@@ -7,8 +7,9 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 from market_data.alpha_vantage import AlphaVantageClient, LocalCallBudget
+from market_data.market_hours import MarketHours
+from market_data.simulator import MarketSimulator
 from streaming.producer import QuoteSource
-from streaming.simulator import MarketSimulator
 from tests.conftest import Stack
 from tests.support.http_fixture import RecordedApi, Request, Response
 
@@ -26,11 +27,13 @@ def _source(stack: Stack, api: RecordedApi, spread: bool) -> QuoteSource:
         alpha_vantage_api_key="k", alpha_vantage_url=api.url + "/query", stock_symbols="AAPL,MSFT,NVDA",
         alpha_vantage_calls_per_minute=5, alpha_vantage_calls_per_day=1440,  # one call a minute when spread
         alpha_vantage_spread_daily_budget=spread, poll_interval_seconds=15,
+        quote_sources="alpha_vantage,simulated",
     )
     now = [datetime(2026, 1, 13, 15, 0, tzinfo=UTC)]
     client = AlphaVantageClient(settings, LocalCallBudget(5, 1440, clock=lambda: now[0].timestamp()))
-    source = QuoteSource(settings, client, MarketSimulator(settings.stock_symbols, 15, settings.tz, seed=1),
-                         logging.getLogger("test.pacing"))
+    hours = MarketHours("XNYS")  # 2026-01-13 15:00 UTC is 10:00 in New York, a Tuesday session
+    source = QuoteSource(settings, MarketSimulator(settings.stock_symbols, hours, 15, seed=1),
+                         logging.getLogger("test.pacing"), hours=hours, alpha_vantage=client)
     source.clock = now  # type: ignore[attr-defined]
     return source
 

@@ -33,7 +33,8 @@ def day_bounds(day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
 
 def _pipeline(symbol: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
     return [
-        {"$match": {"symbol": symbol, "timestamp": {"$gte": start, "$lt": end}}},
+        # Quotes sent while the market was closed repeat the last price: not part of the day.
+        {"$match": {"symbol": symbol, "timestamp": {"$gte": start, "$lt": end}, "market_open": {"$ne": False}}},
         # Index order already; the explicit sort makes $first/$last well defined.
         {"$sort": {"timestamp": 1}},
         {"$group": {

@@ -85,10 +85,12 @@ def recent_quotes(db: Database, symbol: str, limit: int) -> list[dict[str, Any]]
 
 def volumes_before(db: Database, symbol: str, before: datetime, limit: int) -> list[tuple[datetime, int]]:
     """(timestamp, volume) of the newest `limit` quotes of a symbol older than `before`,
-    oldest first (the alerts service refills its volume window with them)."""
+    oldest first (the alerts service refills its volume window with them). Quotes sent
+    while the market was closed (volume 0) are not part of any window."""
     cursor = (
         db[REALTIME_PRICES]
-        .find({"symbol": symbol, "timestamp": {"$lt": before}}, {"_id": 0, "timestamp": 1, "volume": 1})
+        .find({"symbol": symbol, "timestamp": {"$lt": before}, "market_open": {"$ne": False}},
+              {"_id": 0, "timestamp": 1, "volume": 1})
         .sort("timestamp", DESCENDING)
         .limit(limit)
     )

@@ -11,7 +11,14 @@ from database.mongo import dashboard as mongo_dash
 from database.mongo import prices
 from database.mysql import dashboard as mysql_dash
 from flask_web_app.db import attempt, get_mongo, get_mysql
-from flask_web_app.present import daily_figure, intraday_figure, quote_view, sparkline_points
+from flask_web_app.present import (
+    MARKET_TEXT,
+    daily_figure,
+    intraday_figure,
+    market_state,
+    quote_view,
+    sparkline_points,
+)
 from flask_web_app.validation import DAY_CHOICES, BadParameterError, UnknownSymbolError, parse_days, parse_symbol
 
 bp = Blueprint("pages", __name__)
@@ -60,8 +67,10 @@ def index() -> str:
             "spark_points": sparkline_points(snap["spark"].get(symbol, [])),
         })
     watch = set((g.get("user") or {}).get("watchlist", []))
+    market = market_state(snap["latest"].values())
     return render_template(
         "index.html", rows=rows, error=error, any_quotes=bool(snap["latest"]), watch=watch,
+        market=market, market_text=MARKET_TEXT,
         alerts=alerts, alerts_error=alerts_error,
         live={"refresh_ms": int(current_app.config["REFRESH_SECONDS"] * 1000),
               "spark": {r["symbol"]: r["spark"] for r in rows}, "spark_points": SPARK_POINTS},

@@ -39,6 +39,7 @@
     var badge = cell.querySelector(".badge.sim");
     if (!badge) { badge = document.createElement("span"); badge.className = "badge sim"; badge.textContent = "simulated"; cell.appendChild(badge); }
     badge.hidden = !(q.source === "simulated" || q.source === "mixed");
+    row.querySelector(".source").textContent = q.source || "—";
     var series = spark[q.symbol] || (spark[q.symbol] = []);
     series.push(q.price);
     while (series.length > config.spark_points) series.shift();
@@ -48,11 +49,24 @@
     return true;
   }
 
+  // "Market closed" rather than a frozen live page: from the newest quotes' market_open flags.
+  var marketText = JSON.parse(document.getElementById("market-text").textContent);
+  var market = document.getElementById("market-status");
+  function showMarket(quotes) {
+    var flags = quotes.map(function (q) { return q.market_open; }).filter(function (f) { return f === true || f === false; });
+    if (!flags.length) return;
+    var state = flags.indexOf(true) >= 0 ? "open" : "closed";
+    market.textContent = marketText[state];
+    market.className = "market " + state;
+    market.hidden = false;
+  }
+
   function poll() {
     fetch("/api/quotes/latest", {headers: {"Accept": "application/json"}, cache: "no-store"})
       .then(function (r) { if (!r.ok) throw new Error("HTTP " + r.status); return r.json(); })
       .then(function (body) {
         var changed = body.quotes.filter(update).length;
+        showMarket(body.quotes);
         if (body.quotes.length) { var empty = document.getElementById("empty-quotes"); if (empty) empty.hidden = true; }
         status.textContent = "Last checked " + new Date().toLocaleTimeString() + (changed ? " · " + changed + " updated" : "");
         status.className = "";
