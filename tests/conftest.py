@@ -152,6 +152,8 @@ def _base_env(tag: str) -> dict[str, str]:
         "ELASTICSEARCH_NODE_CLASS": NODE_CLASS_PATH,
         "POLL_INTERVAL_SECONDS": "1",
         "ALPHA_VANTAGE_API_KEY": "",
+        # Never the real Yahoo from a test: tests that want it point YAHOO_FINANCE_URL at recorded answers.
+        "QUOTE_SOURCES": "alpha_vantage,simulated",
         "SMTP_SERVER": "",
         "EMAIL_SENDER": "",
         "EMAIL_PASSWORD": "",

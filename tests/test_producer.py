@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 
 from kafka import KafkaConsumer
 
 from tests.conftest import Stack
-from tests.support.http_fixture import RecordedApi, Request, Response
+from tests.support.http_fixture import FIXTURES, RecordedApi, Request, Response
 from tests.support.processes import ServiceProcess
 from tests.support.servers import TansuBroker
 from tests.support.waiting import free_port, wait_for
 from tests.test_streaming_support import read_topic
 
 SYMBOLS = ["AAPL", "GOOGL", "MSFT", "AMZN", "TSLA", "META", "NVDA"]
-FIELDS = {"symbol", "timestamp", "price", "volume", "open", "high", "low", "change_percent", "previous_close", "source"}
+FIELDS = {"symbol", "timestamp", "price", "volume", "open", "high", "low", "change_percent", "previous_close", "source",
+          "market_open"}
+# Every minute a session, so the producer's quotes move whatever the hour the tests run.
+ALWAYS_OPEN = {"MARKET_CALENDAR": "24/7"}
 
 
 def check_message(record) -> dict:  # type: ignore[no-untyped-def]
@@ -32,7 +35,7 @@ def check_message(record) -> dict:  # type: ignore[no-untyped-def]
 
 def test_simulation_only_keys_fields_topic_and_clean_shutdown(stack: Stack) -> None:
     settings = stack.settings()
-    producer = ServiceProcess("streaming/producer.py", stack.with_env(SIMULATION_SEED="42", POLL_INTERVAL_SECONDS="0.3")).start()
+    producer = ServiceProcess("streaming/producer.py", stack.with_env(SIMULATION_SEED="42", POLL_INTERVAL_SECONDS="0.3", **ALWAYS_OPEN)).start()
     try:
         wait_for(lambda: producer.output().count("tick:") >= 4, timeout=60, what="four ticks")
     finally:
@@ -79,7 +82,7 @@ def test_real_quotes_refusals_and_the_call_budget(stack: Stack, recorded_api: Re
         ALPHA_VANTAGE_API_KEY="test-key", ALPHA_VANTAGE_URL=recorded_api.url + "/query", HTTP_TIMEOUT_SECONDS="0.5",
         ALPHA_VANTAGE_CALLS_PER_MINUTE="7", ALPHA_VANTAGE_CALLS_PER_DAY="7", POLL_INTERVAL_SECONDS="0.3",
         ALPHA_VANTAGE_SPREAD_DAILY_BUDGET="false",  # spend at full speed: the budget is what is tested
-        SIMULATION_SEED="1",
+        SIMULATION_SEED="1", **ALWAYS_OPEN,
     )
     producer = ServiceProcess("streaming/producer.py", env).start()
     try:
@@ -108,7 +111,7 @@ def test_real_quotes_refusals_and_the_call_budget(stack: Stack, recorded_api: Re
 
 def test_broker_down_at_start_then_up(stack: Stack) -> None:
     port = free_port()
-    env = stack.with_env(KAFKA_BOOTSTRAP_SERVERS=f"127.0.0.1:{port}", POLL_INTERVAL_SECONDS="0.3")
+    env = stack.with_env(KAFKA_BOOTSTRAP_SERVERS=f"127.0.0.1:{port}", POLL_INTERVAL_SECONDS="0.3", **ALWAYS_OPEN)
     producer = ServiceProcess("streaming/producer.py", env).start()
     broker = TansuBroker(port=port)
     try:
@@ -124,3 +127,51 @@ def test_broker_down_at_start_then_up(stack: Stack) -> None:
             broker.stop()
     assert code == 0, out
     assert len(records) >= 14
+
+
+def yahoo_answer_now(name: str, now: datetime) -> Response:
+    """A recorded chart answer moved in time so that its session holds `now` (as if recorded today)."""
+    body = json.loads((FIXTURES / name).read_text())
+    result = body["chart"]["result"][0]
+    meta = result["meta"]
+    shift = int(now.timestamp()) - meta["regularMarketTime"]
+    meta["regularMarketTime"] += shift
+    for period in [*meta["currentTradingPeriod"].values(), *meta["tradingPeriods"][0]]:
+        period["start"] += shift
+        period["end"] += shift
+    result["timestamp"] = [t + shift for t in result["timestamp"]]
+    return Response(200, json.dumps(body).encode(), "application/json;charset=utf-8")
+
+
+def test_yahoo_quotes_from_recorded_answers(stack: Stack, recorded_api: RecordedApi) -> None:
+    """The producer as in its container with QUOTE_SOURCES=yahoo,simulated: a live Yahoo
+    answer, a market-closed one and a symbol Yahoo does not know."""
+    recorded_api.route("/v8/finance/chart/AAPL", yahoo_answer_now("yahoo_chart_AAPL_open.json", datetime.now(UTC)))
+    recorded_api.route("/v8/finance/chart/MSFT", Response.fixture("yahoo_chart_MSFT_closed.json"))
+    recorded_api.route("/v8/finance/chart/ZZZZ", Response.fixture("yahoo_chart_unknown_symbol.json", 404))
+    settings = stack.settings()
+    env = stack.with_env(QUOTE_SOURCES="yahoo,alpha_vantage,simulated", YAHOO_FINANCE_URL=recorded_api.url,
+                         STOCK_SYMBOLS="AAPL,MSFT,ZZZZ", POLL_INTERVAL_SECONDS="0.3", YAHOO_REFRESH_SECONDS="5",
+                         SIMULATION_SEED="3", **ALWAYS_OPEN)
+    producer = ServiceProcess("streaming/producer.py", env).start()
+    try:
+        wait_for(lambda: producer.output().count("tick:") >= 4, timeout=60, what="four ticks")
+    finally:
+        code = producer.stop()
+    out = producer.output()
+    assert code == 0, out
+    assert "QUOTE_SOURCES: alpha_vantage skipped: ALPHA_VANTAGE_API_KEY is not set" in out
+    assert "quotes from yahoo → simulated" in out
+    assert out.count("Yahoo refused ZZZZ (unknown_symbol): Not Found") == 1
+    delivered = int(re.search(r"producer stopped: (\d+) delivered", out).group(1))
+    bodies = [check_message(r) for r in read_topic(settings.kafka_bootstrap_servers, settings.kafka_topic, delivered)]
+    by_symbol: dict[str, list[dict]] = {}
+    for b in bodies:
+        by_symbol.setdefault(b["symbol"], []).append(b)
+    aapl, msft, zzzz = by_symbol["AAPL"], by_symbol["MSFT"], by_symbol["ZZZZ"]
+    assert aapl[0]["source"] == "yahoo" and aapl[0]["market_open"] is True and aapl[0]["price"] == 259.7447
+    assert len(aapl) == 1  # the next Yahoo request for AAPL waits YAHOO_REFRESH_SECONDS
+    assert msft == [msft[0]] and msft[0]["source"] == "yahoo" and msft[0]["market_open"] is False
+    assert msft[0]["volume"] == 0 and msft[0]["price"] == 481.2023
+    assert len(zzzz) >= 4 and {b["source"] for b in zzzz} == {"simulated"}
+    assert len(recorded_api.calls("/v8/finance/chart/ZZZZ")) == 1
