@@ -14,7 +14,7 @@ Measured in the same run on the same data:
 - baseline: load every document of the day (projected to the needed fields) into a
             pandas DataFrame and group it by symbol.
 Both results are checked against each other before the figures are printed.
-Not part of the test suite (pandas is a dev dependency only).
+Not part of the test suite (pandas is installed for the market calendar, not used by the batch job).
 """
 
 from __future__ import annotations

@@ -10,10 +10,11 @@ import pymysql
 import pytest
 from pymongo.database import Database
 
-from batch.backfill import backfill, make_client, trading_days_before
+from batch.backfill import backfill, make_client
 from batch.daily_aggregation import run
 from batch.indicators import rsi, sma
 from config.settings import Settings
+from market_data.market_hours import MarketHours
 from tests.batch_data import day_quotes, load, rows
 from tests.support.http_fixture import RecordedApi, Request, Response
 
@@ -46,12 +47,13 @@ def test_backfill_real_then_simulated_history_and_indicators_on_the_first_daily_
         "simulation_seed": 7,
     })
     summary = backfill(settings, db=mdb, conn=conn, today=TODAY, client=make_client(settings, mdb))
-    # AAPL: 120 weekdays less the 3 market holidays the real series lacks; MSFT: 120.
-    assert summary.symbols == ["AAPL", "MSFT"] and summary.inserted == 117 + 120
+    # 120 NYSE sessions each; AAPL one more: the synthetic real series has a bar on Labor Day
+    # 2025, which is kept (a source's bar is not second-guessed by the calendar).
+    assert summary.symbols == ["AAPL", "MSFT"] and summary.inserted == 121 + 120
     assert len(recorded_api.calls("/query")) == 2  # one call per symbol, from the shared budget
     assert mdb.api_budget.count_documents({}) == 2  # minute and day counters in MongoDB
 
-    window = trading_days_before(TODAY, 120)
+    window = MarketHours("XNYS").sessions_before(TODAY, 120)
     series = json.loads((FIXTURES / DAILY_FIXTURE).read_text())["Time Series (Daily)"]
     real_days = sorted(date.fromisoformat(d) for d in series)
     aapl = _stored(conn, "AAPL")
@@ -59,7 +61,7 @@ def test_backfill_real_then_simulated_history_and_indicators_on_the_first_daily_
     assert [r["date"] for r in aapl if r["source"] == "real"] == real_days
     simulated = [r for r in aapl if r["source"] == "simulated"]
     assert simulated and all(r["date"] < real_days[0] for r in simulated)
-    assert {r["date"] for r in aapl} <= set(window) and len(aapl) >= 100
+    assert {r["date"] for r in aapl} == set(window) | {date(2025, 9, 1)}
     last = aapl[-1]
     assert last["date"] == date(2026, 1, 13)
     assert float(last["close_price"]) == pytest.approx(float(series["2026-01-13"]["4. close"]))
@@ -115,4 +117,10 @@ def test_backfill_without_key_simulates_and_stops_before_the_first_quote_day(
     for r in aapl:
         assert float(r["low_price"]) <= min(float(r["open_price"]), float(r["close_price"]))
         assert float(r["high_price"]) >= max(float(r["open_price"]), float(r["close_price"]))
-    assert aapl[0]["date"] == TODAY - timedelta(days=140)  # 100 weekdays = 20 weeks
+    # 100 sessions: 20 weeks plus the 4 holidays in them (Labor Day, Thanksgiving, Christmas, New Year).
+    assert aapl[0]["date"] == TODAY - timedelta(days=146) == MarketHours("XNYS").sessions_before(TODAY, 100)[0]
+    # The live simulator's model: AAPL's daily moves at its ~24 % a year, volume near its daily typical.
+    closes = [float(r["close_price"]) for r in aapl]
+    moves = sorted(abs(b / a - 1) for a, b in zip(closes, closes[1:], strict=False))
+    assert 0.004 < moves[len(moves) // 2] < 0.025
+    assert all(0.3 * 50e6 <= r["total_volume"] <= 3 * 50e6 for r in aapl)

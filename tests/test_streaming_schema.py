@@ -31,7 +31,7 @@ def test_offset_is_converted_to_utc_and_truncated_to_ms() -> None:
 def test_producer_message_round_trips() -> None:
     quote = {"symbol": "MSFT", "timestamp": datetime(2026, 1, 13, 15, 30, 0, 5000, tzinfo=UTC), "price": 480.5,
              "volume": 1200, "open": 479.0, "high": 481.0, "low": 478.5, "previous_close": 478.0,
-             "change_percent": 0.523, "source": "alpha_vantage"}
+             "change_percent": 0.523, "source": "alpha_vantage", "market_open": True}
     raw = to_message(quote)
     assert json.loads(raw)["timestamp"] == "2026-01-13T15:30:00.005+00:00"
     assert parse_message(raw) == quote
@@ -48,10 +48,17 @@ def test_producer_message_round_trips() -> None:
     (json.dumps(dict(DESIGN_EXAMPLE, volume=1.5)).encode(), "volume must be a whole number"),
     (json.dumps(dict(DESIGN_EXAMPLE, high=1.0)).encode(), "is below low"),
     (json.dumps(dict(DESIGN_EXAMPLE, symbol="not a ticker")).encode(), "symbol is not a ticker"),
-    (json.dumps(dict(DESIGN_EXAMPLE, source="guess")).encode(), "source must be one of"),
+    (json.dumps(dict(DESIGN_EXAMPLE, source="guess")).encode(), "source must be one of yahoo, alpha_vantage, simulated"),
+    (json.dumps(dict(DESIGN_EXAMPLE, market_open="yes")).encode(), "market_open must be true or false: 'yes'"),
     (None, "empty message"),
 ])
 def test_malformed_messages_are_rejected_with_a_reason(raw: bytes | None, reason: str) -> None:
     with pytest.raises(InvalidQuote) as err:
         parse_message(raw)
     assert reason in str(err.value)
+
+
+def test_yahoo_quotes_and_the_market_flag_are_kept() -> None:
+    quote = parse_message(json.dumps(dict(DESIGN_EXAMPLE, source="yahoo", market_open=False)).encode())
+    assert quote["source"] == "yahoo" and quote["market_open"] is False
+    assert parse_message(json.dumps(DESIGN_EXAMPLE).encode())["market_open"] is None  # older producers: unknown
