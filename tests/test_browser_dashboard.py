@@ -123,6 +123,19 @@ def test_dashboard_in_a_real_browser(served: SimpleNamespace) -> None:
             expect(aapl.locator(".volume")).to_have_text("424,242")
             assert page.evaluate("window.__sameDocument") is True  # updated in place, no reload
             assert len((aapl.locator("polyline").get_attribute("points") or "").split()) == 21
+            # A Yahoo quote taken after the close: labelled yahoo (no simulated badge) and the
+            # page says the market is closed rather than looking live.
+            msft = page.locator('tr[data-symbol="MSFT"]')
+            expect(msft.locator(".source")).to_have_text("simulated")
+            expect(page.locator("#market-status")).to_be_hidden()  # the seeded quotes carry no flag
+            closed = quote("MSFT", served.now + timedelta(seconds=15), 99, source="yahoo")
+            closed.update(price=481.20, volume=0, market_open=False)
+            assert insert_quotes(served.db, [closed]) == (1, 0)
+            expect(msft.locator(".source")).to_have_text("yahoo", timeout=20_000)
+            expect(msft.locator(".price")).to_have_text("481.20")
+            expect(msft.locator(".badge.sim")).to_be_hidden()
+            expect(page.locator("#market-status")).to_have_text(
+                "Market closed: prices are the last session's and move again at the next open.")
             page.screenshot(path=str(shots / "index.png"), full_page=True)
 
             # --- dashboard -------------------------------------------------------

@@ -26,7 +26,7 @@ import requests
 
 from database.mongo.users import create_user
 from tests.support.http_fixture import RecordedApi
-from tests.support.local_stack import QUIET_ALERTS, LocalStack, StackProbe, ms_utc
+from tests.support.local_stack import QUIET_ALERTS, TEST_QUOTES, LocalStack, StackProbe, ms_utc
 from tests.support.processes import run_script
 from tests.support.servers import LOG_DIR
 from tests.support.waiting import free_port, wait_for
@@ -60,7 +60,7 @@ def e2e(mysql_server: dict[str, Any], _recorded_api_server: RecordedApi,
         mysql_password=mysql_server["password"], mysql_database=f"e2e_{uuid.uuid4().hex[:8]}",
         drop_mysql_database=True, flask_port=free_port(), poll_interval=1.0, mail_dir=ARTIFACTS / "mail",
         extra_env={
-            "SIMULATION_SEED": "13", **QUIET_ALERTS, "ALERT_EMAIL_RECIPIENTS": OPS,
+            "SIMULATION_SEED": "13", **QUIET_ALERTS, **TEST_QUOTES, "ALERT_EMAIL_RECIPIENTS": OPS,
             "YAHOO_RSS_URL": api.url + "/rss/2.0/headline?s={symbol}&region=US&lang=en-US",
             "GOOGLE_NEWS_RSS_URL": api.url + "/rss/search?q={query}&hl=en-US&gl=US&ceid=US:en",
             "ALPHA_VANTAGE_URL": api.url + "/query", "NEWS_REQUEST_DELAY_SECONDS": "0",

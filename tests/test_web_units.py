@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from flask_web_app.present import daily_figure, is_simulated, jsonable, sparkline_points
+from flask_web_app.present import daily_figure, is_simulated, jsonable, market_state, sparkline_points
 from flask_web_app.security import InsecureConfigError, resolve_secret_key
 from flask_web_app.validation import (
     BadParameterError,
@@ -110,3 +110,9 @@ def test_gunicorn_refuses_the_placeholder_secret(tmp_path: Path) -> None:
     )
     assert proc.returncode != 0
     assert 'FLASK_SECRET_KEY is the placeholder "change-me"' in proc.stdout + proc.stderr
+
+
+def test_market_state_from_the_newest_quotes() -> None:
+    assert market_state([{"market_open": False}, {"market_open": True}]) == "open"
+    assert market_state([{"market_open": False}, {"market_open": None}, {}]) == "closed"
+    assert market_state([{"source": "simulated"}, {"market_open": None}]) is None  # no flag: say nothing

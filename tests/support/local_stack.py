@@ -404,6 +404,8 @@ class StackProbe:
 STREAMING = ["producer", "consumer", "alerts"]
 # Thresholds no simulated move reaches, so the only alerts are the ones a test injects.
 QUIET_ALERTS = {"PRICE_CHANGE_THRESHOLD": "15", "VOLUME_THRESHOLD_MULTIPLIER": "1000"}
+# Tests never ask the real Yahoo, and quotes move whatever the hour (every minute a session).
+TEST_QUOTES = {"QUOTE_SOURCES": "alpha_vantage,simulated", "MARKET_CALENDAR": "24/7"}
 
 
 @contextmanager
@@ -420,7 +422,8 @@ def pipeline(*, mysql: dict[str, Any], database: str, kafka: TansuBroker | None 
                        mysql_password=mysql["password"], mysql_database=database, kafka=kafka, mongo=mongo,
                        es=es, smtp=smtp, poll_interval=0.5, roles=roles or list(STREAMING),
                        tag=uuid.uuid4().hex[:10], flask_port=free_port(),
-                       extra_env={"SIMULATION_SEED": "8", "LOG_LEVEL": "INFO", **QUIET_ALERTS, **(env or {})},
+                       extra_env={"SIMULATION_SEED": "8", "LOG_LEVEL": "INFO", **QUIET_ALERTS, **TEST_QUOTES,
+                                  **(env or {})},
                        role_env={"producer": {"LOG_LEVEL": "DEBUG"}})  # one line per delivered quote
     probe: StackProbe | None = None
     try:
