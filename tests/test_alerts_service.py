@@ -53,6 +53,8 @@ def test_spikes_alert_once_within_cooldown_across_a_restart(stack: Stack, inbox:
         ("AAPL", quote_bytes("AAPL", 90, volume=30000)),                  # cooldown
         ("AAPL", spike),                                                  # redelivered quote: nothing new
         ("AAPL", b"garbage"),                                             # the consumer's problem, skipped here
+        # Market closed: the day's +9 % repeated after the close raises nothing (nor does volume 0 count).
+        ("MSFT", quote_bytes("MSFT", 100, change_percent=9.0, volume=0, source="yahoo", market_open=False)),
     ])
     alerts = ServiceProcess("streaming/alerts.py", env).start()
     try:

@@ -49,6 +49,9 @@ def test_day_figures_match_independent_computation(settings: Settings, mdb: Data
     # Outside the day: 23:59 the evening before and 00:00 the next day (market time).
     docs.append(quote("AAPL", datetime(2026, 1, 12, 23, 59, tzinfo=tz), 999.0))
     docs.append(quote("AAPL", datetime(2026, 1, 14, 0, 0, tzinfo=tz), 1.0))
+    # Sent while the market was closed (the last price repeated, volume 0): not part of the day.
+    for hour in (8, 17):
+        docs.append({**quote("AAPL", datetime(2026, 1, 13, hour, 0, tzinfo=tz), 555.0, 0, "yahoo"), "market_open": False})
     msft = [430.0, 431.5]
     docs += day_quotes("MSFT", DAY, msft, tz, source="alpha_vantage", volume=1000)
     load(mdb, docs)
