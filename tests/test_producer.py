@@ -33,6 +33,21 @@ def check_message(record) -> dict:  # type: ignore[no-untyped-def]
     return body
 
 
+def run_producer(stack: Stack, env: dict[str, str], ticks: int) -> tuple[str, list]:
+    """The producer until it has logged `ticks` ticks, stopped with SIGTERM: its output and
+    the records it delivered to the topic."""
+    producer = ServiceProcess("streaming/producer.py", env).start()
+    try:
+        wait_for(lambda: producer.output().count("tick:") >= ticks, timeout=60, what=f"{ticks} ticks")
+    finally:
+        code = producer.stop()
+    out = producer.output()
+    assert code == 0, out
+    delivered = int(re.search(r"producer stopped: (\d+) delivered", out).group(1))  # type: ignore[union-attr]
+    settings = stack.settings()
+    return out, read_topic(settings.kafka_bootstrap_servers, settings.kafka_topic, expect=delivered)
+
+
 def test_simulation_only_keys_fields_topic_and_clean_shutdown(stack: Stack) -> None:
     settings = stack.settings()
     producer = ServiceProcess("streaming/producer.py", stack.with_env(SIMULATION_SEED="42", POLL_INTERVAL_SECONDS="0.3", **ALWAYS_OPEN)).start()
@@ -77,20 +92,13 @@ def alpha_vantage(req: Request) -> Response:
 
 def test_real_quotes_refusals_and_the_call_budget(stack: Stack, recorded_api: RecordedApi) -> None:
     recorded_api.route("/query", alpha_vantage)
-    settings = stack.settings()
     env = stack.with_env(
         ALPHA_VANTAGE_API_KEY="test-key", ALPHA_VANTAGE_URL=recorded_api.url + "/query", HTTP_TIMEOUT_SECONDS="0.5",
         ALPHA_VANTAGE_CALLS_PER_MINUTE="7", ALPHA_VANTAGE_CALLS_PER_DAY="7", POLL_INTERVAL_SECONDS="0.3",
         ALPHA_VANTAGE_SPREAD_DAILY_BUDGET="false",  # spend at full speed: the budget is what is tested
         SIMULATION_SEED="1", **ALWAYS_OPEN,
     )
-    producer = ServiceProcess("streaming/producer.py", env).start()
-    try:
-        wait_for(lambda: producer.output().count("tick:") >= 12, timeout=60, what="twelve ticks")
-    finally:
-        code = producer.stop()
-    out = producer.output()
-    assert code == 0, out
+    out, records = run_producer(stack, env, 12)
     calls = recorded_api.calls("/query")
     # The day's budget is 7: exactly 7 calls, one per symbol in turn, then simulation only.
     assert [c.query["symbol"] for c in calls] == SYMBOLS
@@ -98,8 +106,7 @@ def test_real_quotes_refusals_and_the_call_budget(stack: Stack, recorded_api: Re
     for kind in ("rate_limit_note", "rate_limit_information", "error_message", "empty_quote", "http_error", "timeout"):
         assert f"({kind})" in out, kind
     assert out.count("call budget spent") == 1
-    delivered = int(re.search(r"producer stopped: (\d+) delivered", out).group(1))
-    bodies = [check_message(r) for r in read_topic(settings.kafka_bootstrap_servers, settings.kafka_topic, delivered)]
+    bodies = [check_message(r) for r in records]
     real = [b for b in bodies if b["source"] == "alpha_vantage"]
     assert len(real) == 1 and real[0]["symbol"] == "AAPL" and real[0]["price"] == 261.05
     assert real[0]["previous_close"] == 260.21 and real[0]["change_percent"] == 0.3228
@@ -149,22 +156,14 @@ def test_yahoo_quotes_from_recorded_answers(stack: Stack, recorded_api: Recorded
     recorded_api.route("/v8/finance/chart/AAPL", yahoo_answer_now("yahoo_chart_AAPL_open.json", datetime.now(UTC)))
     recorded_api.route("/v8/finance/chart/MSFT", Response.fixture("yahoo_chart_MSFT_closed.json"))
     recorded_api.route("/v8/finance/chart/ZZZZ", Response.fixture("yahoo_chart_unknown_symbol.json", 404))
-    settings = stack.settings()
     env = stack.with_env(QUOTE_SOURCES="yahoo,alpha_vantage,simulated", YAHOO_FINANCE_URL=recorded_api.url,
                          STOCK_SYMBOLS="AAPL,MSFT,ZZZZ", POLL_INTERVAL_SECONDS="0.3", YAHOO_REFRESH_SECONDS="5",
                          SIMULATION_SEED="3", **ALWAYS_OPEN)
-    producer = ServiceProcess("streaming/producer.py", env).start()
-    try:
-        wait_for(lambda: producer.output().count("tick:") >= 4, timeout=60, what="four ticks")
-    finally:
-        code = producer.stop()
-    out = producer.output()
-    assert code == 0, out
+    out, records = run_producer(stack, env, 4)
     assert "QUOTE_SOURCES: alpha_vantage skipped: ALPHA_VANTAGE_API_KEY is not set" in out
     assert "quotes from yahoo → simulated" in out
     assert out.count("Yahoo refused ZZZZ (unknown_symbol): Not Found") == 1
-    delivered = int(re.search(r"producer stopped: (\d+) delivered", out).group(1))
-    bodies = [check_message(r) for r in read_topic(settings.kafka_bootstrap_servers, settings.kafka_topic, delivered)]
+    bodies = [check_message(r) for r in records]
     by_symbol: dict[str, list[dict]] = {}
     for b in bodies:
         by_symbol.setdefault(b["symbol"], []).append(b)
