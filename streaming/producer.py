@@ -94,18 +94,27 @@ class QuoteSource:
         self.cursor = 0
         self._budget_said = False
         self.next_due: dict[str, datetime] = {}
-        self._day_volume: dict[str, tuple[datetime, int]] = {}  # symbol -> (session start, Yahoo's day volume)
+        # symbol -> (session start, Yahoo's day volume, when Yahoo said it)
+        self._day_volume: dict[str, tuple[datetime, int, datetime]] = {}
+        self._last_quote_at: dict[str, datetime] = {}  # symbol -> its last quote, any source
         self.fallback = {name: (self.chain[i + 1] if i + 1 < len(self.chain) else "nothing")
                          for i, name in enumerate(self.chain)}
 
     # ------------------------------------------------------------------ yahoo
     def _yahoo_volume(self, q: YahooQuote, now: datetime) -> int:
+        """Shares traded since the symbol's previous quote, from Yahoo's day volume."""
         if not q.market_open(now):
             return 0
         before = self._day_volume.get(q.symbol)
-        self._day_volume[q.symbol] = (q.session_start, q.day_volume)
+        self._day_volume[q.symbol] = (q.session_start, q.day_volume, now)
         if before is not None and before[0] == q.session_start and q.day_volume >= before[1]:
-            return q.day_volume - before[1]  # traded since this symbol's previous Yahoo answer
+            traded = q.day_volume - before[1]  # since this symbol's previous Yahoo answer
+            # Quotes from another source in between (Yahoo backing off) already carried
+            # part of it: only the share since the symbol's last quote, so the volume rule
+            # does not see the whole outage's volume as one spike when Yahoo returns.
+            since_yahoo = (now - before[2]).total_seconds()
+            since_any = (now - self._last_quote_at.get(q.symbol, before[2])).total_seconds()
+            return int(traded * min(1.0, since_any / since_yahoo)) if since_yahoo > 0 else traded
         session = Session(now.date(), q.session_start, q.session_end)
         return interval_volume(q.day_volume, session, now, self.yahoo_refresh)
 
@@ -205,6 +214,8 @@ class QuoteSource:
         is_open = self.hours.is_open(now)
         for symbol in due:
             quote = got.get(symbol)
+            if quote is not None:
+                self._last_quote_at[symbol] = now
             if (quote is not None and quote.get("market_open") is False) or (quote is None and not is_open):
                 step = self.closed_interval
             elif quote is not None and quote["source"] == "yahoo":

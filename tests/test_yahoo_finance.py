@@ -144,3 +144,21 @@ def test_unreachable_yahoo_and_real_only_chain(chain, caplog: pytest.LogCaptureF
     assert source.tick(DURING) == []
     [line] = [r.getMessage() for r in caplog.records if "Yahoo refused" in r.getMessage()]
     assert "(unreachable)" in line and line.endswith("quotes come from nothing until Yahoo answers again")
+
+
+def test_volume_after_an_outage_counts_only_the_time_since_the_last_quote(chain, recorded_api: RecordedApi) -> None:  # type: ignore[no-untyped-def]
+    body = fixture("yahoo_chart_AAPL_open.json")
+    day_volume = body["chart"]["result"][0]["meta"]["regularMarketVolume"]
+    recorded_api.route(CHART + "AAPL", answer("yahoo_chart_AAPL_open.json"))
+    source = chain("AAPL")
+    assert source.tick(DURING)[0]["source"] == "yahoo"
+    recorded_api.route(CHART + "AAPL", answer("yahoo_429.txt", 429))  # backs off 60 s
+    t = DURING + timedelta(seconds=60)
+    assert [q["source"] for q in source.tick(t)] == ["simulated"]
+    for i in range(1, 4):
+        assert [q["source"] for q in source.tick(t + timedelta(seconds=15 * i))] == ["simulated"]
+    body["chart"]["result"][0]["meta"]["regularMarketVolume"] = day_volume + 1_200_000
+    recorded_api.route(CHART + "AAPL", Response(200, json.dumps(body).encode(), "application/json"))
+    [back] = source.tick(t + timedelta(seconds=60))
+    # 1.2 M traded in the 120 s since Yahoo's last answer; the simulated quotes carried the first 105 s.
+    assert back["source"] == "yahoo" and back["volume"] == 1_200_000 * 15 // 120
