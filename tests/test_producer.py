@@ -9,11 +9,12 @@ from datetime import UTC, datetime
 from kafka import KafkaConsumer
 
 from tests.conftest import Stack
-from tests.support.http_fixture import FIXTURES, RecordedApi, Request, Response
+from tests.support.http_fixture import RecordedApi, Request, Response
 from tests.support.processes import ServiceProcess
 from tests.support.servers import TansuBroker
 from tests.support.waiting import free_port, wait_for
 from tests.test_streaming_support import read_topic
+from tests.test_yahoo_finance import yahoo_answer_now
 
 SYMBOLS = ["AAPL", "GOOGL", "MSFT", "AMZN", "TSLA", "META", "NVDA"]
 FIELDS = {"symbol", "timestamp", "price", "volume", "open", "high", "low", "change_percent", "previous_close", "source",
@@ -134,20 +135,6 @@ def test_broker_down_at_start_then_up(stack: Stack) -> None:
             broker.stop()
     assert code == 0, out
     assert len(records) >= 14
-
-
-def yahoo_answer_now(name: str, now: datetime) -> Response:
-    """A recorded chart answer moved in time so that its session holds `now` (as if recorded today)."""
-    body = json.loads((FIXTURES / name).read_text())
-    result = body["chart"]["result"][0]
-    meta = result["meta"]
-    shift = int(now.timestamp()) - meta["regularMarketTime"]
-    meta["regularMarketTime"] += shift
-    for period in [*meta["currentTradingPeriod"].values(), *meta["tradingPeriods"][0]]:
-        period["start"] += shift
-        period["end"] += shift
-    result["timestamp"] = [t + shift for t in result["timestamp"]]
-    return Response(200, json.dumps(body).encode(), "application/json;charset=utf-8")
 
 
 def test_yahoo_quotes_from_recorded_answers(stack: Stack, recorded_api: RecordedApi) -> None:

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import requests
 
 from market_data.market_hours import MarketHours
 from market_data.simulator import MarketSimulator
@@ -19,6 +21,10 @@ from streaming.producer import QuoteSource
 from streaming.schema import parse_message, to_message
 from tests.conftest import Stack
 from tests.support.http_fixture import FIXTURES, RecordedApi, Response
+from tests.support.local_stack import pipeline
+from tests.support.servers import OsmemSearch, SecantusMongo, TansuBroker
+from tests.support.smtp import SmtpServer
+from tests.support.waiting import wait_for
 
 NYSE = MarketHours("XNYS")
 DURING = datetime(2026, 1, 13, 15, 0, 50, tzinfo=UTC)  # 10:00:50 New York, the AAPL answer's session
@@ -46,6 +52,20 @@ def chain(recorded_api: RecordedApi, stack: Stack, caplog: pytest.LogCaptureFixt
         return QuoteSource(settings, simulator, logging.getLogger("test.yahoo"), hours=NYSE,
                            yahoo=YahooFinanceClient(settings))
     return make
+
+
+def yahoo_answer_now(name: str, now: datetime) -> Response:
+    """A recorded chart answer moved in time so that its session holds `now` (as if recorded today)."""
+    body = json.loads((FIXTURES / name).read_text())
+    result = body["chart"]["result"][0]
+    meta = result["meta"]
+    shift = int(now.timestamp()) - meta["regularMarketTime"]
+    meta["regularMarketTime"] += shift
+    for period in [*meta["currentTradingPeriod"].values(), *meta["tradingPeriods"][0]]:
+        period["start"] += shift
+        period["end"] += shift
+    result["timestamp"] = [t + shift for t in result["timestamp"]]
+    return Response(200, json.dumps(body).encode(), "application/json;charset=utf-8")
 
 
 def stored(quote: dict) -> dict:
@@ -162,3 +182,27 @@ def test_volume_after_an_outage_counts_only_the_time_since_the_last_quote(chain,
     [back] = source.tick(t + timedelta(seconds=60))
     # 1.2 M traded in the 120 s since Yahoo's last answer; the simulated quotes carried the first 105 s.
     assert back["source"] == "yahoo" and back["volume"] == 1_200_000 * 15 // 120
+
+
+def test_yahoo_quotes_reach_mongodb_and_the_dashboard(kafka: TansuBroker, mongo: SecantusMongo, es: OsmemSearch,
+                                                      smtp: SmtpServer, mysql_server: dict, mysql_db: str,
+                                                      recorded_api: RecordedApi) -> None:
+    """Producer, consumer and the web app as in their containers, Yahoo answering AAPL (recorded,
+    moved to today) and not knowing the others: the dashboard shows AAPL as a yahoo quote."""
+    recorded_api.route(CHART + "AAPL", yahoo_answer_now("yahoo_chart_AAPL_open.json", datetime.now(UTC)))
+    for symbol in ("GOOGL", "MSFT", "AMZN", "TSLA", "META", "NVDA"):
+        recorded_api.route(CHART + symbol, answer("yahoo_chart_unknown_symbol.json", 404))
+    env = {"QUOTE_SOURCES": "yahoo,simulated", "YAHOO_FINANCE_URL": recorded_api.url}
+    with pipeline(mysql=mysql_server, database=mysql_db, kafka=kafka, mongo=mongo, es=es, smtp=smtp, env=env,
+                  roles=["producer", "consumer", "flask"]) as (stack, probe):
+        wait_for(lambda: probe.db.realtime_prices.find_one({"symbol": "AAPL", "source": "yahoo"}) is not None,
+                 timeout=60, what="a yahoo quote stored")
+        doc = probe.db.realtime_prices.find_one({"symbol": "AAPL", "source": "yahoo"})
+        assert doc["price"] == 259.7447 and doc["market_open"] is True
+        latest = {q["symbol"]: q for q in requests.get(stack.flask_url + "/api/quotes/latest", timeout=10).json()["quotes"]}
+        assert latest["AAPL"]["source"] == "yahoo" and latest["MSFT"]["source"] == "simulated"
+        html = requests.get(stack.flask_url + "/", timeout=10).text
+        row = re.search(r'<tr data-symbol="AAPL".*?</tr>', html, re.S).group(0)  # type: ignore[union-attr]
+        assert '<td class="source">yahoo</td>' in row and "259.74" in row
+        assert re.search(r'<span class="badge sim" hidden>', row)
+        assert "Market open: quotes are live." in html
