@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 
 from kafka import KafkaConsumer
 
+from database.mongo import get_db, make_client
+from database.mongo.prices import insert_quotes
 from tests.conftest import Stack
 from tests.support.http_fixture import RecordedApi, Request, Response
 from tests.support.processes import ServiceProcess
@@ -161,3 +163,17 @@ def test_yahoo_quotes_from_recorded_answers(stack: Stack, recorded_api: Recorded
     assert msft[0]["volume"] == 0 and msft[0]["price"] == 481.2023
     assert len(zzzz) >= 4 and {b["source"] for b in zzzz} == {"simulated"}
     assert len(recorded_api.calls("/v8/finance/chart/ZZZZ")) == 1
+
+
+def test_restart_continues_from_the_last_stored_quote(stack: Stack) -> None:
+    """No jump back to the seed price after a restart: the simulation starts at the newest stored quote."""
+    settings = stack.settings()
+    last = {"symbol": "AAPL", "timestamp": datetime.now(UTC), "price": 123.45, "volume": 900, "open": 121.0,
+            "high": 124.0, "low": 120.5, "previous_close": 120.0, "change_percent": 2.875, "source": "simulated",
+            "market_open": True}
+    insert_quotes(get_db(make_client(settings), settings), [last])
+    out, records = run_producer(stack, stack.with_env(STOCK_SYMBOLS="AAPL", POLL_INTERVAL_SECONDS="0.3",
+                                                      SIMULATION_SEED="5", **ALWAYS_OPEN), 3)
+    assert "simulation continues from the last stored quote of AAPL" in out
+    first = check_message(records[0])
+    assert abs(first["price"] / 123.45 - 1) < 0.01 and first["open"] == 121.0 and first["previous_close"] == 120.0
