@@ -8,10 +8,10 @@ from pymongo import MongoClient
 
 from database.mongo import ALERT_HISTORY
 from database.mongo.users import create_user
+from scripts.processes import ServiceProcess
+from scripts.smtp_inbox import Inbox
+from scripts.waiting import wait_for
 from tests.conftest import Stack, mysql_root
-from tests.support.processes import ServiceProcess
-from tests.support.smtp import Inbox
-from tests.support.waiting import wait_for
 from tests.test_streaming_support import make_topics, produce, quote_bytes
 
 

@@ -15,10 +15,10 @@ import pytest
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
+from bench.webdata import csrf_token, web_settings
 from database.mongo import LOGIN_ATTEMPTS, USERS, get_db, make_client
 from flask_web_app.app import create_app
-from tests.support.servers import SecantusMongo
-from tests.support.webdata import csrf_token, web_settings
+from scripts.servers import SecantusMongo
 
 PASSWORD = "river-Stone-42"
 
