@@ -202,6 +202,8 @@ def test_every_component_logs_to_elasticsearch(e2e: tuple[LocalStack, StackProbe
 
 def test_every_delivered_quote_is_stored_exactly_once(e2e: tuple[LocalStack, StackProbe]) -> None:
     stack, probe = e2e
+    # At least ten ticks of all 7 symbols, however fast the tests before this one ran.
+    wait_for(lambda: probe.stored_count() >= 7 * 10 + len(INJECTED), timeout=120, what="ten ticks of quotes stored")
     delivered, keys = probe.settle_and_account(extra=INJECTED)
     assert delivered >= 7 * 10
     since = min(ts for _, ts in keys)
