@@ -40,18 +40,16 @@ def url_problem(url: str, allowed_http_hosts: Iterable[str]) -> str | None:
     except ValueError:
         return "That is not a valid URL."
     del port
+    if parts.scheme not in ("https", "http"):
+        return "Only https URLs are accepted."
     host = (parts.hostname or "").lower()
     if not host:
         return "The URL has no host."
     if parts.username or parts.password:
         return "A webhook URL may not carry a user name or password."
-    if parts.scheme == "https":
-        return None
-    if parts.scheme == "http":
-        if host in {h.strip().lower() for h in allowed_http_hosts if h.strip()}:
-            return None
+    if parts.scheme == "http" and host not in {h.strip().lower() for h in allowed_http_hosts if h.strip()}:
         return f"Only https URLs are accepted (http is allowed only to hosts the operator lists; {host} is not one)."
-    return "Only https URLs are accepted."
+    return None
 
 
 def redact(url: str) -> str:

@@ -93,7 +93,7 @@ class Deliveries:
         def add(channel: str, recipient: str, target: str, user_id: str | None, status: str = "pending",
                 error: str | None = None, url: str | None = None) -> None:
             doc = {"_id": f"{alert.key}|{channel}|{recipient}", "alert_key": alert.key, "symbol": alert.symbol,
-                   "rule": alert.rule, "day": day, "channel": channel, "recipient": recipient, "target": target,
+                   "rule": alert.rule, "message": alert.message, "quote_timestamp": alert.quote_timestamp, "day": day, "channel": channel, "recipient": recipient, "target": target,
                    "user_id": user_id, "status": status, "error": error, "attempts": 0, "created_at": now,
                    "updated_at": now, "url": url, "text": render_webhook_text(alert) if channel == WEBHOOK else None}
             planned.append(mongo_alerts.plan_delivery(self.db, doc)[0])

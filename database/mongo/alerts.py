@@ -96,10 +96,12 @@ def unfinished_deliveries(db: Database, channel: str, days: list[str]) -> list[d
     return list(db[ALERT_DELIVERIES].find({"channel": channel, "status": "pending", "day": {"$in": days}}))
 
 
-def deliveries_for(db: Database, alert_key: str | None = None, user_id: str | None = None) -> list[dict[str, Any]]:
+def deliveries_for(db: Database, user_id: str | None = None, *, alert_key: str | None = None,
+                   limit: int = 0) -> list[dict[str, Any]]:
+    """Deliveries of one user or one alert, newest first (without the webhook URL)."""
     query: dict[str, Any] = {}
     if alert_key is not None:
         query["alert_key"] = alert_key
     if user_id is not None:
         query["user_id"] = user_id
-    return list(db[ALERT_DELIVERIES].find(query).sort("created_at", DESCENDING))
+    return list(db[ALERT_DELIVERIES].find(query, {"url": 0}).sort("created_at", DESCENDING).limit(limit))
