@@ -47,10 +47,10 @@ def test_spikes_alert_once_within_cooldown_across_a_restart(stack: Stack, inbox:
     spike = quote_bytes("AAPL", 45, change_percent=6.2)
     produce(settings.kafka_bootstrap_servers, settings.kafka_topic, [
         ("AAPL", quote_bytes("AAPL", 0)), ("AAPL", quote_bytes("AAPL", 15)), ("AAPL", quote_bytes("AAPL", 30)),
-        ("AAPL", spike),                                                  # price alert
-        ("AAPL", quote_bytes("AAPL", 60, change_percent=6.8)),            # same move: cooldown
-        ("AAPL", quote_bytes("AAPL", 75, volume=9000)),                   # volume alert (avg 1000)
-        ("AAPL", quote_bytes("AAPL", 90, volume=30000)),                  # cooldown
+        ("AAPL", spike),                                                  # price alert (band 1)
+        ("AAPL", quote_bytes("AAPL", 60, change_percent=6.8)),            # same move, same band: nothing
+        ("AAPL", quote_bytes("AAPL", 75, volume=9000, change_percent=6.5)),   # volume alert (avg 1000)
+        ("AAPL", quote_bytes("AAPL", 90, volume=30000, change_percent=6.4)),  # cooldown
         ("AAPL", spike),                                                  # redelivered quote: nothing new
         ("AAPL", b"garbage"),                                             # the consumer's problem, skipped here
     ])
@@ -74,11 +74,11 @@ def test_spikes_alert_once_within_cooldown_across_a_restart(stack: Stack, inbox:
     subjects = sorted(m.message["Subject"] for m in inbox.messages)
     assert subjects == ["[Stock alert] AAPL: price move"] * 2 + ["[Stock alert] AAPL: volume spike"] * 2
 
-    # Restart: the cooldown comes back from alert_history. A move 5 minutes later stays
-    # quiet; one 20 minutes after the first alert fires (and shows the restart has read that far).
+    # Restart: the band state comes back from alert_state. The same move (still band 1)
+    # stays quiet; passing 2x the threshold fires (and shows the restart has read that far).
     produce(settings.kafka_bootstrap_servers, settings.kafka_topic, [
         ("AAPL", quote_bytes("AAPL", 345, change_percent=7.5)),
-        ("AAPL", quote_bytes("AAPL", 1245, change_percent=8.0)),
+        ("AAPL", quote_bytes("AAPL", 1245, change_percent=10.5)),
     ])
     again = ServiceProcess("streaming/alerts.py", env, name="alerts-again").start()
     try:
