@@ -225,7 +225,7 @@ class AlertService:
                 self.seed_window(quote["symbol"], quote["timestamp"])
             for check, what in ((self.check_price, "price rule"), (self.check_volume, "volume rule")):
                 done = retry_until(lambda c=check, q=quote: c(q) or True, self.stop,
-                                   f"{what} of {quote['symbol']} at {quote['timestamp']:%H:%M:%S}", STORE_ERRORS,
+                                   f"storing alerts of the {what} for {quote['symbol']} at {quote['timestamp']:%H:%M:%S}", STORE_ERRORS,
                                    Backoff(0.5, 15.0))
                 if done is None:
                     return False

@@ -145,3 +145,32 @@ def test_volume_window_is_refilled_from_mongodb_after_a_restart(stack: Stack, in
         assert alerts.stop() == 0, alerts.output()
     row = alert_rows(stack)[0]
     assert (row["symbol"], row["rule"], float(row["value"])) == ("MSFT", "volume_spike", 9000.0)
+
+
+def test_an_alert_log_from_before_band_and_baseline_still_stores_alerts_and_says_how_to_migrate(stack: Stack) -> None:
+    """An install whose MySQL volume predates issue 13: alerts keep flowing (without the
+    new columns) and the log names the migration, which then adds them."""
+    from database.mysql import SCHEMA_PATH, split_sql
+
+    settings = stack.settings()
+    make_topics(settings, settings.kafka_topic)
+    conn = mysql_root(stack.env["MYSQL_DATABASE"])
+    try:
+        with conn.cursor() as cur:
+            cur.execute("ALTER TABLE alert_log DROP COLUMN band, DROP COLUMN baseline, DROP COLUMN baseline_kind")
+        produce(settings.kafka_bootstrap_servers, settings.kafka_topic,
+                [("TSLA", quote_bytes("TSLA", 0, change_percent=-9.0))])
+        alerts = ServiceProcess("streaming/alerts.py", stack.with_env(SMTP_SERVER="")).start()
+        try:
+            wait_for(lambda: len(alert_rows(stack)) == 1, timeout=60, what="the alert stored without the new columns")
+        finally:
+            assert alerts.stop() == 0, alerts.output()
+        assert "run database/migrations/001_alert_log_why.sql" in alerts.output()
+        migration = SCHEMA_PATH.parent / "migrations" / "001_alert_log_why.sql"
+        with conn.cursor() as cur:
+            for stmt in split_sql(migration.read_text()):
+                cur.execute(stmt)
+            cur.execute("SELECT band FROM alert_log")
+            assert [r["band"] for r in cur.fetchall()] == [None]
+    finally:
+        conn.close()
