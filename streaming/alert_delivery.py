@@ -98,8 +98,10 @@ class Deliveries:
                    "updated_at": now, "url": url, "text": render_webhook_text(alert) if channel == WEBHOOK else None}
             planned.append(mongo_alerts.plan_delivery(self.db, doc)[0])
 
+        system_addresses = list(dict.fromkeys(
+            a.strip().lower() for a in self.settings.alert_email_recipients if a.strip()))
         if self.mailer.enabled:
-            for address in dict.fromkeys(a.strip().lower() for a in self.settings.alert_email_recipients if a.strip()):
+            for address in system_addresses:
                 add(EMAIL, address, address, None)
         if self.system_webhook:
             add(WEBHOOK, SYSTEM, webhook.redact(self.system_webhook), None, url=self.system_webhook)
@@ -111,7 +113,8 @@ class Deliveries:
             status, error = "pending", None
             if rules.user_id not in existing and mongo_alerts.counted_alerts(self.db, rules.user_id, day) >= rules.daily_cap:
                 status, error = "capped", f"daily cap of {rules.daily_cap} alert(s) reached"
-            if self.mailer.enabled and rules.email:
+            if self.mailer.enabled and rules.email and rules.email.lower() not in system_addresses:
+                # (An address in ALERT_EMAIL_RECIPIENTS gets every alert once already.)
                 add(EMAIL, rules.user_id, rules.email, rules.user_id, status, error)
             if rules.webhook_url:
                 add(WEBHOOK, rules.user_id, webhook.redact(rules.webhook_url), rules.user_id, status, error,

@@ -184,7 +184,9 @@ def test_two_users_get_exactly_what_their_rules_say(stack: Stack, inbox: Inbox, 
              alert_webhook_url="http://evil.example/hook")  # http to a host not allowed: refused
     aapl = [1.0, 6.0, 6.2, 11.0, 10.5, 3.0, 2.0, 9.0, 9.5, 2.5, 3.0, 8.5, 8.7]  # bands fire at 6, 11, 9, 8.5
     msft = [0.5, 6.0, 6.5, 11.0, 10.2]  # fire at 6, 11
-    env = stack.with_env(ALERT_WEBHOOK_URL=receiver.url("/system"), WEBHOOK_ALLOWED_HTTP_HOSTS="127.0.0.1")
+    add_user(db, "ops@example.test", [])  # also in ALERT_EMAIL_RECIPIENTS: one email per alert, not two
+    env = stack.with_env(ALERT_WEBHOOK_URL=receiver.url("/system"), WEBHOOK_ALLOWED_HTTP_HOSTS="127.0.0.1",
+                         ALERT_EMAIL_RECIPIENTS="OPS@example.test")
     produce(settings.kafka_bootstrap_servers, settings.kafka_topic,
             moves_at("AAPL", OPEN, aapl) + moves_at("MSFT", OPEN, msft))
     alerts = ServiceProcess("streaming/alerts.py", env).start()
@@ -212,7 +214,8 @@ def test_two_users_get_exactly_what_their_rules_say(stack: Stack, inbox: Inbox, 
     ann_posts = [r.body for r in receiver.at("/ann")]
     assert sorted("is up 11.00%" in p["text"] for p in ann_posts) == [False, True]
     assert all(p["text"] == p["content"] and p["text"].startswith("[Stock alert] AAPL price move") for p in ann_posts)
-    assert len(inbox.messages) == 2 + 1 + 6  # nobody else, nothing twice
+    assert len(bodies("ops@example.test")) == 6
+    assert len(inbox.messages) == 2 + 1 + 6 + 6  # nobody else, nothing twice
 
     def statuses(uid: str) -> list[tuple[str, str, str | None]]:
         docs = db[ALERT_DELIVERIES].find({"user_id": uid}).sort([("quote_timestamp", 1), ("channel", 1)])
