@@ -9,7 +9,6 @@ The body {"text": ..., "content": ...} is accepted by Slack incoming webhooks
 
 from __future__ import annotations
 
-import contextlib
 import json
 import queue
 import threading
@@ -102,7 +101,7 @@ class Job:
 
 @dataclass
 class Dispatcher:
-    """Posts in one worker thread from a bounded queue, so a slow or dead receiver
+    """Posts in worker threads from a bounded queue, so a slow or dead receiver
     never blocks the caller. Each job is tried up to `max_attempts` times with a
     growing pause; `on_result(ref, attempts, error or None)` reports every attempt."""
 
@@ -112,16 +111,19 @@ class Dispatcher:
     retry_pause: float = 2.0
     queue_size: int = 1000
     report_error: Callable[[str], None] = print
-    _queue: queue.Queue[Job | None] = field(init=False)
+    _queue: queue.Queue[Job] = field(init=False)
     _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
+    workers: int = 2  # one dead receiver's timeouts do not hold up the others' posts
+    _threads: list[threading.Thread] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._queue = queue.Queue(maxsize=self.queue_size)
 
     def start(self) -> Dispatcher:
-        self._thread = threading.Thread(target=self._run, name="webhooks", daemon=True)
-        self._thread.start()
+        for n in range(self.workers):
+            thread = threading.Thread(target=self._run, name=f"webhooks-{n}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
         return self
 
     def submit(self, job: Job) -> bool:
@@ -136,18 +138,17 @@ class Dispatcher:
         return self._queue.qsize()
 
     def close(self, wait: float = 5.0) -> None:
-        """Stop after the job in hand (queued ones stay pending in the caller's records)."""
+        """Stop after the jobs in hand (queued ones stay pending in the caller's records)."""
         self._stop.set()
-        with contextlib.suppress(queue.Full):
-            self._queue.put_nowait(None)
-        if self._thread is not None:
-            self._thread.join(wait)
+        for thread in self._threads:
+            thread.join(wait / max(len(self._threads), 1))
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            job = self._queue.get()
-            if job is None:
-                break
+            try:
+                job = self._queue.get(timeout=0.5)
+            except queue.Empty:
+                continue
             while not self._stop.is_set():
                 job.attempts += 1
                 try:

@@ -77,7 +77,7 @@ def test_dispatcher_never_blocks_and_retries_a_bounded_number_of_times(receiver:
 
     receiver.delay["/slow"] = 1.0
     receiver.status["/broken"] = 503
-    sender = webhook.Dispatcher(record, timeout=0.3, max_attempts=2, retry_pause=0.05, queue_size=3).start()
+    sender = webhook.Dispatcher(record, timeout=0.3, max_attempts=2, retry_pause=0.05, queue_size=3, workers=1).start()
     try:
         started = time.monotonic()
         accepted = [sender.submit(webhook.Job(receiver.url("/slow"), webhook.body(str(i)), f"slow{i}"))
