@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -159,17 +160,18 @@ def _account_data(user: dict[str, Any]) -> dict[str, Any]:
             **{k: user.get(k) for k in users.ALERT_RULE_FIELDS}}
 
 
-def _account_page(form: AccountForm, pw_form: PasswordForm, user: dict[str, Any], status: int = 200) -> tuple[str, int]:
+def _account_page(form: AccountForm, pw_form: PasswordForm, user: dict[str, Any], status: int = 200,
+                  store_error: str | None = None) -> tuple[str, int]:
     """The account page with the system's alert settings and the user's latest alerts."""
-    try:
-        recent = alert_deliveries_of(get_mongo(), str(user["_id"]), limit=20)
-    except MONGO_ERRORS:
-        recent = None  # the form still works; the list says it is unavailable
+    recent = None  # unavailable: the form still works; the list says so
+    if store_error is None:
+        with contextlib.suppress(*MONGO_ERRORS):
+            recent = alert_deliveries_of(get_mongo(), str(user["_id"]), limit=20)
     config = current_app.config
     system = {"price": config["PRICE_CHANGE_THRESHOLD"], "volume": config["VOLUME_THRESHOLD_MULTIPLIER"],
               "cap": config["ALERT_USER_DAILY_CAP"]}
     return render_template("account.html", form=form, pw_form=pw_form, user=user, deliveries=recent,
-                           system=system), status
+                           system=system, store_error=store_error), status
 
 
 @bp.route("/account", methods=["GET", "POST"])
@@ -189,8 +191,7 @@ def account() -> Response | str | tuple[str, int]:
                              digest_opt_in=form.digest_opt_in.data, alert_opt_in=form.alert_opt_in.data,
                              alert_rules=form.alert_rules())
     except MONGO_ERRORS:
-        return render_template("account.html", form=form, pw_form=pw_form, user=user,
-                               store_error=UNAVAILABLE["mongodb"]), 503
+        return _account_page(form, pw_form, user, 503, UNAVAILABLE["mongodb"])
     flash("Account saved.", "success")
     return redirect(url_for("auth.account"))
 
@@ -213,8 +214,7 @@ def change_password() -> Response | str | tuple[str, int]:
         new_hash = hash_password(pw_form.password.data)
         users.set_password_hash(get_mongo(), str(user["_id"]), new_hash)
     except MONGO_ERRORS:
-        return render_template("account.html", form=form, pw_form=pw_form, user=user,
-                               store_error=UNAVAILABLE["mongodb"]), 503
+        return _account_page(form, pw_form, user, 503, UNAVAILABLE["mongodb"])
     user["password_hash"] = new_hash
     _start_session(user)
     flash("Password changed; other sessions are logged out.", "success")
