@@ -102,8 +102,9 @@ def volumes_in_windows(db: Database, symbol: str, windows: Sequence[tuple[dateti
     service's time-of-day baseline: the same bucket on earlier days)."""
     if not windows:
         return []
+    # The symbol inside every clause: each is its own range walk of uq_symbol_timestamp.
     cursor = db[REALTIME_PRICES].find(
-        {"symbol": symbol, "$or": [{"timestamp": {"$gte": a, "$lt": b}} for a, b in windows]},
+        {"$or": [{"symbol": symbol, "timestamp": {"$gte": a, "$lt": b}} for a, b in windows]},
         {"_id": 0, "timestamp": 1, "volume": 1},
     )
     found: list[list[int]] = [[] for _ in windows]
