@@ -10,11 +10,11 @@ from kafka import KafkaConsumer
 
 from database.mongo import get_db, make_client
 from database.mongo.prices import insert_quotes
+from scripts.processes import ServiceProcess
+from scripts.servers import TansuBroker
+from scripts.waiting import free_port, wait_for
 from tests.conftest import Stack
 from tests.support.http_fixture import RecordedApi, Request, Response
-from tests.support.processes import ServiceProcess
-from tests.support.servers import TansuBroker
-from tests.support.waiting import free_port, wait_for
 from tests.test_streaming_support import read_topic
 from tests.test_yahoo_finance import yahoo_answer_now
 

@@ -17,14 +17,14 @@ import requests
 from market_data.market_hours import MarketHours
 from market_data.simulator import MarketSimulator
 from market_data.yahoo_finance import YahooFinanceClient, YahooRefused, parse_chart
+from scripts.servers import OsmemSearch, SecantusMongo, TansuBroker
+from scripts.smtp_inbox import SmtpServer
+from scripts.waiting import wait_for
 from streaming.producer import QuoteSource
 from streaming.schema import parse_message, to_message
 from tests.conftest import Stack
 from tests.support.http_fixture import FIXTURES, RecordedApi, Response
-from tests.support.local_stack import pipeline
-from tests.support.servers import OsmemSearch, SecantusMongo, TansuBroker
-from tests.support.smtp import SmtpServer
-from tests.support.waiting import wait_for
+from tests.support.pipeline import pipeline
 
 NYSE = MarketHours("XNYS")
 DURING = datetime(2026, 1, 13, 15, 0, 50, tzinfo=UTC)  # 10:00:50 New York, the AAPL answer's session
