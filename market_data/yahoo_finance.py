@@ -13,8 +13,9 @@ The chart endpoint takes one symbol per request (the spark endpoint takes many b
 carries closes only: no volume, no day range), so the producer asks for each symbol
 at most every YAHOO_REFRESH_SECONDS: 7 symbols at 60 s are 420 requests an hour
 while the market is open, and 7 per CLOSED_QUOTE_INTERVAL_SECONDS while it is closed
-(84 an hour at 300 s); Yahoo's informal limit is of the order of 2,000 an hour per
-address. Its one-minute bars do not change faster than that anyway.
+(84 an hour at 300 s). Yahoo publishes no limit (users report from a few hundred to
+about 2,000 an hour per address), so this stays at the low end and backs off at the
+first refusal. Its one-minute bars do not change faster than that anyway.
 
 Yahoo says no as HTTP 429 ("Too Many Requests", plain text), 999 (request denied),
 an HTML consent or error page instead of JSON, or a JSON chart.error (unknown
