@@ -3,7 +3,7 @@
 Pure (no I/O, no clock: the caller passes `now`; the session comes from MarketHours).
 
 Per symbol (figures in config/symbols.py):
-- price: geometric Brownian motion at the symbol's annualised volatility (20-45 %).
+- price: geometric Brownian motion at the symbol's annualised volatility (22-38 % for the default symbols).
   A share of each day's variance (OVERNIGHT_SHARE) is the overnight gap, applied at the
   session's first tick; the rest diffuses over the session in proportion to time.
 - jumps: rare news-like moves of 1.5-4 % (JUMPS_PER_DAY: about one per symbol per month).
