@@ -9,7 +9,9 @@ with the reason (the test skips loudly with it).
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -58,6 +60,8 @@ class DockerEngine:
         self.proc = proc
         self.base = base
         self._made_bridge = made_bridge
+        self._rules_before: dict[str, list[str]] | None = None
+        self._forwarding_before: str | None = None
         self.client = _docker_client()
 
     @classmethod
@@ -80,6 +84,8 @@ class DockerEngine:
         base = Path(tempfile.mkdtemp(prefix="sas-dockerd-", dir="/tmp"))
         host = f"unix://{base}/docker.sock"
         had_bridge = Path("/sys/class/net/docker0").exists()
+        rules_before = _firewall_rules()
+        forwarding = Path("/proc/sys/net/ipv4/ip_forward").read_text().strip()
         log_dir.mkdir(parents=True, exist_ok=True)
         log_path = log_dir / "dockerd.log"
         with open(log_path, "ab") as log:
@@ -90,6 +96,8 @@ class DockerEngine:
             )
         engine = cls(host, f"a private dockerd (Debian docker.io) under {base}", proc, base,
                      made_bridge=not had_bridge)
+        engine._rules_before = rules_before
+        engine._forwarding_before = forwarding
 
         try:
             # Ends early when dockerd exits (e.g. another engine holds docker0).
@@ -136,6 +144,11 @@ class DockerEngine:
             shutil.rmtree(self.base, ignore_errors=True)
         if self._made_bridge and Path("/sys/class/net/docker0").exists():
             subprocess.run(["ip", "link", "delete", "docker0"], capture_output=True, timeout=30)
+        if self._rules_before is not None:
+            _remove_added_rules(self._rules_before)
+        if self._forwarding_before is not None:  # dockerd turns IPv4 forwarding on
+            with contextlib.suppress(OSError):
+                Path("/proc/sys/net/ipv4/ip_forward").write_text(self._forwarding_before + "\n")
 
 
 def _unmount_below(base: Path) -> None:
@@ -143,3 +156,32 @@ def _unmount_below(base: Path) -> None:
     mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()]
     for point in sorted((m for m in mounts if m.startswith(str(base) + "/")), key=len, reverse=True):
         subprocess.run(["umount", "-l", point], capture_output=True, timeout=30)
+
+
+def _firewall_rules() -> dict[str, list[str]]:
+    """`iptables-save` lines per table (nat, filter); empty when iptables is absent."""
+    rules: dict[str, list[str]] = {}
+    for table in ("nat", "filter"):
+        try:
+            out = subprocess.run(["iptables-save", "-t", table], capture_output=True, text=True, timeout=30).stdout
+        except (OSError, subprocess.TimeoutExpired):
+            return {}
+        rules[table] = [line for line in out.splitlines() if line.startswith(("-A ", ":"))]
+    return rules
+
+
+def _remove_added_rules(before: dict[str, list[str]]) -> None:
+    """dockerd leaves its NAT and forwarding rules and DOCKER* chains behind: remove the
+    rules and chains that were not there before it started, nothing else."""
+    for table, now in _firewall_rules().items():
+        old = set(before.get(table, []))
+        for rule in [r for r in now if r.startswith("-A ") and r not in old]:
+            subprocess.run(["iptables", "-t", table, "-D", *shlex.split(rule)[1:]], capture_output=True, timeout=30)
+        # Built-in chains' policies (dockerd sets FORWARD to DROP).
+        policies = {r.split()[0]: r.split()[1] for r in old if r.startswith(":") and r.split()[1] != "-"}
+        for chain, policy in policies.items():
+            if f"{chain} {policy}" not in {" ".join(r.split()[:2]) for r in now}:
+                subprocess.run(["iptables", "-t", table, "-P", chain[1:], policy], capture_output=True, timeout=30)
+        old_chains = {r.split()[0] for r in old if r.startswith(":")}
+        for chain in [r.split()[0] for r in now if r.startswith(":") and r.split()[0] not in old_chains]:
+            subprocess.run(["iptables", "-t", table, "-X", chain[1:]], capture_output=True, timeout=30)
