@@ -31,6 +31,7 @@ from typing import Any
 import pymongo
 import pymysql
 import pytest
+import requests
 
 from config.settings import Settings
 from tests.support.compose_project import ComposeProject
@@ -54,6 +55,8 @@ LEFT_OUT = {"grafana", "kibana", "kibana-setup"}  # no stand-in for their images
 HOST_PORTS = {"FLASK_PORT": 5000, "MONGO_HOST_PORT": 27017, "MYSQL_HOST_PORT": 3307,
               "KAFKA_HOST_PORT": 9092, "ES_HOST_PORT": 9200}
 BATCH_LINE = re.compile(r"batch of (\d+): (\d+) stored, (\d+) already present, (\d+) to DLQ; (.*)$")
+ERROR_LINE = re.compile(r"\b(ERROR|CRITICAL)\b|Traceback \(most recent call last\)")
+ROLES = ["producer", "consumer", "alerts", "batch", "news", "flask"]
 STOPPED_LINE = re.compile(r"producer stopped: (\d+) delivered, (\d+) not delivered \((\d+) still unsent\)")
 
 
@@ -302,6 +305,21 @@ def test_the_two_manual_commands_work_as_the_readme_types_them(stack: StackRun) 
     assert owner == ["10001", "app"], owner
 
 
+def test_every_service_ships_its_logs_to_elasticsearch(stack: StackRun) -> None:
+    """The product's log shipper, unchanged, against the stand-in (through its media-type proxy)."""
+    url = f"http://127.0.0.1:{stack.ports['ES_HOST_PORT']}/{DEFAULTS.es_log_index}/_count"
+
+    def count(service: str) -> int:
+        resp = requests.post(url, json={"query": {"term": {"service": service}}}, timeout=10)
+        resp.raise_for_status()
+        return int(resp.json()["count"])
+
+    for service in ROLES:
+        wait_for(lambda service=service: count(service) > 0, timeout=60, interval=1,
+                 what=f"{service}'s log records in {DEFAULTS.es_log_index}")
+    stack.notes.append("logs in Elasticsearch: " + ", ".join(f"{s} {count(s)}" for s in ROLES))
+
+
 def _batches(text: str) -> list[tuple[int, int, list[str]]]:
     """(stored, already present, symbols) of each consumer batch line."""
     out = []
@@ -407,6 +425,16 @@ def test_stop_producer_flushes_and_every_delivered_quote_is_stored_once(stack: S
     (ARTIFACTS / "docker-stats.txt").write_text(stats)
     stack.notes.append("memory (docker stats, producer stopped, 3 consumers): "
                        + ", ".join(f"{n} {u.split(' / ')[0]}" for n, _, u in (line.partition(" ") for line in stats.splitlines())))
+
+
+def test_the_services_logged_no_error(stack: StackRun) -> None:
+    """Over the whole run (start, scale-up, MongoDB restart, producer stop): no ERROR,
+    CRITICAL or traceback from any of the six services."""
+    problems = []
+    for service in ROLES:
+        text = stack.project.run("logs", "--no-color", service).stdout
+        problems += [line for line in text.splitlines() if ERROR_LINE.search(line)]
+    assert problems == [], "\n".join(problems[:30])
 
 
 def test_down_v_leaves_nothing_behind(stack: StackRun) -> None:
