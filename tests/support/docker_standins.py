@@ -136,7 +136,9 @@ def ensure_python_base(engine: DockerEngine, log: Path) -> str:
                f"LABEL {STANDIN_LABEL}=debootstrap", 'CMD ["python3"]']
     args = ["import"] + [a for c in changes for a in ("--change", c)] + [str(tar_path), tag]
     engine.docker(*args, timeout=600)
-    return f"{tag}: not pullable ({pull.stderr.strip().splitlines()[-1][:120] if pull.stderr.strip() else 'no reason'}); stand-in from {how}"
+    with open(log, "a") as out:
+        out.write(f"docker pull {tag} failed:\n{pull.stderr}\n")
+    return f"{tag}: pull failed (reason in {log.name}); stand-in from {how}"
 
 
 def standin_images() -> dict[str, str]:
