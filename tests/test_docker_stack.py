@@ -121,6 +121,7 @@ def _report(request: pytest.FixtureRequest, run: StackRun | None, total: float) 
 @pytest.fixture(scope="module")
 def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackRun]:
     began = time.monotonic()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     try:
         engine = DockerEngine.obtain(ARTIFACTS)
     except EngineUnavailableError as exc:
