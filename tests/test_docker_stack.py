@@ -38,7 +38,7 @@ from tests.support.compose_project import ComposeProject
 from tests.support.docker_engine import DockerEngine, EngineUnavailableError
 from tests.support.docker_standins import build_standins, ensure_python_base
 from tests.support.servers import LOG_DIR
-from tests.support.waiting import wait_for
+from tests.support.waiting import free_port, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.docker, pytest.mark.browser]
 
@@ -92,12 +92,6 @@ def _port_free(port: int) -> bool:
     return True
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _report(request: pytest.FixtureRequest, run: StackRun | None, total: float) -> None:
     lines = []
     if run is not None:
@@ -132,7 +126,7 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     run: StackRun | None = None
     try:
         started = time.monotonic()
-        ports = {var: default if _port_free(default) else _free_port() for var, default in HOST_PORTS.items()}
+        ports = {var: default if _port_free(default) else free_port() for var, default in HOST_PORTS.items()}
         env_file = tmp_path_factory.mktemp("compose") / "empty.env"
         env_file.write_text("")
         project = ComposeProject(engine, f"sas-check-{uuid.uuid4().hex[:8]}", env_file, ARTIFACTS,
