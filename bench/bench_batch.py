@@ -94,7 +94,7 @@ def main() -> int:
     server = None
     uri = args.mongo_uri
     if not uri:
-        from tests.support.servers import SecantusMongo
+        from scripts.servers import SecantusMongo
 
         server = SecantusMongo().start()
         uri = server.uri

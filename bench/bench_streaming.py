@@ -157,7 +157,7 @@ def main() -> int:
 
     servers: list[Any] = []
     if not args.bootstrap or not args.mongo_uri:
-        from tests.support.servers import SecantusMongo, TansuBroker
+        from scripts.servers import SecantusMongo, TansuBroker
     if not args.bootstrap:
         servers.append(TansuBroker().start())
         args.bootstrap = servers[-1].bootstrap

@@ -34,11 +34,11 @@ sys.path.insert(0, str(ROOT))
 import pymysql  # noqa: E402
 import requests  # noqa: E402
 
+from bench.webdata import seed_alert_log, seed_daily  # noqa: E402
 from config.settings import Settings  # noqa: E402
 from database.mongo import REALTIME_PRICES, get_db, make_client  # noqa: E402
 from database.mysql import apply_schema  # noqa: E402
 from database.setup_mongodb import ensure_indexes  # noqa: E402
-from tests.support.webdata import seed_alert_log, seed_daily  # noqa: E402
 
 SYMBOLS = ["AAPL", "GOOGL", "MSFT", "AMZN", "TSLA", "META", "NVDA"]
 STEP = timedelta(seconds=15)
@@ -170,7 +170,7 @@ def main() -> None:
     mongo_server = None
     mongo_uri = args.mongo_uri
     if not mongo_uri:
-        from tests.support.servers import SecantusMongo
+        from scripts.servers import SecantusMongo
         mongo_server = SecantusMongo().start()
         mongo_uri = mongo_server.uri
     tag = uuid.uuid4().hex[:8]
@@ -185,7 +185,7 @@ def main() -> None:
     db = get_db(client, settings)
     ensure_indexes(db)
 
-    from tests.support.waiting import free_port
+    from scripts.waiting import free_port
     port = free_port()
     env = dict(os.environ, PYTHONPATH=str(ROOT), MONGO_URI=mongo_uri, MONGO_DB=settings.mongo_db,
                MYSQL_HOST=MYSQL["host"], MYSQL_PORT=str(MYSQL["port"]), MYSQL_USER=MYSQL["user"],

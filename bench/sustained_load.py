@@ -43,9 +43,9 @@ from pymongo import MongoClient  # noqa: E402
 
 from database.mongo import ALERT_HISTORY, REALTIME_PRICES  # noqa: E402
 from database.mysql import apply_schema  # noqa: E402
-from tests.support.processes import ServiceProcess  # noqa: E402
-from tests.support.servers import SecantusMongo, TansuBroker  # noqa: E402
-from tests.support.waiting import wait_for  # noqa: E402
+from scripts.processes import ServiceProcess  # noqa: E402
+from scripts.servers import SecantusMongo, TansuBroker  # noqa: E402
+from scripts.waiting import wait_for  # noqa: E402
 
 MYSQL = {
     "host": os.environ.get("TEST_MYSQL_HOST", "127.0.0.1"),

@@ -16,7 +16,7 @@ from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # Tickers as exchanges print them: AAPL, BRK.B, RDS-A.
@@ -88,10 +88,25 @@ class Settings(BaseSettings):
 
     # --- Alerts ----------------------------------------------------------------
     price_change_threshold: float = Field(5.0, gt=0)
+    # A move re-arms the price rule once back below threshold minus this (percentage points).
+    price_change_hysteresis: float = Field(1.0, ge=0)
     volume_threshold_multiplier: float = Field(2.0, gt=0)
+    # Time-of-day volume baseline: bucket length, sessions looked at, sessions needed.
+    volume_bucket_minutes: int = Field(30, ge=5, le=120)
+    volume_baseline_sessions: int = Field(10, ge=1, le=60)
+    volume_baseline_min_sessions: int = Field(3, ge=1, le=60)
     volume_window: int = Field(20, ge=2, le=10000)
     alert_cooldown_seconds: int = Field(900, ge=0)
     alert_email_recipients: CsvList = []
+    # Alerts a user receives per market day unless they choose fewer or more on the account page.
+    alert_user_daily_cap: int = Field(20, ge=1, le=1000)
+    # Webhooks: a system-wide receiver (empty = none), http hosts allowed besides https, and the sender.
+    alert_webhook_url: str = ""
+    webhook_allowed_http_hosts: CsvList = []
+    webhook_timeout_seconds: float = Field(5.0, gt=0, le=60)
+    webhook_max_attempts: int = Field(3, ge=1, le=20)
+    webhook_retry_seconds: float = Field(5.0, ge=0, le=3600)
+    webhook_queue_size: int = Field(1000, ge=1, le=1_000_000)
 
     # --- SMTP (alerts and the news digest) -------------------------------------
     smtp_server: str = ""
@@ -146,7 +161,7 @@ class Settings(BaseSettings):
         # Compose passes unset variables as empty strings.
         return None if value == "" else value
 
-    @field_validator("stock_symbols", "alert_email_recipients", mode="before")
+    @field_validator("stock_symbols", "alert_email_recipients", "webhook_allowed_http_hosts", mode="before")
     @classmethod
     def _csv(cls, value: object) -> object:
         return _split_csv(value)
@@ -161,6 +176,22 @@ class Settings(BaseSettings):
         if bad:
             raise ValueError(f"not a ticker symbol: {', '.join(bad)}")
         return list(dict.fromkeys(upper))
+
+    @field_validator("price_change_hysteresis")
+    @classmethod
+    def _hysteresis(cls, value: float, info: ValidationInfo) -> float:
+        threshold = info.data.get("price_change_threshold")
+        if threshold is not None and value >= threshold:
+            raise ValueError("must be below PRICE_CHANGE_THRESHOLD (or a move could never re-arm)")
+        return value
+
+    @field_validator("volume_baseline_min_sessions")
+    @classmethod
+    def _min_sessions(cls, value: int, info: ValidationInfo) -> int:
+        sessions = info.data.get("volume_baseline_sessions")
+        if sessions is not None and value > sessions:
+            raise ValueError("must not exceed VOLUME_BASELINE_SESSIONS")
+        return value
 
     @field_validator("market_timezone")
     @classmethod

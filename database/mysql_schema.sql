@@ -92,6 +92,10 @@ CREATE TABLE IF NOT EXISTS alert_log (
   email_status    VARCHAR(16)     NOT NULL DEFAULT 'pending' COMMENT 'sent, failed, disabled, pending',
   email_error     VARCHAR(512)    NULL,
   created_at      DATETIME(3)     NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
+  -- Why it fired (issue 13); an install from before them: database/migrations/001_alert_log_why.sql.
+  band            SMALLINT        NULL COMMENT 'price_change: the move exceeds band x threshold',
+  baseline        DECIMAL(20,4)   NULL COMMENT 'volume_spike: the usual volume compared with',
+  baseline_kind   VARCHAR(16)     NULL COMMENT 'time_of_day or recent_average',
   UNIQUE KEY uq_alert_key (alert_key),
   KEY ix_alert_symbol_created (symbol, created_at),
   KEY ix_alert_created (created_at)

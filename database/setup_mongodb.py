@@ -14,6 +14,7 @@ from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.database import Database
 
 from database.mongo import (
+    ALERT_DELIVERIES,
     ALERT_HISTORY,
     API_BUDGET,
     DIGEST_LOG,
@@ -45,6 +46,13 @@ INDEXES: dict[str, list[IndexModel]] = {
         # Cooldown look-up (last alert of a symbol and rule) and "latest alerts".
         IndexModel([("symbol", ASCENDING), ("rule", ASCENDING), ("quote_timestamp", DESCENDING)], name="ix_symbol_rule_time"),
         IndexModel([("created_at", DESCENDING)], name="ix_created"),
+    ],
+    # ALERT_STATE is keyed by _id ("price_band|SYMBOL"): no index of its own.
+    ALERT_DELIVERIES: [
+        # A user's deliveries of a market day (the daily cap) and the retry of pending ones.
+        IndexModel([("user_id", ASCENDING), ("day", ASCENDING)], name="ix_user_day"),
+        IndexModel([("status", ASCENDING), ("channel", ASCENDING)], name="ix_status_channel"),
+        IndexModel([("alert_key", ASCENDING)], name="ix_alert_key"),
     ],
     DIGEST_LOG: [
         # One digest per user per day, however often the job runs.

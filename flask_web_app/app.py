@@ -40,6 +40,11 @@ def create_app(settings: Settings | None = None, *, instance_path: str | None = 
         REFRESH_SECONDS=settings.flask_refresh_seconds,
         LOGIN_MAX_FAILURES=settings.flask_login_max_failures,
         LOGIN_LOCKOUT_SECONDS=settings.flask_login_lockout_seconds,
+        # The floors and defaults of a user's own alert rules (account page).
+        PRICE_CHANGE_THRESHOLD=settings.price_change_threshold,
+        VOLUME_THRESHOLD_MULTIPLIER=settings.volume_threshold_multiplier,
+        ALERT_USER_DAILY_CAP=settings.alert_user_daily_cap,
+        WEBHOOK_ALLOWED_HTTP_HOSTS=list(settings.webhook_allowed_http_hosts),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         PERMANENT_SESSION_LIFETIME=timedelta(days=14),

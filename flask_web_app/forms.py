@@ -4,12 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import request
+from flask import current_app, request
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, EmailField, PasswordField, SelectMultipleField, StringField, SubmitField
-from wtforms.validators import DataRequired, Email, EqualTo, Length, ValidationError
+from wtforms import (
+    BooleanField,
+    DecimalField,
+    EmailField,
+    IntegerField,
+    PasswordField,
+    SelectMultipleField,
+    StringField,
+    SubmitField,
+)
+from wtforms.validators import DataRequired, Email, EqualTo, Length, NumberRange, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from common.webhook import url_problem
 from flask_web_app.validation import password_problem
 
 
@@ -73,12 +83,50 @@ class LoginForm(HtmlForm):
     submit = SubmitField("Log in")
 
 
+class AtLeastSystem:
+    """A user's own threshold may be stricter than the system's, never looser
+    (alert_log is the system's record; users receive a subset of it)."""
+
+    def __init__(self, setting: str, unit: str) -> None:
+        self.setting, self.unit = setting, unit
+
+    def __call__(self, form: FlaskForm, field: DecimalField) -> None:
+        floor = float(current_app.config[self.setting])
+        if field.data is not None and float(field.data) < floor:
+            raise ValidationError(f"At least the system's {floor:g}{self.unit} (leave empty to use it).")
+
+
+class WebhookUrl:
+    def __call__(self, form: FlaskForm, field: StringField) -> None:
+        if field.data and (problem := url_problem(field.data, current_app.config["WEBHOOK_ALLOWED_HTTP_HOSTS"])):
+            raise ValidationError(problem)
+
+
 class AccountForm(HtmlForm):
     name = StringField("Name", filters=[_strip], validators=[DataRequired(), Length(max=100)])
-    watchlist = MultiCheckboxField("Watchlist (none ticked = all symbols)", choices=[])
+    watchlist = MultiCheckboxField("Watchlist (none ticked = all symbols; alerts follow it too)", choices=[])
     digest_opt_in = BooleanField("Daily news digest by email")
-    alert_opt_in = BooleanField("Price and volume alerts by email")
+    alert_opt_in = BooleanField("Price and volume alerts (email, and your webhook if you give one)")
+    alert_price_threshold = DecimalField(
+        "Price move that alerts you, % from the previous close (empty = the system's)", places=2,
+        validators=[Optional(), NumberRange(max=100), AtLeastSystem("PRICE_CHANGE_THRESHOLD", "%")])
+    alert_volume_multiplier = DecimalField(
+        "Volume spike that alerts you, x the usual volume (empty = the system's)", places=2,
+        validators=[Optional(), NumberRange(max=1000), AtLeastSystem("VOLUME_THRESHOLD_MULTIPLIER", "x")])
+    alert_daily_cap = IntegerField("At most this many alerts a day (empty = the system's)",
+                                   validators=[Optional(), NumberRange(min=1, max=1000)])
+    alert_webhook_url = StringField("Webhook URL (Slack or Discord incoming webhook; https)", filters=[_strip],
+                                    validators=[Optional(), Length(max=500), WebhookUrl()])
     submit = SubmitField("Save")
+
+    def alert_rules(self) -> dict[str, object]:
+        """The alert fields as stored on the user (None = the system's)."""
+        def num(field: DecimalField) -> float | None:
+            return None if field.data is None else float(field.data)
+
+        return {"alert_price_threshold": num(self.alert_price_threshold),
+                "alert_volume_multiplier": num(self.alert_volume_multiplier),
+                "alert_daily_cap": self.alert_daily_cap.data, "alert_webhook_url": self.alert_webhook_url.data or None}
 
 
 class PasswordForm(HtmlForm):

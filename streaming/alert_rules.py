@@ -1,25 +1,41 @@
-"""Alert rules, the rolling volume window and the cooldown decision. Pure (no I/O).
+"""Alert rules, their state machines and the decisions around them. Pure (no I/O).
 
-- price_change: |change_percent| > PRICE_CHANGE_THRESHOLD.
-- volume_spike: volume > VOLUME_THRESHOLD_MULTIPLIER x the average volume of the
-  symbol's previous VOLUME_WINDOW quotes; silent until the window is full.
-- cooldown: per (symbol, rule), measured on quote timestamps (not the wall clock),
-  so a replay after a restart decides exactly as the first pass did.
+- price_change, once per event: a band state machine per symbol and market day.
+  band = k when |change from previous close| exceeds k x PRICE_CHANGE_THRESHOLD.
+  An alert fires when the band rises above the highest band reached since the
+  symbol was last "armed"; it re-arms once the move is back below
+  threshold - PRICE_CHANGE_HYSTERESIS (or flips direction), and at the start of
+  each market day. A stock that is up 6 % all day alerts once; 11 % alerts again.
+- volume_spike: volume > VOLUME_THRESHOLD_MULTIPLIER x a baseline: the median,
+  over the symbol's last sessions, of its mean per-quote volume in the same
+  time-of-day bucket (so the busy open and close are not spikes by themselves);
+  while there are too few such sessions, the average of its previous VOLUME_WINDOW
+  quotes (the old rule), labelled as such.
+- cooldown (volume_spike only): per (symbol, rule), on quote timestamps.
+- per-user filter: a user receives a system alert when it passes their own,
+  stricter, threshold and watchlist.
 """
 
 from __future__ import annotations
 
+import math
+import statistics
 from collections import deque
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import date, datetime, time, timedelta
 from enum import Enum
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from streaming.schema import format_timestamp
 
 PRICE_CHANGE = "price_change"
 VOLUME_SPIKE = "volume_spike"
 RULES = (PRICE_CHANGE, VOLUME_SPIKE)
+
+TIME_OF_DAY = "time_of_day"  # baseline kinds
+RECENT_AVERAGE = "recent_average"
 
 
 @dataclass(frozen=True)
@@ -32,6 +48,9 @@ class Alert:
     quote_timestamp: datetime
     source: str
     message: str
+    band: int | None = None  # price_change: the band reached (k x the threshold)
+    baseline: float | None = None  # volume_spike: the usual volume it was compared with
+    baseline_kind: str | None = None  # time_of_day or recent_average
 
     @property
     def key(self) -> str:
@@ -42,7 +61,8 @@ class Alert:
         return {
             "alert_key": self.key, "symbol": self.symbol, "rule": self.rule, "value": self.value,
             "threshold": self.threshold, "price": self.price, "quote_timestamp": self.quote_timestamp,
-            "message": self.message, "source": self.source,
+            "message": self.message, "source": self.source, "band": self.band, "baseline": self.baseline,
+            "baseline_kind": self.baseline_kind,
         }
 
 
@@ -50,8 +70,106 @@ def alert_key(symbol: str, rule: str, quote_timestamp: datetime) -> str:
     return f"{symbol}|{rule}|{format_timestamp(quote_timestamp)}"
 
 
+def market_day(ts: datetime, tz: ZoneInfo) -> date:
+    return ts.astimezone(tz).date()
+
+
+# ---------------------------------------------------------------------- price bands
+def band_of(move: float, threshold: float) -> int:
+    """k such that |move| exceeds k x threshold but not (k+1) x threshold (0 inside)."""
+    ratio = abs(move) / threshold
+    return max(0, math.ceil(round(ratio, 9)) - 1)
+
+
+@dataclass(frozen=True)
+class BandState:
+    """Where a symbol's price move stands today. as_of: quote time of the last change
+    (older quotes are replays and change nothing); fired_at: quote time of the last alert."""
+
+    day: date | None = None
+    direction: int = 0  # +1 up, -1 down, 0 armed
+    band: int = 0  # highest band alerted since armed
+    as_of: datetime | None = None
+    fired_at: datetime | None = None
+
+
+def step_band(state: BandState, move: float, ts: datetime, day: date, threshold: float,
+              hysteresis: float) -> tuple[BandState, int | None]:
+    """Feed one quote's move; returns (new state, band that fires or None).
+
+    A quote not newer than state.as_of is a replay: the state stays, and only the very
+    quote that fired returns its band again (so its delivery can be completed).
+    """
+    if state.as_of is not None and ts <= state.as_of:
+        return state, (state.band if ts == state.fired_at and state.band > 0 else None)
+    current = state if state.day == day else BandState(day=day, as_of=state.as_of, fired_at=state.fired_at)
+    band = band_of(move, threshold)
+    direction = 1 if move > 0 else -1 if move < 0 else 0
+    if current.band > 0 and (abs(move) < threshold - hysteresis or (band > 0 and direction != current.direction)):
+        current = replace(current, direction=0, band=0)  # back inside (or flipped): re-armed
+    if band > current.band:
+        return replace(current, direction=direction, band=band, as_of=ts, fired_at=ts), band
+    if current != state:
+        return replace(current, as_of=ts), None
+    return state, None
+
+
+def price_alert(quote: dict[str, Any], band: int, threshold: float) -> Alert:
+    symbol, change, price = quote["symbol"], quote["change_percent"], quote["price"]
+    direction = "up" if change > 0 else "down"
+    what = "crossed the threshold" if band == 1 else f"passed {band}x the threshold"
+    return Alert(
+        symbol, PRICE_CHANGE, round(change, 4), threshold, price, quote["timestamp"], quote["source"],
+        f"{symbol} is {direction} {abs(change):.2f}% from the previous close and {what} "
+        f"(band {band}, threshold {threshold:g}%), price {price:.2f}",
+        band=band,
+    )
+
+
+# ---------------------------------------------------------------------- volume
+@dataclass(frozen=True)
+class Baseline:
+    volume: float
+    kind: str  # TIME_OF_DAY or RECENT_AVERAGE
+    detail: str  # what it is, for people: "median of 5 sessions, 10:00-10:30"
+
+
+def bucket_of(ts: datetime, tz: ZoneInfo, minutes: int) -> tuple[time, time]:
+    """The time-of-day bucket (local start, end) a quote falls in; buckets are
+    aligned to midnight, so 15 or 30 minutes also align with a 09:30 open."""
+    local = ts.astimezone(tz)
+    start_min = (local.hour * 60 + local.minute) // minutes * minutes
+    end_min = min(start_min + minutes, 24 * 60 - 1)
+    return time(start_min // 60, start_min % 60), time(end_min // 60, end_min % 60)
+
+
+def baseline_windows(ts: datetime, tz: ZoneInfo, minutes: int, lookback_days: int) -> list[tuple[datetime, datetime]]:
+    """[start, end) of the quote's bucket on each of the `lookback_days` days before its
+    market day, newest first, as aware datetimes (weekends simply hold no quotes)."""
+    start_t, end_t = bucket_of(ts, tz, minutes)
+    day = market_day(ts, tz)
+    windows = []
+    for back in range(1, lookback_days + 1):
+        d = day - timedelta(days=back)
+        windows.append((datetime.combine(d, start_t, tzinfo=tz), datetime.combine(d, end_t, tzinfo=tz)))
+    return windows
+
+
+def time_of_day_baseline(per_day: Mapping[date, Sequence[int]], sessions: int, min_sessions: int,
+                         label: str) -> Baseline | None:
+    """Median over the newest `sessions` days of each day's mean volume in the bucket;
+    None with fewer than `min_sessions` days of data (the caller falls back)."""
+    days = sorted((d for d, v in per_day.items() if v), reverse=True)[:sessions]
+    if len(days) < min_sessions:
+        return None
+    volume = statistics.median(sum(per_day[d]) / len(per_day[d]) for d in days)
+    if volume <= 0:
+        return None
+    return Baseline(float(volume), TIME_OF_DAY, f"median of {len(days)} sessions, {label}")
+
+
 class VolumeWindows:
-    """The last `size` volumes of each symbol, fed in quote-time order."""
+    """The last `size` volumes of each symbol, fed in quote-time order (the fallback baseline)."""
 
     def __init__(self, size: int) -> None:
         self.size = size
@@ -64,6 +182,12 @@ class VolumeWindows:
         if window is None or len(window) < self.size:
             return None
         return sum(window) / len(window)
+
+    def baseline(self, symbol: str) -> Baseline | None:
+        average = self.average(symbol)
+        if average is None or average <= 0:
+            return None
+        return Baseline(average, RECENT_AVERAGE, f"average of the last {self.size} quotes")
 
     def known(self, symbol: str) -> bool:
         return symbol in self._volumes
@@ -86,31 +210,22 @@ class VolumeWindows:
         return True
 
 
-def evaluate(quote: dict[str, Any], price_threshold: float, volume_multiplier: float,
-             windows: VolumeWindows) -> list[Alert]:
-    """Alerts a quote raises (before cooldown). Feeds the quote's volume into the window
-    after comparing it, so a spike is measured against the quotes before it."""
-    alerts: list[Alert] = []
-    symbol, ts, price = quote["symbol"], quote["timestamp"], quote["price"]
-    change = quote["change_percent"]
-    if abs(change) > price_threshold:
-        direction = "up" if change > 0 else "down"
-        alerts.append(Alert(
-            symbol, PRICE_CHANGE, round(change, 4), price_threshold, price, ts, quote["source"],
-            f"{symbol} is {direction} {abs(change):.2f}% from the previous close "
-            f"(threshold {price_threshold:g}%), price {price:.2f}",
-        ))
-    average = windows.average(symbol)
-    if average is not None and average > 0:
-        limit = volume_multiplier * average
-        if quote["volume"] > limit:
-            alerts.append(Alert(
-                symbol, VOLUME_SPIKE, float(quote["volume"]), round(limit, 4), price, ts, quote["source"],
-                f"{symbol} traded {quote['volume']:,} shares, {quote['volume'] / average:.1f}x its recent "
-                f"average of {average:,.0f} (threshold {volume_multiplier:g}x), price {price:.2f}",
-            ))
-    windows.add(symbol, quote["volume"], ts)
-    return alerts
+def volume_alert(quote: dict[str, Any], baseline: Baseline | None, multiplier: float) -> Alert | None:
+    """The volume_spike a quote raises against its baseline (before cooldown), or None."""
+    if baseline is None:
+        return None
+    limit = multiplier * baseline.volume
+    volume = quote["volume"]
+    if volume <= limit:
+        return None
+    symbol, price = quote["symbol"], quote["price"]
+    usual = "usual volume" if baseline.kind == TIME_OF_DAY else "recent average"
+    return Alert(
+        symbol, VOLUME_SPIKE, float(volume), round(limit, 4), price, quote["timestamp"], quote["source"],
+        f"{symbol} traded {volume:,} shares, {volume / baseline.volume:.1f}x its {usual} of "
+        f"{baseline.volume:,.0f} ({baseline.detail}; threshold {multiplier:g}x), price {price:.2f}",
+        baseline=round(baseline.volume, 4), baseline_kind=baseline.kind,
+    )
 
 
 class Decision(Enum):
@@ -131,15 +246,50 @@ def cooldown_decision(quote_ts: datetime, last_alert_ts: datetime | None, cooldo
     return Decision.NEW
 
 
+# ---------------------------------------------------------------------- people
+@dataclass(frozen=True)
+class UserRules:
+    """One user's alert settings (thresholds never below the system's)."""
+
+    user_id: str
+    email: str
+    enabled: bool
+    watchlist: tuple[str, ...]  # empty = every symbol
+    price_threshold: float
+    volume_multiplier: float
+    daily_cap: int
+    webhook_url: str | None
+
+
+def user_wants(rules: UserRules, alert: Alert) -> bool:
+    """Whether a system alert passes this user's own rules (the cap is decided apart)."""
+    if not rules.enabled or (rules.watchlist and alert.symbol not in rules.watchlist):
+        return False
+    if alert.rule == PRICE_CHANGE:
+        return abs(alert.value) > rules.price_threshold
+    if alert.rule == VOLUME_SPIKE:
+        return bool(alert.baseline) and alert.value > rules.volume_multiplier * float(alert.baseline or 0)
+    return False
+
+
 def render_email(alert: Alert) -> tuple[str, str]:
     """(subject, text) of the alert email."""
     rule = "Price move" if alert.rule == PRICE_CHANGE else "Volume spike"
     subject = f"[Stock alert] {alert.symbol}: {rule.lower()}"
+    why = (f"Band: {alert.band} (the move exceeds {alert.band}x the threshold)\n" if alert.band else
+           f"Baseline: {alert.baseline:g} shares ({alert.baseline_kind})\n" if alert.baseline else "")
     text = (
         f"{rule} on {alert.symbol}\n\n{alert.message}.\n\n"
         f"Quote time (UTC): {format_timestamp(alert.quote_timestamp)}\n"
-        f"Value: {alert.value:g}   Threshold: {alert.threshold:g}\n"
+        f"Value: {alert.value:g}   Threshold: {alert.threshold:g}\n{why}"
         f"Source: {alert.source}\n\n"
         "You receive this because you opted in to alerts in the Stock Analysis System.\n"
     )
     return subject, text
+
+
+def render_webhook_text(alert: Alert) -> str:
+    """One line for Slack / Discord."""
+    rule = "price move" if alert.rule == PRICE_CHANGE else "volume spike"
+    return (f"[Stock alert] {alert.symbol} {rule}: {alert.message} "
+            f"(quote {format_timestamp(alert.quote_timestamp)}, source {alert.source})")

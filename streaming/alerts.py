@@ -1,22 +1,24 @@
 """Alerts: reads `stock-prices` in its own group and raises price and volume alerts.
 
-Each alert is stored in MongoDB alert_history and MySQL alert_log (idempotent on
-alert_key = symbol|rule|quote timestamp), logged, and emailed to
-ALERT_EMAIL_RECIPIENTS and opted-in users when SMTP is configured. The cooldown per
-(symbol, rule) is read back from alert_history, so it survives a restart. Offsets
-are committed after a batch's alerts are stored: a crash means redelivery, and a
-redelivered quote finds its alert already there (only a still-pending email is
+price_change fires once per event (streaming/alert_rules.py: a band state machine
+per symbol and market day, kept in MongoDB alert_state so a restart neither repeats
+nor forgets); volume_spike compares a quote with the symbol's usual volume for that
+time of day (from stored quotes), with a cooldown per symbol read back from
+alert_history. Each alert is stored in MongoDB alert_history and MySQL alert_log
+(idempotent on alert_key = symbol|rule|quote timestamp) with the band or baseline
+that fired, logged, and delivered by streaming/alert_delivery.py. Offsets are
+committed after a batch's alerts are stored: a crash means redelivery, and a
+redelivered quote finds its alert already there (only unfinished deliveries are
 retried). Run as `python streaming/alerts.py`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import smtplib
 import sys
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pymysql
@@ -26,17 +28,45 @@ from kafka.errors import CommitFailedError, KafkaError
 from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
-from common.mailer import SmtpMailer, build_message
+from common.mailer import SmtpMailer
 from config import Settings
 from database.mongo import alerts as mongo_alerts
-from database.mongo.prices import volumes_before
+from database.mongo.prices import volumes_before, volumes_in_windows
 from database.mysql import MySQLUnavailableError
 from database.mysql import alerts as mysql_alerts
-from streaming.alert_rules import Alert, Decision, VolumeWindows, cooldown_decision, evaluate, render_email
+from streaming.alert_delivery import Deliveries
+from streaming.alert_rules import (
+    VOLUME_SPIKE,
+    Alert,
+    BandState,
+    Baseline,
+    Decision,
+    VolumeWindows,
+    baseline_windows,
+    bucket_of,
+    cooldown_decision,
+    market_day,
+    price_alert,
+    step_band,
+    time_of_day_baseline,
+    volume_alert,
+)
 from streaming.kafka_io import Backoff, consume_batches, next_offsets, retry_until
 from streaming.schema import Acceptance, InvalidQuote, parse_message
 
 STORE_ERRORS = (PyMongoError, pymysql.err.OperationalError, pymysql.err.InterfaceError, MySQLUnavailableError)
+
+
+def state_to_doc(state: BandState) -> dict[str, Any]:
+    return {"day": state.day.isoformat() if state.day else None, "direction": state.direction, "band": state.band,
+            "as_of": state.as_of, "fired_at": state.fired_at}
+
+
+def state_from_doc(doc: dict[str, Any] | None) -> BandState:
+    if not doc:
+        return BandState()
+    return BandState(day=date.fromisoformat(doc["day"]) if doc.get("day") else None, direction=doc.get("direction", 0),
+                     band=doc.get("band", 0), as_of=doc.get("as_of"), fired_at=doc.get("fired_at"))
 
 
 class AlertService:
@@ -48,12 +78,15 @@ class AlertService:
         self.db = db
         self.mysql_connect = mysql_connect
         self._mysql: pymysql.Connection | None = None
-        self.mailer = mailer
+        self._why_columns = True  # alert_log has band/baseline (false on an unmigrated install)
         self.stop = stop
         self.log = logger
+        self.deliveries = Deliveries(settings, db, mailer, logger)
         self.windows = VolumeWindows(settings.volume_window)
         self.cooldown = timedelta(seconds=settings.alert_cooldown_seconds)
         self._last: dict[tuple[str, str], datetime | None] = {}
+        self._bands: dict[str, BandState] = {}
+        self._baselines: dict[tuple[str, date, Any], Baseline | None] = {}
         self.raised = 0
         self.rules = Acceptance.from_settings(settings)  # what the consumer rejects raises no alert
 
@@ -75,27 +108,37 @@ class AlertService:
             self._last[key] = mongo_alerts.last_alert_time(self.db, symbol, rule)
         return self._last[key]
 
-    def recipients(self, symbol: str) -> list[str]:
-        found = [*self.settings.alert_email_recipients, *mongo_alerts.opted_in_emails(self.db, symbol)]
-        return list(dict.fromkeys(addr.strip().lower() for addr in found if addr.strip()))
+    def band_state(self, symbol: str) -> BandState:
+        if symbol not in self._bands:  # first time since start: the stored state
+            self._bands[symbol] = state_from_doc(mongo_alerts.load_band_state(self.db, symbol))
+        return self._bands[symbol]
+
+    def _insert_mysql(self, record: dict[str, Any], stored: dict[str, Any]) -> bool:
+        try:
+            return mysql_alerts.insert_alert(self.mysql(), record, stored["email_status"], stored["created_at"],
+                                             with_why=self._why_columns)
+        except mysql_alerts.MissingWhyColumnsError:
+            self._why_columns = False
+            self.log.error("alert_log has no band/baseline columns (a database from before them): storing alerts "
+                           "without them; run database/migrations/001_alert_log_why.sql to add them")
+            return mysql_alerts.insert_alert(self.mysql(), record, stored["email_status"], stored["created_at"],
+                                             with_why=False)
 
     # ------------------------------------------------------------------ one alert
     def process(self, alert: Alert) -> None:
-        """Store, log and email one alert; safe to repeat (raises on a storage error)."""
-        decision = cooldown_decision(alert.quote_timestamp, self.last_alert(alert.symbol, alert.rule), self.cooldown)
-        if decision is Decision.COOLDOWN:
-            self.log.debug("cooldown: %s %s at %s suppressed", alert.symbol, alert.rule, alert.quote_timestamp)
-            return
-        recipients = self.recipients(alert.symbol) if self.mailer.enabled else []
-        status = "pending" if recipients else "disabled"
-        now = datetime.now(UTC)
+        """Store, log and deliver one alert; safe to repeat (raises on a storage error)."""
+        if alert.rule == VOLUME_SPIKE:
+            decision = cooldown_decision(alert.quote_timestamp, self.last_alert(alert.symbol, alert.rule), self.cooldown)
+            if decision is Decision.COOLDOWN:
+                self.log.debug("cooldown: %s %s at %s suppressed", alert.symbol, alert.rule, alert.quote_timestamp)
+                return
         record = alert.as_record()
-        stored, new = mongo_alerts.store_alert(self.db, record, status, now)
+        stored, new = mongo_alerts.store_alert(self.db, record, "pending", datetime.now(UTC))
         if new:
             self.raised += 1
             self.log.warning("ALERT %s: %s [%s]", alert.rule, alert.message, alert.key)
         try:
-            if not mysql_alerts.insert_alert(self.mysql(), record, stored["email_status"], stored["created_at"]):
+            if not self._insert_mysql(record, stored):
                 # Already there (a retry after a failure): bring its email status in step.
                 mysql_alerts.set_email_status(self.mysql(), alert.key, stored["email_status"], stored.get("email_error"))
         except STORE_ERRORS:
@@ -104,38 +147,65 @@ class AlertService:
         last = self._last.get((alert.symbol, alert.rule))
         if last is None or alert.quote_timestamp > last:
             self._last[(alert.symbol, alert.rule)] = alert.quote_timestamp
-        if stored["email_status"] == "pending":
-            self.email(alert, recipients or self.recipients(alert.symbol))
-        elif new and self.mailer.enabled:
-            # (Email being off was said once at start, not per alert.)
-            self.log.info("alert %s not emailed: no recipients (ALERT_EMAIL_RECIPIENTS or opted-in users)", alert.key)
-
-    def email(self, alert: Alert, recipients: list[str]) -> None:
-        subject, text = render_email(alert)
-        errors = []
-        for address in recipients:
-            # One message per recipient: nobody sees the others' addresses.
-            try:
-                self.mailer.send(build_message(self.settings.email_sender, address, subject, text))
-            except (smtplib.SMTPException, OSError, RuntimeError) as exc:
-                errors.append(f"{address}: {exc}")
-        status, error = ("failed", "; ".join(errors)[:512]) if errors else ("sent", None)
-        if errors:
-            self.log.error("alert %s stored but email failed for %d of %d recipient(s): %s",
-                           alert.key, len(errors), len(recipients), error)
-        else:
-            self.log.info("alert %s emailed to %d recipient(s)", alert.key, len(recipients))
-        mongo_alerts.set_email_status(self.db, alert.key, status, error)
+        if stored["email_status"] != "pending":
+            return  # delivered before (a redelivered quote)
+        outcome = self.deliveries.send(alert, self.deliveries.plan(alert))
+        mongo_alerts.set_email_status(self.db, alert.key, outcome.status, outcome.error)
         try:
-            mysql_alerts.set_email_status(self.mysql(), alert.key, status, error)
+            mysql_alerts.set_email_status(self.mysql(), alert.key, outcome.status, outcome.error)
         except STORE_ERRORS:
             self._drop_mysql()
             raise
 
+    # ------------------------------------------------------------------ rules
+    def check_price(self, quote: dict[str, Any]) -> None:
+        """The band machine for one quote: the alert (if any) is stored before the state
+        that remembers it, so a crash in between repeats the same alert_key, never a new one."""
+        symbol = quote["symbol"]
+        before = self.band_state(symbol)
+        after, band = step_band(before, quote["change_percent"], quote["timestamp"],
+                                market_day(quote["timestamp"], self.settings.tz),
+                                self.settings.price_change_threshold, self.settings.price_change_hysteresis)
+        if band is not None:
+            self.process(price_alert(quote, band, self.settings.price_change_threshold))
+        if after != before:
+            mongo_alerts.save_band_state(self.db, symbol, state_to_doc(after))
+            self._bands[symbol] = after
+
+    def volume_baseline(self, quote: dict[str, Any]) -> Baseline | None:
+        """The time-of-day baseline of the quote's bucket (one query per symbol, day and
+        bucket), else the recent average while history is short."""
+        s, tz = self.settings, self.settings.tz
+        symbol, ts = quote["symbol"], quote["timestamp"]
+        bucket = bucket_of(ts, tz, s.volume_bucket_minutes)
+        key = (symbol, market_day(ts, tz), bucket)
+        if key not in self._baselines:
+            lookback = s.volume_baseline_sessions * 7 // 5 + 4  # weekends and a holiday or two
+            windows = baseline_windows(ts, tz, s.volume_bucket_minutes, lookback)
+            try:
+                found = volumes_in_windows(self.db, symbol, windows)
+            except PyMongoError as exc:  # the recent average stands in until MongoDB answers
+                self.log.warning("volume baseline of %s unavailable: %s", symbol, exc)
+                return self.windows.baseline(symbol)
+            label = f"{bucket[0]:%H:%M}-{bucket[1]:%H:%M}"
+            per_day = {start.date(): vols for (start, _), vols in zip(windows, found, strict=True)}
+            self._baselines[key] = time_of_day_baseline(per_day, s.volume_baseline_sessions,
+                                                        s.volume_baseline_min_sessions, label)
+            if len(self._baselines) > 10_000:  # old days' buckets
+                self._baselines = {k: v for k, v in self._baselines.items() if k[1] >= key[1]}
+        return self._baselines[key] or self.windows.baseline(symbol)
+
+    def check_volume(self, quote: dict[str, Any]) -> None:
+        alert = volume_alert(quote, self.volume_baseline(quote), self.settings.volume_threshold_multiplier)
+        if alert is not None:
+            self.process(alert)
+        # After comparing: a spike is measured against the quotes before it.
+        self.windows.add(quote["symbol"], quote["volume"], quote["timestamp"])
+
     def seed_window(self, symbol: str, first_seen: datetime) -> None:
         try:
             history = volumes_before(self.db, symbol, first_seen, self.settings.volume_window)
-        except PyMongoError as exc:  # an empty window only delays the volume rule
+        except PyMongoError as exc:  # an empty window only delays the fallback volume rule
             self.log.warning("could not refill the volume window of %s from MongoDB: %s", symbol, exc)
             history = []
         self.windows.seed(symbol, history)
@@ -153,11 +223,10 @@ class AlertService:
                 continue
             if not self.windows.known(quote["symbol"]):
                 self.seed_window(quote["symbol"], quote["timestamp"])
-            alerts = evaluate(quote, self.settings.price_change_threshold,
-                              self.settings.volume_threshold_multiplier, self.windows)
-            for alert in alerts:
-                done = retry_until(lambda a=alert: self.process(a) or True, self.stop,
-                                   f"storing alert {alert.key}", STORE_ERRORS, Backoff(0.5, 15.0))
+            for check, what in ((self.check_price, "price rule"), (self.check_volume, "volume rule")):
+                done = retry_until(lambda c=check, q=quote: c(q) or True, self.stop,
+                                   f"storing alerts of the {what} for {quote['symbol']} at {quote['timestamp']:%H:%M:%S}", STORE_ERRORS,
+                                   Backoff(0.5, 15.0))
                 if done is None:
                     return False
         try:
@@ -167,7 +236,11 @@ class AlertService:
         return True
 
     def run(self) -> None:
-        consume_batches(self.consumer, self.stop, self.handle, self.log)
+        self.deliveries.start()
+        try:
+            consume_batches(self.consumer, self.stop, self.handle, self.log)
+        finally:
+            self.deliveries.close()
 
 
 def run(settings: Settings, stop: threading.Event) -> int:
@@ -191,10 +264,12 @@ def run(settings: Settings, stop: threading.Event) -> int:
     consumer = make_consumer(settings, settings.kafka_alerts_group, [settings.kafka_topic], stop)
     if consumer is None:
         return 0
-    log.info("watching %s as group %s: |change| > %g%%, volume > %gx the last %d quotes' average, "
-             "cooldown %ds per symbol and rule", settings.kafka_topic, settings.kafka_alerts_group,
-             settings.price_change_threshold, settings.volume_threshold_multiplier, settings.volume_window,
-             settings.alert_cooldown_seconds)
+    log.info("watching %s as group %s: price move past %g%% (bands, re-armed below %g%%), volume > %gx the usual "
+             "for its %d-minute bucket (median of up to %d sessions; the last %d quotes' average until %d sessions "
+             "exist), volume cooldown %ds", settings.kafka_topic, settings.kafka_alerts_group,
+             settings.price_change_threshold, settings.price_change_threshold - settings.price_change_hysteresis,
+             settings.volume_threshold_multiplier, settings.volume_bucket_minutes, settings.volume_baseline_sessions,
+             settings.volume_window, settings.volume_baseline_min_sessions, settings.alert_cooldown_seconds)
     service = AlertService(settings, consumer, db, lambda: connect_with_retry(settings, attempts=1), mailer, stop, log)
     try:
         service.run()

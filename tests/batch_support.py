@@ -15,8 +15,8 @@ from pymongo.database import Database
 from config.settings import Settings
 from database.mysql import connect
 from database.setup_mongodb import ensure_indexes
+from scripts.servers import SecantusMongo
 from tests.conftest import MYSQL, Stack, _base_env
-from tests.support.servers import SecantusMongo
 
 
 @pytest.fixture

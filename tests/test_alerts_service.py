@@ -8,10 +8,10 @@ from pymongo import MongoClient
 
 from database.mongo import ALERT_HISTORY
 from database.mongo.users import create_user
+from scripts.processes import ServiceProcess
+from scripts.smtp_inbox import Inbox
+from scripts.waiting import wait_for
 from tests.conftest import Stack, mysql_root
-from tests.support.processes import ServiceProcess
-from tests.support.smtp import Inbox
-from tests.support.waiting import wait_for
 from tests.test_streaming_support import make_topics, produce, quote_bytes
 
 
@@ -47,10 +47,10 @@ def test_spikes_alert_once_within_cooldown_across_a_restart(stack: Stack, inbox:
     spike = quote_bytes("AAPL", 45, change_percent=6.2)
     produce(settings.kafka_bootstrap_servers, settings.kafka_topic, [
         ("AAPL", quote_bytes("AAPL", 0)), ("AAPL", quote_bytes("AAPL", 15)), ("AAPL", quote_bytes("AAPL", 30)),
-        ("AAPL", spike),                                                  # price alert
-        ("AAPL", quote_bytes("AAPL", 60, change_percent=6.8)),            # same move: cooldown
-        ("AAPL", quote_bytes("AAPL", 75, volume=9000)),                   # volume alert (avg 1000)
-        ("AAPL", quote_bytes("AAPL", 90, volume=30000)),                  # cooldown
+        ("AAPL", spike),                                                  # price alert (band 1)
+        ("AAPL", quote_bytes("AAPL", 60, change_percent=6.8)),            # same move, same band: nothing
+        ("AAPL", quote_bytes("AAPL", 75, volume=9000, change_percent=6.5)),   # volume alert (avg 1000)
+        ("AAPL", quote_bytes("AAPL", 90, volume=30000, change_percent=6.4)),  # cooldown
         ("AAPL", spike),                                                  # redelivered quote: nothing new
         ("AAPL", b"garbage"),                                             # the consumer's problem, skipped here
     ])
@@ -74,11 +74,11 @@ def test_spikes_alert_once_within_cooldown_across_a_restart(stack: Stack, inbox:
     subjects = sorted(m.message["Subject"] for m in inbox.messages)
     assert subjects == ["[Stock alert] AAPL: price move"] * 2 + ["[Stock alert] AAPL: volume spike"] * 2
 
-    # Restart: the cooldown comes back from alert_history. A move 5 minutes later stays
-    # quiet; one 20 minutes after the first alert fires (and shows the restart has read that far).
+    # Restart: the band state comes back from alert_state. The same move (still band 1)
+    # stays quiet; passing 2x the threshold fires (and shows the restart has read that far).
     produce(settings.kafka_bootstrap_servers, settings.kafka_topic, [
         ("AAPL", quote_bytes("AAPL", 345, change_percent=7.5)),
-        ("AAPL", quote_bytes("AAPL", 1245, change_percent=8.0)),
+        ("AAPL", quote_bytes("AAPL", 1245, change_percent=10.5)),
     ])
     again = ServiceProcess("streaming/alerts.py", env, name="alerts-again").start()
     try:
@@ -145,3 +145,32 @@ def test_volume_window_is_refilled_from_mongodb_after_a_restart(stack: Stack, in
         assert alerts.stop() == 0, alerts.output()
     row = alert_rows(stack)[0]
     assert (row["symbol"], row["rule"], float(row["value"])) == ("MSFT", "volume_spike", 9000.0)
+
+
+def test_an_alert_log_from_before_band_and_baseline_still_stores_alerts_and_says_how_to_migrate(stack: Stack) -> None:
+    """An install whose MySQL volume predates issue 13: alerts keep flowing (without the
+    new columns) and the log names the migration, which then adds them."""
+    from database.mysql import SCHEMA_PATH, split_sql
+
+    settings = stack.settings()
+    make_topics(settings, settings.kafka_topic)
+    conn = mysql_root(stack.env["MYSQL_DATABASE"])
+    try:
+        with conn.cursor() as cur:
+            cur.execute("ALTER TABLE alert_log DROP COLUMN band, DROP COLUMN baseline, DROP COLUMN baseline_kind")
+        produce(settings.kafka_bootstrap_servers, settings.kafka_topic,
+                [("TSLA", quote_bytes("TSLA", 0, change_percent=-9.0))])
+        alerts = ServiceProcess("streaming/alerts.py", stack.with_env(SMTP_SERVER="")).start()
+        try:
+            wait_for(lambda: len(alert_rows(stack)) == 1, timeout=60, what="the alert stored without the new columns")
+        finally:
+            assert alerts.stop() == 0, alerts.output()
+        assert "run database/migrations/001_alert_log_why.sql" in alerts.output()
+        migration = SCHEMA_PATH.parent / "migrations" / "001_alert_log_why.sql"
+        with conn.cursor() as cur:
+            for stmt in split_sql(migration.read_text()):
+                cur.execute(stmt)
+            cur.execute("SELECT band FROM alert_log")
+            assert [r["band"] for r in cur.fetchall()] == [None]
+    finally:
+        conn.close()

@@ -12,9 +12,9 @@ from pymongo import MongoClient
 from database.mongo.api_budget import MongoCallBudget
 from database.setup_mongodb import ensure_indexes
 from market_data.alpha_vantage import AlphaVantageClient, AlphaVantageRefused, LocalCallBudget, parse_daily_series
+from scripts.servers import SecantusMongo
 from tests.conftest import Stack
 from tests.support.http_fixture import RecordedApi, Response
-from tests.support.servers import SecantusMongo
 
 QUOTE = {"Global Quote": {
     "01. symbol": "AAPL", "02. open": "260.2200", "03. high": "261.3500", "04. low": "260.1900",

@@ -33,8 +33,9 @@ from batch.archive import (
 from config.settings import Settings
 from database.mongo import REALTIME_PRICES
 from database.setup_mongodb import ensure_indexes
-from tests.support.processes import run_script
-from tests.support.servers import MotoS3, SecantusMongo
+from scripts.processes import run_script
+from scripts.servers import SecantusMongo
+from tests.support.servers import MotoS3
 
 NY = ZoneInfo("America/New_York")
 

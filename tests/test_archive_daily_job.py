@@ -15,9 +15,10 @@ from pymongo.database import Database
 
 from batch.archive import S3ObjectStore, parse_partition_key, read_partition
 from database.mongo import REALTIME_PRICES
+from scripts.processes import run_script
+from scripts.servers import SecantusMongo
 from tests.conftest import MYSQL
-from tests.support.processes import run_script
-from tests.support.servers import MotoS3, SecantusMongo
+from tests.support.servers import MotoS3
 from tests.test_archive import NY, day_quotes, strip
 
 

@@ -9,10 +9,10 @@ import pymysql
 from pymongo.database import Database
 
 from config.settings import Settings
+from scripts.processes import ServiceProcess, run_script
+from scripts.waiting import free_port, wait_for
 from tests.batch_data import day_quotes, load, quote, rows
 from tests.conftest import Stack
-from tests.support.processes import ServiceProcess, run_script
-from tests.support.waiting import free_port, wait_for
 
 # The batch fixtures (batch_stack, settings, mdb, conn): MongoDB and MariaDB only.
 pytest_plugins = ["tests.batch_support"]

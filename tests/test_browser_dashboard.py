@@ -19,11 +19,7 @@ from typing import Any
 import pytest
 import requests
 
-from database.mongo import USERS, get_db, make_client
-from database.mongo.prices import insert_quotes
-from tests.support.servers import LOG_DIR, SecantusMongo
-from tests.support.waiting import free_port, wait_for
-from tests.support.webdata import (
+from bench.webdata import (
     quote,
     seed_alert_log,
     seed_daily,
@@ -32,6 +28,10 @@ from tests.support.webdata import (
     utcnow,
     web_settings,
 )
+from database.mongo import USERS, get_db, make_client
+from database.mongo.prices import insert_quotes
+from scripts.servers import LOG_DIR, SecantusMongo
+from scripts.waiting import free_port, wait_for
 
 pytestmark = pytest.mark.browser
 

@@ -9,11 +9,11 @@ from datetime import UTC, datetime
 from pymongo import MongoClient
 
 from database.mongo import REALTIME_PRICES
+from scripts.processes import ServiceProcess
+from scripts.servers import SecantusMongo
+from scripts.waiting import wait_for
 from streaming.kafka_io import H_OFFSET, H_REASON, header
 from tests.conftest import Stack
-from tests.support.processes import ServiceProcess
-from tests.support.servers import SecantusMongo
-from tests.support.waiting import wait_for
 from tests.test_streaming_schema import DESIGN_EXAMPLE
 from tests.test_streaming_support import make_topics, produce, quote_bytes, read_topic
 

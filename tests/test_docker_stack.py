@@ -34,16 +34,16 @@ import pytest
 import requests
 
 from config.settings import Settings
+from scripts.waiting import free_port, wait_for
+from tests.support import ARTIFACTS as TEST_ARTIFACTS
 from tests.support.compose_project import ComposeProject
 from tests.support.docker_engine import DockerEngine, EngineUnavailableError
 from tests.support.docker_standins import build_standins, ensure_python_base
-from tests.support.servers import LOG_DIR
-from tests.support.waiting import free_port, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.docker, pytest.mark.browser]
 
 ROOT = Path(__file__).resolve().parents[1]
-ARTIFACTS = LOG_DIR.parent / "docker"
+ARTIFACTS = TEST_ARTIFACTS / "docker"
 CHROMIUM = "/usr/bin/chromium"
 DEFAULTS = Settings(_env_file=None)  # type: ignore[call-arg]
 SYMBOLS = list(DEFAULTS.stock_symbols)

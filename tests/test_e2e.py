@@ -1,5 +1,4 @@
-"""Issue 8 end to end: the whole system on the local stack (tests/support/local_stack.py,
-the same as `scripts/local_stack.py`): Tansu, SecantusDB, osmem-server, aiosmtpd and a
+"""Issue 8 end to end: the whole system on the local stack (scripts/local_stack.py): Tansu, SecantusDB, osmem-server, aiosmtpd and a
 MariaDB database, with every role running its container command — producer (simulation,
 1 s interval), consumer, alerts, flask under gunicorn, and the batch and news schedulers.
 
@@ -25,11 +24,12 @@ import pytest
 import requests
 
 from database.mongo.users import create_user
+from scripts.local_stack import LocalStack
+from scripts.processes import run_script
+from scripts.servers import LOG_DIR
+from scripts.waiting import free_port, wait_for
 from tests.support.http_fixture import RecordedApi
-from tests.support.local_stack import QUIET_ALERTS, LocalStack, StackProbe, ms_utc
-from tests.support.processes import run_script
-from tests.support.servers import LOG_DIR
-from tests.support.waiting import free_port, wait_for
+from tests.support.pipeline import QUIET_ALERTS, StackProbe, ms_utc
 from tests.test_news_pipeline import _shift_to_today, feed, serve
 
 pytestmark = pytest.mark.slow
@@ -202,6 +202,8 @@ def test_every_component_logs_to_elasticsearch(e2e: tuple[LocalStack, StackProbe
 
 def test_every_delivered_quote_is_stored_exactly_once(e2e: tuple[LocalStack, StackProbe]) -> None:
     stack, probe = e2e
+    # At least ten ticks of all 7 symbols, however fast the tests before this one ran.
+    wait_for(lambda: probe.stored_count() >= 7 * 10 + len(INJECTED), timeout=120, what="ten ticks of quotes stored")
     delivered, keys = probe.settle_and_account(extra=INJECTED)
     assert delivered >= 7 * 10
     since = min(ts for _, ts in keys)

@@ -10,8 +10,8 @@ import pytest
 
 from articles.email_sender import write_eml
 from common.mailer import SmtpMailer, build_message
+from scripts.smtp_inbox import Inbox
 from tests.conftest import Stack
-from tests.support.smtp import Inbox
 
 
 def test_send_with_login_delivers_text_and_html(stack: Stack, inbox: Inbox) -> None:

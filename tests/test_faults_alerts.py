@@ -11,10 +11,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.support.local_stack import pipeline
-from tests.support.servers import OsmemSearch, PrivateMariaDB, SecantusMongo, TansuBroker
-from tests.support.smtp import Inbox, SmtpServer
-from tests.support.waiting import wait_for
+from scripts.servers import OsmemSearch, SecantusMongo, TansuBroker
+from scripts.smtp_inbox import Inbox, SmtpServer
+from scripts.waiting import wait_for
+from tests.support.pipeline import pipeline
+from tests.support.servers import PrivateMariaDB
 from tests.test_faults_streaming import all_running, hold, report, spike
 
 pytestmark = pytest.mark.slow

@@ -22,12 +22,13 @@ from typing import Any
 
 import pytest
 
+from scripts.servers import OsmemSearch, SecantusMongo, TansuBroker
+from scripts.smtp_inbox import SmtpServer
+from scripts.waiting import wait_for
 from streaming.kafka_io import H_REASON, header
 from streaming.schema import Acceptance, InvalidQuote, parse_message
-from tests.support.local_stack import StackProbe, ms_utc, pipeline
-from tests.support.servers import MotoS3, OsmemSearch, SecantusMongo, TansuBroker
-from tests.support.smtp import SmtpServer
-from tests.support.waiting import wait_for
+from tests.support.pipeline import StackProbe, ms_utc, pipeline
+from tests.support.servers import MotoS3
 
 pytestmark = pytest.mark.slow
 

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.support.waiting import free_port
+from scripts.waiting import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -12,10 +12,10 @@ import pytest
 
 from config.settings import Settings
 from logs.logger_config import ElasticsearchHandler, make_es_client, record_to_doc
-from tests.support.es_compat import NODE_CLASS_PATH
-from tests.support.processes import run_script
-from tests.support.servers import OsmemSearch
-from tests.support.waiting import wait_for
+from scripts.es_compat import NODE_CLASS_PATH
+from scripts.processes import run_script
+from scripts.servers import OsmemSearch
+from scripts.waiting import wait_for
 
 
 def _client(url: str):  # type: ignore[no-untyped-def]

@@ -10,7 +10,7 @@ from pymongo import MongoClient
 from pymongo.errors import DuplicateKeyError
 
 from database.setup_mongodb import ensure_indexes
-from tests.support.servers import SecantusMongo
+from scripts.servers import SecantusMongo
 
 
 def test_indexes_created_idempotently_and_duplicates_rejected(mongo: SecantusMongo) -> None:

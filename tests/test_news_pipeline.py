@@ -19,11 +19,11 @@ from pymongo.database import Database
 from articles import daily_news
 from database.mongo import news as news_db
 from database.mongo.prices import insert_quotes
+from scripts.processes import run_script
+from scripts.servers import SecantusMongo
+from scripts.smtp_inbox import Inbox, SmtpServer
 from tests.conftest import Stack
 from tests.support.http_fixture import FIXTURES, RecordedApi, Request, Response
-from tests.support.processes import run_script
-from tests.support.servers import SecantusMongo
-from tests.support.smtp import Inbox, SmtpServer
 
 NOW = datetime(2026, 1, 13, 18, 0, tzinfo=UTC)  # the recorded feeds are of this day
 DAY = "2026-01-13"

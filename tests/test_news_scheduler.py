@@ -14,12 +14,12 @@ from pymongo.database import Database
 
 import tests.test_news_pipeline as pipeline
 from articles.scheduler import serve
+from scripts.processes import ServiceProcess
+from scripts.smtp_inbox import Inbox
+from scripts.waiting import wait_for
 from tests.conftest import Stack
 from tests.support.clock import FakeClock
 from tests.support.http_fixture import RecordedApi
-from tests.support.processes import ServiceProcess
-from tests.support.smtp import Inbox
-from tests.support.waiting import wait_for
 from tests.test_news_pipeline import _bodies, _shift_to_today, _users, feed
 
 # The pipeline tests' fixtures (MongoDB + SMTP + recorded feeds), shared rather than copied.

@@ -8,11 +8,11 @@ from datetime import datetime
 
 from kafka import KafkaConsumer
 
+from scripts.processes import ServiceProcess
+from scripts.servers import TansuBroker
+from scripts.waiting import free_port, wait_for
 from tests.conftest import Stack
 from tests.support.http_fixture import RecordedApi, Request, Response
-from tests.support.processes import ServiceProcess
-from tests.support.servers import TansuBroker
-from tests.support.waiting import free_port, wait_for
 from tests.test_streaming_support import read_topic
 
 SYMBOLS = ["AAPL", "GOOGL", "MSFT", "AMZN", "TSLA", "META", "NVDA"]

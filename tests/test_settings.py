@@ -63,6 +63,8 @@ def test_env_example_values_are_valid(monkeypatch: pytest.MonkeyPatch) -> None:
         ("BATCH_CRON", "every midnight", "not a cron expression"),
         ("KAFKA_BOOTSTRAP_SERVERS", "kafka", "host:port"),
         ("POLL_INTERVAL_SECONDS", "0", "greater than 0"),
+        ("PRICE_CHANGE_HYSTERESIS", "5", "below PRICE_CHANGE_THRESHOLD"),
+        ("VOLUME_BASELINE_MIN_SESSIONS", "11", "must not exceed VOLUME_BASELINE_SESSIONS"),
     ],
 )
 def test_bad_value_stops_the_service_with_one_clear_line(var: str, value: str, expect: str) -> None:

@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
+from bench.webdata import seed_alert_log, seed_daily, seed_mongo_extras, seed_quotes, utcnow, web_settings
 from flask_web_app.app import create_app
-from tests.support.servers import SecantusMongo
-from tests.support.waiting import free_port
-from tests.support.webdata import seed_alert_log, seed_daily, seed_mongo_extras, seed_quotes, utcnow, web_settings
+from scripts.servers import SecantusMongo
+from scripts.waiting import free_port
 
 SYMBOLS = ["AAPL", "GOOGL", "MSFT", "AMZN", "TSLA", "META", "NVDA"]
 

@@ -29,11 +29,7 @@ import pytest
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from database.mongo import ALERT_HISTORY, NEWS_ARTICLES, USERS, get_db, make_client
-from flask_web_app.app import create_app
-from flask_web_app.views import auth as auth_views
-from tests.conftest import Stack
-from tests.support.webdata import (
+from bench.webdata import (
     csrf_token,
     mysql_conn,
     seed_alert_log,
@@ -42,6 +38,10 @@ from tests.support.webdata import (
     seed_quotes,
     utcnow,
 )
+from database.mongo import ALERT_HISTORY, NEWS_ARTICLES, USERS, get_db, make_client
+from flask_web_app.app import create_app
+from flask_web_app.views import auth as auth_views
+from tests.conftest import Stack
 
 SYMBOLS = ["AAPL", "GOOGL", "MSFT", "AMZN", "TSLA", "META", "NVDA"]
 PASSWORD = "river-Stone-42"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -15,10 +16,10 @@ import pytest
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
+from bench.webdata import csrf_token, web_settings
 from database.mongo import LOGIN_ATTEMPTS, USERS, get_db, make_client
 from flask_web_app.app import create_app
-from tests.support.servers import SecantusMongo
-from tests.support.webdata import csrf_token, web_settings
+from scripts.servers import SecantusMongo
 
 PASSWORD = "river-Stone-42"
 
@@ -191,3 +192,48 @@ def test_password_change_needs_the_current_one_and_ends_other_sessions(web: Simp
     fresh = web.app.test_client()
     assert login(fresh).status_code == 401
     assert login(fresh, password=new).status_code == 302
+
+
+def test_account_alert_rules_are_validated_saved_and_shown(web: SimpleNamespace) -> None:
+    """Own thresholds never below the system's (5 % and 2x here), a cap, an https webhook."""
+    from database.mongo.alerts import plan_delivery
+
+    register(web.client)
+    page = web.client.get("/account").get_data(as_text=True)
+    assert 'name="alert_price_threshold"' in page and 'name="alert_webhook_url"' in page
+    assert "No alerts for you yet" in page
+    token = csrf_token(web.client, "/account")
+    base = {"csrf_token": token, "name": "Ann", "alert_opt_in": "y"}
+    bad = web.client.post("/account", data={**base, "alert_price_threshold": "2", "alert_volume_multiplier": "1.5",
+                                            "alert_daily_cap": "0", "alert_webhook_url": "http://example.com/x"})
+    assert bad.status_code == 400
+    assert "At least the system&#39;s 5%" in errors_of(bad, "alert_price_threshold")
+    assert "At least the system&#39;s 2x" in errors_of(bad, "alert_volume_multiplier")
+    assert "between 1 and 1000" in errors_of(bad, "alert_daily_cap")
+    assert "Only https URLs" in errors_of(bad, "alert_webhook_url")
+    assert "Not a valid decimal" in errors_of(
+        web.client.post("/account", data={**base, "alert_price_threshold": "lots"}), "alert_price_threshold")
+    no_csrf = web.client.post("/account", data={**base, "csrf_token": "", "alert_price_threshold": "8"})
+    assert no_csrf.status_code == 400
+    assert web.db[USERS].find_one({"email": "ann@example.com"}).get("alert_price_threshold") is None
+
+    ok = web.client.post("/account", data={**base, "alert_price_threshold": "8", "alert_volume_multiplier": "3.5",
+                                           "alert_daily_cap": "4",
+                                           "alert_webhook_url": "https://hooks.slack.com/services/T0/B0/abc"})
+    assert ok.status_code == 302
+    user = web.db[USERS].find_one({"email": "ann@example.com"})
+    assert (user["alert_price_threshold"], user["alert_volume_multiplier"], user["alert_daily_cap"],
+            user["alert_webhook_url"]) == (8.0, 3.5, 4, "https://hooks.slack.com/services/T0/B0/abc")
+    page = web.client.get("/account").get_data(as_text=True)
+    assert 'value="8.00"' in page and 'value="4"' in page and "hooks.slack.com/services/T0/B0/abc" in page
+    # Emptied fields go back to the system's.
+    assert web.client.post("/account", data=base).status_code == 302
+    user = web.db[USERS].find_one({"email": "ann@example.com"})
+    assert user["alert_price_threshold"] is None and user["alert_webhook_url"] is None
+
+    # What the alerts service recorded for her shows, with the reason of a failure (escaped).
+    plan_delivery(web.db, {"_id": "k|webhook|1", "alert_key": "k", "user_id": str(user["_id"]), "channel": "webhook",
+                           "status": "failed", "error": "HTTP 500 <boom>", "message": "AAPL is up 6.20% (band 1)",
+                           "quote_timestamp": datetime(2026, 1, 13, 15, 30, tzinfo=UTC), "created_at": datetime.now(UTC)})
+    page = web.client.get("/account").get_data(as_text=True)
+    assert "AAPL is up 6.20% (band 1)" in page and "failed: HTTP 500 &lt;boom&gt;" in page

@@ -25,7 +25,7 @@ from flask_web_app.validation import (
     password_problem,
     verify_password,
 )
-from tests.support.waiting import free_port
+from scripts.waiting import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 KNOWN = ["AAPL", "MSFT"]

@@ -21,6 +21,8 @@ ALERT_HISTORY = "alert_history"
 DIGEST_LOG = "digest_log"  # one digest per user per day
 API_BUDGET = "api_budget"  # Alpha Vantage calls spent, shared by every process
 LOGIN_ATTEMPTS = "login_attempts"  # failed logins per email / client, shared by web workers
+ALERT_STATE = "alert_state"  # per-symbol state of the price-band rule (survives restarts)
+ALERT_DELIVERIES = "alert_deliveries"  # each alert to each recipient and channel, with its status
 
 
 def make_client(settings: Settings, *, server_selection_timeout_ms: int = 5000) -> MongoClient:

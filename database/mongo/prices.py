@@ -95,3 +95,23 @@ def volumes_before(db: Database, symbol: str, before: datetime, limit: int) -> l
     rows = [(d["timestamp"], int(d.get("volume") or 0)) for d in cursor]
     rows.reverse()
     return rows
+
+
+def volumes_in_windows(db: Database, symbol: str, windows: Sequence[tuple[datetime, datetime]]) -> list[list[int]]:
+    """Volumes of a symbol's quotes in each [start, end) window (one query; the alerts
+    service's time-of-day baseline: the same bucket on earlier days)."""
+    if not windows:
+        return []
+    # The symbol inside every clause: each is its own range walk of uq_symbol_timestamp.
+    cursor = db[REALTIME_PRICES].find(
+        {"$or": [{"symbol": symbol, "timestamp": {"$gte": a, "$lt": b}} for a, b in windows]},
+        {"_id": 0, "timestamp": 1, "volume": 1},
+    )
+    found: list[list[int]] = [[] for _ in windows]
+    for doc in cursor:
+        ts = doc["timestamp"]
+        for i, (a, b) in enumerate(windows):
+            if a <= ts < b:
+                found[i].append(int(doc.get("volume") or 0))
+                break
+    return found

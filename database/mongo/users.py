@@ -1,7 +1,9 @@
 """users and login_attempts: accounts of the Flask app and the login throttle.
 
 Users: email (unique, lower-case), name, password_hash, watchlist (symbols;
-empty = all), digest_opt_in, alert_opt_in, created_at.
+empty = all), digest_opt_in, alert_opt_in, created_at, and their own alert rules
+(absent or None = the system's): alert_price_threshold, alert_volume_multiplier,
+alert_daily_cap, alert_webhook_url.
 
 login_attempts holds one counter per throttle key (an email or a client
 address) so that every gunicorn worker sees the same failures.
@@ -21,6 +23,7 @@ from pymongo.errors import DuplicateKeyError
 from database.mongo import LOGIN_ATTEMPTS, USERS
 
 USER_FIELDS = ("email", "name", "password_hash", "watchlist", "digest_opt_in", "alert_opt_in", "created_at")
+ALERT_RULE_FIELDS = ("alert_price_threshold", "alert_volume_multiplier", "alert_daily_cap", "alert_webhook_url")
 
 
 class EmailTakenError(ValueError):
@@ -71,12 +74,14 @@ def find_by_id(db: Database, user_id: str) -> dict[str, Any] | None:
 
 
 def update_profile(
-    db: Database, user_id: str, *, name: str, watchlist: list[str], digest_opt_in: bool, alert_opt_in: bool
+    db: Database, user_id: str, *, name: str, watchlist: list[str], digest_opt_in: bool, alert_opt_in: bool,
+    alert_rules: dict[str, Any] | None = None,
 ) -> bool:
+    rules = {k: v for k, v in (alert_rules or {}).items() if k in ALERT_RULE_FIELDS}
     result = db[USERS].update_one(
         {"_id": ObjectId(user_id)},
         {"$set": {"name": name, "watchlist": list(watchlist), "digest_opt_in": bool(digest_opt_in),
-                  "alert_opt_in": bool(alert_opt_in)}},
+                  "alert_opt_in": bool(alert_opt_in), **rules}},
     )
     return result.matched_count == 1
 

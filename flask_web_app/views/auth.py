@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -10,6 +11,7 @@ from flask import Blueprint, current_app, flash, g, redirect, render_template, r
 from werkzeug.wrappers import Response
 
 from database.mongo import users
+from database.mongo.alerts import deliveries_for as alert_deliveries_of
 from flask_web_app.db import MONGO_ERRORS, UNAVAILABLE, get_mongo, stores
 from flask_web_app.forms import AccountForm, LoginForm, LogoutForm, PasswordForm, RegisterForm
 from flask_web_app.validation import dummy_hash, hash_password, verify_password
@@ -152,27 +154,44 @@ def _login_required() -> Response | None:
     return None
 
 
+def _account_data(user: dict[str, Any]) -> dict[str, Any]:
+    return {"name": user["name"], "watchlist": user.get("watchlist", []),
+            "digest_opt_in": user.get("digest_opt_in", False), "alert_opt_in": user.get("alert_opt_in", False),
+            **{k: user.get(k) for k in users.ALERT_RULE_FIELDS}}
+
+
+def _account_page(form: AccountForm, pw_form: PasswordForm, user: dict[str, Any], status: int = 200,
+                  store_error: str | None = None) -> tuple[str, int]:
+    """The account page with the system's alert settings and the user's latest alerts."""
+    recent = None  # unavailable: the form still works; the list says so
+    if store_error is None:
+        with contextlib.suppress(*MONGO_ERRORS):
+            recent = alert_deliveries_of(get_mongo(), str(user["_id"]), limit=20)
+    config = current_app.config
+    system = {"price": config["PRICE_CHANGE_THRESHOLD"], "volume": config["VOLUME_THRESHOLD_MULTIPLIER"],
+              "cap": config["ALERT_USER_DAILY_CAP"]}
+    return render_template("account.html", form=form, pw_form=pw_form, user=user, deliveries=recent,
+                           system=system, store_error=store_error), status
+
+
 @bp.route("/account", methods=["GET", "POST"])
 def account() -> Response | str | tuple[str, int]:
     if (redirect_to := _login_required()) is not None:
         return redirect_to
     user = g.user
-    form = AccountForm(data=None if request.method == "POST" else {
-        "name": user["name"], "watchlist": user.get("watchlist", []),
-        "digest_opt_in": user.get("digest_opt_in", False), "alert_opt_in": user.get("alert_opt_in", False),
-    })
+    form = AccountForm(data=None if request.method == "POST" else _account_data(user))
     form.watchlist.choices = _symbol_choices()
     pw_form = PasswordForm()
     if request.method == "GET":
-        return render_template("account.html", form=form, pw_form=pw_form, user=user)
+        return _account_page(form, pw_form, user)
     if not form.validate_on_submit():
-        return render_template("account.html", form=form, pw_form=pw_form, user=user), 400
+        return _account_page(form, pw_form, user, 400)
     try:
         users.update_profile(get_mongo(), str(user["_id"]), name=form.name.data, watchlist=form.watchlist.data or [],
-                             digest_opt_in=form.digest_opt_in.data, alert_opt_in=form.alert_opt_in.data)
+                             digest_opt_in=form.digest_opt_in.data, alert_opt_in=form.alert_opt_in.data,
+                             alert_rules=form.alert_rules())
     except MONGO_ERRORS:
-        return render_template("account.html", form=form, pw_form=pw_form, user=user,
-                               store_error=UNAVAILABLE["mongodb"]), 503
+        return _account_page(form, pw_form, user, 503, UNAVAILABLE["mongodb"])
     flash("Account saved.", "success")
     return redirect(url_for("auth.account"))
 
@@ -182,22 +201,20 @@ def change_password() -> Response | str | tuple[str, int]:
     if (redirect_to := _login_required()) is not None:
         return redirect_to
     user = g.user
-    form = AccountForm(data={"name": user["name"], "watchlist": user.get("watchlist", []),
-                             "digest_opt_in": user.get("digest_opt_in"), "alert_opt_in": user.get("alert_opt_in")})
+    form = AccountForm(data=_account_data(user))
     form.watchlist.choices = _symbol_choices()
     pw_form = PasswordForm()
     pw_form.password_context = (user["email"], user["name"])  # type: ignore[attr-defined]
     if not pw_form.validate_on_submit():
-        return render_template("account.html", form=form, pw_form=pw_form, user=user), 400
+        return _account_page(form, pw_form, user, 400)
     if not verify_password(user["password_hash"], pw_form.current.data):
         pw_form.current.errors = [*pw_form.current.errors, "That is not your current password."]
-        return render_template("account.html", form=form, pw_form=pw_form, user=user), 400
+        return _account_page(form, pw_form, user, 400)
     try:
         new_hash = hash_password(pw_form.password.data)
         users.set_password_hash(get_mongo(), str(user["_id"]), new_hash)
     except MONGO_ERRORS:
-        return render_template("account.html", form=form, pw_form=pw_form, user=user,
-                               store_error=UNAVAILABLE["mongodb"]), 503
+        return _account_page(form, pw_form, user, 503, UNAVAILABLE["mongodb"])
     user["password_hash"] = new_hash
     _start_session(user)
     flash("Password changed; other sessions are logged out.", "success")

@@ -18,7 +18,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from tests.support.waiting import wait_for
+from scripts.waiting import wait_for
 
 SYSTEM_SOCKET = "unix:///var/run/docker.sock"
 

@@ -1,4 +1,5 @@
-"""A real SMTP server (aiosmtpd) that keeps what it receives."""
+"""A real SMTP server (aiosmtpd, a dev dependency) that keeps what it receives: the
+local stack's mail server and the tests' inbox."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from tests.support.waiting import free_port
+from scripts.waiting import free_port
 
 
 @dataclass

@@ -1,9 +1,9 @@
-"""Test-only elastic_transport node for the osmem-server stand-in.
+"""elastic_transport node for the osmem-server stand-in (local stack and tests only).
 
 The official client sends `application/vnd.elasticsearch+json;
 compatible-with=8`, which osmem-server rejects; this node rewrites those
 headers to plain JSON. The product selects it only through
-ELASTICSEARCH_NODE_CLASS, which only the tests set.
+ELASTICSEARCH_NODE_CLASS, which only the local stack and the tests set.
 """
 
 from __future__ import annotations
@@ -23,4 +23,4 @@ class CompatNode(Urllib3HttpNode):
         return super().perform_request(method, target, body=body, headers=fixed, request_timeout=request_timeout)
 
 
-NODE_CLASS_PATH = "tests.support.es_compat:CompatNode"
+NODE_CLASS_PATH = "scripts.es_compat:CompatNode"

@@ -9,9 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.support.servers import LOG_DIR
-
-ROOT = Path(__file__).resolve().parents[2]
+from scripts.servers import LOG_DIR, ROOT
 
 
 def service_env(env: dict[str, str]) -> dict[str, str]:

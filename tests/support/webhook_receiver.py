@@ -1,0 +1,68 @@
+"""A local webhook receiver (stands in for Slack / Discord): records every JSON POST
+per path; per-path status and delay make it fail or answer slowly."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class Received:
+    path: str
+    body: dict[str, Any]
+    content_type: str
+
+
+@dataclass
+class WebhookReceiver:
+    received: list[Received] = field(default_factory=list)
+    status: dict[str, int] = field(default_factory=dict)  # path -> answer (default 204)
+    delay: dict[str, float] = field(default_factory=dict)  # path -> seconds before answering
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    server: ThreadingHTTPServer | None = None
+
+    def url(self, path: str, host: str = "127.0.0.1") -> str:
+        assert self.server is not None
+        return f"http://{host}:{self.server.server_address[1]}{path}"
+
+    def at(self, path: str) -> list[Received]:
+        with self.lock:
+            return [r for r in self.received if r.path == path]
+
+    def start(self) -> WebhookReceiver:
+        hook = self
+
+        class _H(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server API
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length)
+                if hook.delay.get(self.path):
+                    time.sleep(hook.delay[self.path])
+                status = hook.status.get(self.path, 204)
+                if status < 300:
+                    with hook.lock:
+                        hook.received.append(Received(self.path, json.loads(raw), self.headers.get("Content-Type", "")))
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the sender timed out first
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _H)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self.server:
+            self.server.shutdown()
+            self.server.server_close()

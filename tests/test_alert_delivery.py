@@ -1,0 +1,68 @@
+"""streaming/alert_delivery.py against SecantusDB and a local webhook receiver: a
+user's rules read with the system's floors, and webhooks left pending by a stop
+sent at the next start."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+from bson import ObjectId
+
+from common.mailer import SmtpMailer
+from config import Settings
+from database.mongo import ALERT_DELIVERIES, get_db, make_client
+from database.mongo.alerts import plan_delivery
+from scripts.servers import SecantusMongo
+from scripts.waiting import wait_for
+from streaming.alert_delivery import Deliveries, user_rules
+from tests.support.webhook_receiver import WebhookReceiver
+
+
+def settings_for(mongo_uri: str = "mongodb://127.0.0.1:1", **values: object) -> Settings:
+    return Settings(_env_file=None, mongo_uri=mongo_uri, mongo_db=f"stock_market_{uuid.uuid4().hex[:10]}",  # type: ignore[call-arg]
+                    log_to_elasticsearch=False, smtp_server="", **values)
+
+
+def test_user_rules_never_go_below_the_system() -> None:
+    settings = settings_for(price_change_threshold=5.0, volume_threshold_multiplier=2.0, alert_user_daily_cap=20)
+    oid = ObjectId()
+    loose = user_rules({"_id": oid, "email": "a@x", "alert_opt_in": True, "alert_price_threshold": 1.0,
+                        "alert_volume_multiplier": 0.5, "alert_daily_cap": 0, "watchlist": ["AAPL"]}, settings)
+    assert (loose.price_threshold, loose.volume_multiplier, loose.daily_cap) == (5.0, 2.0, 20)
+    assert loose.user_id == str(oid) and loose.watchlist == ("AAPL",) and loose.webhook_url is None
+    strict = user_rules({"_id": oid, "alert_opt_in": True, "alert_price_threshold": 8.5, "alert_daily_cap": 3,
+                         "alert_webhook_url": "https://h.example/x"}, settings)
+    assert (strict.price_threshold, strict.volume_multiplier, strict.daily_cap) == (8.5, 2.0, 3)
+    assert strict.webhook_url == "https://h.example/x" and strict.email == ""
+
+
+@pytest.fixture
+def receiver() -> Iterator[WebhookReceiver]:
+    hook = WebhookReceiver().start()
+    yield hook
+    hook.stop()
+
+
+def test_webhooks_pending_at_a_stop_go_out_at_the_next_start(mongo: SecantusMongo, receiver: WebhookReceiver) -> None:
+    settings = settings_for(mongo.uri, webhook_allowed_http_hosts="127.0.0.1")
+    client = make_client(settings)
+    db = get_db(client, settings)
+    now = datetime.now(UTC)
+    day = now.astimezone(settings.tz).date().isoformat()
+    for n, status in enumerate(("pending", "sent", "failed")):
+        plan_delivery(db, {"_id": f"k{n}|webhook|system", "alert_key": f"k{n}", "channel": "webhook",
+                           "recipient": "system", "user_id": None, "day": day, "status": status, "attempts": 0,
+                           "url": receiver.url(f"/hook{n}"), "text": f"alert {n}", "created_at": now})
+    deliveries = Deliveries(settings, db, SmtpMailer(settings), logging.getLogger("test"))
+    deliveries.start()
+    try:
+        wait_for(lambda: db[ALERT_DELIVERIES].find_one({"_id": "k0|webhook|system"})["status"] == "sent", timeout=20,
+                 what="the pending webhook sent")
+    finally:
+        deliveries.close()
+        client.close()
+    assert [r.body["text"] for r in receiver.received] == ["alert 0"]  # sent or failed ones are not repeated
