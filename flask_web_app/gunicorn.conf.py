@@ -24,3 +24,6 @@ accesslog = "-"
 errorlog = "-"
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
 forwarded_allow_ips = "127.0.0.1"
+# No runtime control socket: nothing uses it, and in the image the non-root user
+# cannot create it in /app (gunicorn logged "Control server error" at every start).
+control_socket_disable = True

@@ -353,3 +353,71 @@ def test_init_users_script_sets_the_passwords_from_the_environment(tmp_path: Pat
 def test_init_users_script_never_touches_root(tmp_path: Path) -> None:
     sql = _run_init_users(tmp_path, {"STOCK_APP_USER": "root", "STOCK_APP_PASSWORD": "x"})
     assert "'root'" not in sql and "'stock_app'@'%'" in sql
+
+
+# --------------------------------------------------------------------------- what a real run needs
+
+def _pin(package: str) -> str:
+    m = re.search(rf"^{re.escape(package)}==(\S+)$", (ROOT / "requirements.txt").read_text(), flags=re.M)
+    assert m, package
+    return m.group(1)
+
+
+def test_elasticsearch_and_kibana_are_the_python_clients_version(model: dict[str, Any]) -> None:
+    """elasticsearch-py 8.x talks to servers of its own minor or newer, not older."""
+    for name in ("elasticsearch", "kibana"):
+        assert model["services"][name]["image"].rpartition(":")[2] == _pin("elasticsearch"), name
+
+
+def test_minio_images_come_from_quay(empty_env: Path) -> None:
+    """MinIO no longer publishes to Docker Hub; the same tags are on quay.io."""
+    proc = compose(["-f", str(COMPOSE_FILE), "--profile", "archive", "config", "--format", "json"],
+                   env_file=empty_env, home=empty_env.parent)
+    services = json.loads(proc.stdout)["services"]
+    assert services["minio"]["image"].startswith("quay.io/minio/minio:RELEASE.")
+    assert services["minio-setup"]["image"].startswith("quay.io/minio/mc:RELEASE.")
+
+
+HOST_PORT_VARIABLES = {"FLASK_PORT": ("flask", 5000), "GRAFANA_PORT": ("grafana", 3000), "KIBANA_PORT": ("kibana", 5601),
+                       "KAFKA_HOST_PORT": ("kafka", 9092), "MONGO_HOST_PORT": ("mongodb", 27017),
+                       "MYSQL_HOST_PORT": ("mysql", 3307), "ES_HOST_PORT": ("elasticsearch", 9200)}
+
+
+def test_host_ports_are_variables_with_the_design_defaults(tmp_path: Path) -> None:
+    """A busy host port (AirPlay holds 5000 on macOS 12+) moves with one .env line."""
+    env_file = tmp_path / "ports.env"
+    env_file.write_text("".join(f"{var}={40000 + i}\n" for i, var in enumerate(HOST_PORT_VARIABLES)))
+    moved = rendered(env_file, tmp_path)["services"]
+    for i, (var, (service, default)) in enumerate(HOST_PORT_VARIABLES.items()):
+        (port,) = moved[service]["ports"]
+        assert int(port["published"]) == 40000 + i and port["host_ip"] == "127.0.0.1", (var, port)
+        assert f"${{{var}:-{default}}}" in COMPOSE_FILE.read_text(), var
+    kafka = moved["kafka"]["environment"]["KAFKA_ADVERTISED_LISTENERS"]
+    assert f"EXTERNAL://localhost:{40000 + list(HOST_PORT_VARIABLES).index('KAFKA_HOST_PORT')}" in kafka
+    for line in COMPOSE_FILE.read_text().splitlines():
+        if re.match(r'\s+- "127\.0\.0\.1:', line):
+            assert re.match(r'\s+- "127\.0\.0\.1:\$\{[A-Z_]+_PORT:-\d+\}:\d+"', line), f"fixed host port: {line}"
+
+
+def test_mongodb_cache_is_capped(model: dict[str, Any]) -> None:
+    command = model["services"]["mongodb"]["command"]
+    i = command.index("--wiredTigerCacheSizeGB")
+    assert 0 < float(command[i + 1]) <= 1, command
+
+
+def test_bind_mounts_are_relabelled_for_selinux(model: dict[str, Any], empty_env: Path) -> None:
+    proc = compose(["-f", str(COMPOSE_FILE), "--profile", "*", "config", "--format", "json"],
+                   env_file=empty_env, home=empty_env.parent)
+    binds = [(name, v) for name, svc in json.loads(proc.stdout)["services"].items()
+             for v in svc.get("volumes", []) if v["type"] == "bind"]
+    assert binds
+    for name, vol in binds:
+        assert vol.get("bind", {}).get("selinux") == "z", f"{name}: {vol['target']} needs :z on SELinux hosts"
+
+
+def test_shell_scripts_keep_lf_endings_on_checkout() -> None:
+    """A CRLF mysql_init_users.sh (Windows checkout) breaks MySQL's first start."""
+    assert "*.sh text eol=lf" in (ROOT / ".gitattributes").read_text().splitlines()
+    out = subprocess.run(["git", "check-attr", "eol", "database/mysql_init_users.sh"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=30).stdout
+    assert out.strip().endswith("eol: lf"), out

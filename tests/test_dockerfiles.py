@@ -63,6 +63,13 @@ def test_hadolint_passes_at_warning_level(role: str) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+@pytest.mark.parametrize("path", [*(f"Dockerfile.{role}" for role in ROLES), "airflow/Dockerfile"])
+def test_no_syntax_directive(path: str) -> None:
+    """`# syntax=docker/dockerfile:1` makes BuildKit pull a frontend image for nothing
+    (and fails where that registry cannot be reached)."""
+    assert not re.search(r"^#\s*syntax\s*=", (ROOT / path).read_text(), flags=re.M | re.I)
+
+
 @pytest.mark.parametrize("role", ROLES)
 def test_shared_layout(role: str) -> None:
     steps = instructions(role)

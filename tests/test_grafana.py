@@ -112,16 +112,23 @@ def _sqlstring(values: list[str]) -> str:
     return ",".join("'" + v.replace("'", "''") + "'" for v in values)
 
 
-def expand(sql: str, start: dt.datetime, end: dt.datetime, symbols: list[str]) -> str:
-    """What Grafana's MySQL datasource sends for `sql` (macros of grafana/pkg/tsdb/mysql)."""
+ALL = None  # the variable's default selection, "All"
+
+
+def expand(sql: str, start: dt.datetime, end: dt.datetime, symbols: list[str] | None) -> str:
+    """What Grafana's MySQL datasource sends for `sql` (macros of grafana/pkg/tsdb/mysql).
+    `symbols` None is "All": Grafana puts the variable's custom allValue in as it is
+    (no quoting); without an allValue it would join every option, i.e. nothing at all
+    (`IN ()`, a syntax error) while daily_aggregates is empty."""
     f, t = int(start.timestamp()), int(end.timestamp())
     sql = re.sub(r"\$__timeFilter\(([^)]+)\)", rf"\1 BETWEEN FROM_UNIXTIME({f}) AND FROM_UNIXTIME({t})", sql)
     sql = re.sub(r"\$__unixEpochFilter\(([^)]+)\)", rf"\1 >= {f} AND \1 <= {t}", sql)
     sql = sql.replace("$__timeFrom()", f"FROM_UNIXTIME({f})").replace("$__timeTo()", f"FROM_UNIXTIME({t})")
     sql = sql.replace("$__unixEpochFrom()", str(f)).replace("$__unixEpochTo()", str(t))
     # Multi-value variables: quoted and comma-joined (the default for SQL datasources, and :sqlstring).
+    value = dashboard()["templating"]["list"][0]["allValue"] if symbols is ALL else _sqlstring(symbols)
     for form in ("${symbol:sqlstring}", "${symbol}", "$symbol"):
-        sql = sql.replace(form, _sqlstring(symbols))
+        sql = sql.replace(form, value)
     assert "$" not in sql, f"unexpanded macro or variable: {sql}"
     return sql
 
@@ -162,15 +169,16 @@ def run_as_grafana(database: str, sql: str) -> tuple[list[str], list[tuple[Any, 
         conn.close()
 
 
-@pytest.mark.parametrize("selected", [SYMBOLS, ["MSFT"]], ids=["all-symbols", "one-symbol"])
-def test_every_panel_query_returns_the_columns_its_panel_expects(backfilled: str, selected: list[str]) -> None:
+@pytest.mark.parametrize("picked", [ALL, SYMBOLS, ["MSFT"]], ids=["all", "every-symbol-ticked", "one-symbol"])
+def test_every_panel_query_returns_the_columns_its_panel_expects(backfilled: str, picked: list[str] | None) -> None:
     now = dt.datetime.now(dt.UTC)
     start = now - dt.timedelta(days=30)  # the panels' timeFrom "30d" (also the dashboard's range)
+    selected = SYMBOLS if picked is ALL else picked
     for panel in panels():
         kind, expected = PANELS[panel["title"]]
         (target,) = panel["targets"]
         assert target["rawQuery"] and target["editorMode"] == "code"
-        columns, rows = run_as_grafana(backfilled, expand(target["rawSql"], start, now, selected))
+        columns, rows = run_as_grafana(backfilled, expand(target["rawSql"], start, now, picked))
         assert columns == expected, panel["title"]
         assert rows, f"{panel['title']}: no rows"
         if target["format"] == "time_series":
@@ -196,3 +204,19 @@ def test_symbol_variable_query_lists_the_symbols(backfilled: str) -> None:
     var = dashboard()["templating"]["list"][0]
     columns, rows = run_as_grafana(backfilled, var["query"])
     assert [r[0] for r in rows] == sorted(SYMBOLS)
+
+
+def test_a_fresh_stack_with_no_daily_aggregates_renders_empty_panels_not_errors(mysql_db: str) -> None:
+    """First start: daily_aggregates is empty, so the variable has no options and "All"
+    is its custom allValue. Every panel's SQL still runs (no `IN ()`) and finds nothing."""
+    var = dashboard()["templating"]["list"][0]
+    assert var["includeAll"] and var.get("allValue"), "includeAll without allValue renders IN () when empty"
+    assert run_as_grafana(mysql_db, var["query"])[1] == []
+    now = dt.datetime.now(dt.UTC)
+    for panel in panels():
+        (target,) = panel["targets"]
+        sql = expand(target["rawSql"], now - dt.timedelta(days=30), now, ALL)
+        assert not re.search(r"IN\s*\(\s*\)", sql), sql
+        columns, rows = run_as_grafana(mysql_db, sql)
+        assert columns == PANELS[panel["title"]][1], panel["title"]
+        assert rows == [], panel["title"]
