@@ -57,6 +57,10 @@ HOST_PORTS = {"FLASK_PORT": 5000, "MONGO_HOST_PORT": 27017, "MYSQL_HOST_PORT": 3
 BATCH_LINE = re.compile(r"batch of (\d+): (\d+) stored, (\d+) already present, (\d+) to DLQ; (.*)$")
 ERROR_LINE = re.compile(r"\b(ERROR|CRITICAL)\b|Traceback \(most recent call last\)")
 ROLES = ["producer", "consumer", "alerts", "batch", "news", "flask"]
+# Never the real Yahoo from a test, and a session at every hour: the checks below count
+# producer ticks, which come every 5 minutes while the NYSE is closed (tests/test_simulator.py
+# and tests/test_yahoo_finance.py cover the closed market and Yahoo's answers).
+QUOTE_VARIABLES = {"QUOTE_SOURCES": "alpha_vantage,simulated", "MARKET_CALENDAR": "24/7"}
 STOPPED_LINE = re.compile(r"producer stopped: (\d+) delivered, (\d+) not delivered \((\d+) still unsent\)")
 
 
@@ -130,7 +134,8 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         env_file = tmp_path_factory.mktemp("compose") / "empty.env"
         env_file.write_text("")
         project = ComposeProject(engine, f"sas-check-{uuid.uuid4().hex[:8]}", env_file, ARTIFACTS,
-                                 {var: str(port) for var, port in ports.items() if port != HOST_PORTS[var]})
+                                 {var: str(port) for var, port in ports.items() if port != HOST_PORTS[var]}
+                                 | QUOTE_VARIABLES)
         run = StackRun(project, engine, ports)
         run.timed("engine ready", began)
         for var, value in project.variables.items():
