@@ -139,7 +139,8 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         run = StackRun(project, engine, ports)
         run.timed("engine ready", began)
         for var, value in project.variables.items():
-            run.notes.append(f"note: host port {HOST_PORTS[var]} was busy; {var}={value}")
+            if var in HOST_PORTS:
+                run.notes.append(f"note: host port {HOST_PORTS[var]} was busy; {var}={value}")
 
         started = time.monotonic()
         base = ensure_python_base(engine, ARTIFACTS / "python-base.log")
