@@ -7,7 +7,7 @@ static/js/dashboard.js hands them to Plotly.newPlot, so no inline script runs.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -92,11 +92,19 @@ def daily_figure(rows: Sequence[Mapping[str, Any]], symbol: str) -> dict[str, An
 
 
 def intraday_figure(points: Sequence[Mapping[str, Any]], symbol: str) -> dict[str, Any]:
-    trace = {"type": "scatter", "mode": "lines", "name": symbol,
+    # A line needs two points: a lone quote (just started, or the market is closed and
+    # quotes are minutes apart) is drawn as a marker on the hour around it, not as an
+    # empty chart with a millisecond axis.
+    lone = len(points) == 1
+    trace = {"type": "scatter", "mode": "markers" if lone else "lines", "name": symbol,
              "x": [jsonable(p["timestamp"]) for p in points], "y": [_num(p.get("price")) for p in points],
-             "line": {"width": 1.5, "color": "#1f77b4"}}
+             "line": {"width": 1.5, "color": "#1f77b4"}, "marker": {"size": 8, "color": "#1f77b4"}}
+    xaxis: dict[str, Any] = {"type": "date"}
+    if lone and isinstance(points[0]["timestamp"], datetime):
+        ts = points[0]["timestamp"]
+        xaxis["range"] = [jsonable(ts - timedelta(minutes=30)), jsonable(ts + timedelta(minutes=30))]
     layout = {"height": 300, "margin": {"l": 55, "r": 20, "t": 20, "b": 40},
-              "xaxis": {"type": "date"}, "yaxis": {"title": {"text": "Price"}}}
+              "xaxis": xaxis, "yaxis": {"title": {"text": "Price"}}}
     return {"data": [trace], "layout": layout}
 
 

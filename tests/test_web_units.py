@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from flask_web_app.present import daily_figure, is_simulated, jsonable, market_state, sparkline_points
+from flask_web_app.present import daily_figure, intraday_figure, is_simulated, jsonable, market_state, sparkline_points
 from flask_web_app.security import InsecureConfigError, resolve_secret_key
 from flask_web_app.validation import (
     BadParameterError,
@@ -116,3 +116,14 @@ def test_market_state_from_the_newest_quotes() -> None:
     assert market_state([{"market_open": False}, {"market_open": True}]) == "open"
     assert market_state([{"market_open": False}, {"market_open": None}, {}]) == "closed"
     assert market_state([{"source": "simulated"}, {"market_open": None}]) is None  # no flag: say nothing
+
+
+def test_intraday_figure_draws_a_lone_quote_as_a_marker_on_the_hour_around_it() -> None:
+    ts = datetime(2026, 12, 3, 9, 0, 11, tzinfo=UTC)
+    fig = intraday_figure([{"timestamp": ts, "price": Decimal("260.00")}], "AAPL")
+    [trace] = fig["data"]
+    assert trace["mode"] == "markers" and trace["y"] == [260.0]
+    low, high = (datetime.fromisoformat(x) for x in fig["layout"]["xaxis"]["range"])
+    assert high - low == timedelta(hours=1) and low < ts < high
+    many = intraday_figure([{"timestamp": ts, "price": 1}, {"timestamp": ts + timedelta(seconds=15), "price": 2}], "AAPL")
+    assert many["data"][0]["mode"] == "lines" and "range" not in many["layout"]["xaxis"]
