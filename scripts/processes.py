@@ -3,6 +3,7 @@ from the repository root with PYTHONPATH set to it."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import subprocess
@@ -10,6 +11,11 @@ import sys
 from pathlib import Path
 
 from scripts.servers import LOG_DIR, ROOT
+
+# One log file per process started. Not id(self): CPython reuses the id of a collected
+# object, and two runs appending to one file made a later test read an earlier
+# producer's deliveries as its own.
+_SEQUENCE = itertools.count(1)
 
 
 def service_env(env: dict[str, str]) -> dict[str, str]:
@@ -29,11 +35,11 @@ class ServiceProcess:
         self.args = args or []
         self.name = name or Path(script).stem
         LOG_DIR.mkdir(parents=True, exist_ok=True)
-        self.log_path = LOG_DIR / f"{self.name}-{os.getpid()}-{id(self)}.log"
+        self.log_path = LOG_DIR / f"{self.name}-{os.getpid()}-{next(_SEQUENCE)}.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> ServiceProcess:
-        log = open(self.log_path, "ab")  # noqa: SIM115 - kept open for the child's lifetime
+        log = open(self.log_path, "wb")  # noqa: SIM115 - kept open for the child's lifetime
         self.proc = subprocess.Popen(
             [sys.executable, self.script, *self.args], cwd=ROOT, env=service_env(self.env),
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,

@@ -1,4 +1,5 @@
-"""The test command itself: an unreachable MariaDB is named, with the fix, not an obscure failure."""
+"""The test command and its runner: an unreachable MariaDB is named, with the fix, not an obscure
+failure; each process the runner starts writes its own log."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from scripts.processes import ServiceProcess
 from scripts.waiting import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,3 +26,10 @@ def test_unreachable_mariadb_stops_the_run_with_the_fix() -> None:
     assert f"MariaDB/MySQL is not reachable at 127.0.0.1:{port}" in out
     assert "start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd" in out
     assert "TEST_MYSQL_HOST" in out
+
+
+def test_every_started_process_has_a_log_of_its_own() -> None:
+    # The fault tests read a producer's deliveries from its log; a name reused by a later
+    # process (object ids are reused once collected) mixed two runs' deliveries into one.
+    paths = [ServiceProcess("streaming/producer.py", {}, name="producer").log_path for _ in range(200)]
+    assert len(set(paths)) == len(paths)
