@@ -43,6 +43,27 @@ class Request:
 Handler = Callable[[Request], Response]
 
 
+class QuietHandler(BaseHTTPRequestHandler):
+    """No access log on stderr (the tests record what they need)."""
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def serve(handler_class: type[BaseHTTPRequestHandler]) -> ThreadingHTTPServer:
+    """Serve on a free port of 127.0.0.1, a daemon thread per request."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler_class)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def shut_down(server: ThreadingHTTPServer | None) -> None:
+    if server:
+        server.shutdown()
+        server.server_close()
+
+
 @dataclass
 class RecordedApi:
     routes: dict[str, Handler] = field(default_factory=dict)
@@ -70,7 +91,7 @@ class RecordedApi:
     def start(self) -> RecordedApi:
         api = self
 
-        class _H(BaseHTTPRequestHandler):
+        class _H(QuietHandler):
             def do_GET(self) -> None:  # noqa: N802 - http.server API
                 parts = urlsplit(self.path)
                 req = Request(parts.path, {k: v[-1] for k, v in parse_qs(parts.query).items()}, dict(self.headers))
@@ -89,15 +110,8 @@ class RecordedApi:
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client timed out first; that was the point
 
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _H)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server = serve(_H)
         return self
 
     def stop(self) -> None:
-        if self.server:
-            self.server.shutdown()
-            self.server.server_close()
+        shut_down(self.server)
