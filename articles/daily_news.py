@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from pymongo.database import Database
 from articles.digest import build_sections, render_digest
 from articles.email_sender import write_eml
 from articles.news_scraper import NewsApi, NewsScraper
+from common.clock import utc_now
 from common.mailer import SmtpMailer, build_message
 from config import Settings
 from database.mongo import news as news_db
@@ -48,9 +49,34 @@ class RunReport:
     outbox: Path | None = None
 
     @property
+    def nothing_read(self) -> bool:
+        return self.sources_ok == 0 and bool(self.source_failures)
+
+    @property
     def ok(self) -> bool:
         # Partial news is still news; a run is bad when nothing could be read or a mail failed.
-        return not self.failed and (self.sources_ok > 0 or not self.source_failures)
+        return not self.failed and not self.nothing_read
+
+    def problems(self) -> str:
+        """What went wrong, in one line: which sources could not be read and why, which digests failed."""
+        parts = []
+        if self.nothing_read:
+            parts.append("no news source could be read: " + summarize_failures(self.source_failures))
+        if self.failed:
+            parts.append(f"digests failed for {len(self.failed)} user(s)")
+        return "; ".join(parts)
+
+
+def summarize_failures(failures: dict[str, str]) -> str:
+    """{"Yahoo Finance AAPL": reason, ...} -> "Yahoo Finance (AAPL, MSFT: reason), Google News (...)":
+    one entry per source, the symbols grouped under each distinct reason."""
+    by_source: dict[str, dict[str, list[str]]] = {}
+    for key, reason in failures.items():
+        source, _, symbol = key.rpartition(" ")
+        by_source.setdefault(source or key, {}).setdefault(reason, []).append(symbol)
+    return ", ".join(
+        f"{source} (" + "; ".join(f"{', '.join(symbols)}: {reason}" for reason, symbols in reasons.items()) + ")"
+        for source, reasons in by_source.items())
 
 
 def alpha_vantage_source(settings: Settings, db: Database) -> NewsApi | None:
@@ -72,7 +98,7 @@ def scrape_and_store(settings: Settings, db: Database, report: RunReport, now: d
     report.source_failures = result.failures
     report.sources_ok = len(result.fetched)
     report.articles_found = len(result.articles)
-    fetched_at = datetime.now(UTC)  # when we read it, whatever day the run is for
+    fetched_at = utc_now()  # when we read it, whatever day the run is for
     new, known = news_db.upsert_articles(db, [a.to_doc(fetched_at) for a in result.articles])
     report.articles_new = new
     log.info("news_articles: %d new, %d already stored", new, known)
@@ -115,12 +141,12 @@ def send_digests(settings: Settings, db: Database, report: RunReport, now: datet
             msg = build_message(settings.email_sender, email, digest.subject, digest.text, digest.html)
             if mailer.enabled:
                 mailer.send(msg)
-                news_db.finish_digest(db, email, report.day, "sent", datetime.now(UTC), articles=digest.article_count)
+                news_db.finish_digest(db, email, report.day, "sent", utc_now(), articles=digest.article_count)
                 report.sent.append(email)
                 log.info("digest sent to %s: %d articles for %s", email, digest.article_count, ",".join(symbols))
             else:
                 path = write_eml(settings.news_outbox_dir, msg, f"digest-{report.day}-{email}.eml")
-                news_db.finish_digest(db, email, report.day, "written", datetime.now(UTC),
+                news_db.finish_digest(db, email, report.day, "written", utc_now(),
                                       articles=digest.article_count, path=str(path.resolve()))
                 report.written.append(path.resolve())
                 log.info("digest for %s written to %s (SMTP not configured)", email, path.resolve())
@@ -129,14 +155,14 @@ def send_digests(settings: Settings, db: Database, report: RunReport, now: datet
             # repr: an address with a line break must not forge log lines.
             log.error("digest to %r failed: %s; a later run today will retry it", email, exc)
             try:
-                news_db.finish_digest(db, email, report.day, "failed", datetime.now(UTC), error=str(exc)[:500])
+                news_db.finish_digest(db, email, report.day, "failed", utc_now(), error=str(exc)[:500])
             except Exception:
                 log.exception("could not record the failed digest of %s", email)
 
 
 def run(settings: Settings, db: Database, *, now: datetime | None = None, scraper: NewsScraper | None = None,
         mailer: SmtpMailer | None = None) -> RunReport:
-    now = now or datetime.now(UTC)
+    now = now or utc_now()
     report = RunReport(day=now.astimezone(settings.tz).date().isoformat())
     log.info("daily news run for %s started (symbols %s)", report.day, ",".join(settings.stock_symbols))
     ensure_indexes(db)
@@ -171,6 +197,8 @@ def main() -> int:
     if report.outbox is not None:
         # Said on stdout too, for whoever ran it by hand.
         print(f"SMTP is not configured: digests written to {report.outbox}")
+    if not report.ok:
+        log.error("news run for %s incomplete: %s", report.day, report.problems())
     return 0 if report.ok else 1
 
 

@@ -23,6 +23,7 @@ import feedparser
 import requests
 from bs4 import BeautifulSoup
 
+from common.clock import utc_now
 from config import Settings
 from config.symbols import company_name
 from logs.logger_config import get_logger
@@ -190,7 +191,7 @@ def _rss_articles(content: bytes, feed: str, symbol: str, now: datetime,
 
 def parse_yahoo_rss(content: bytes, symbol: str, now: datetime | None = None) -> list[Article]:
     """Yahoo Finance headline RSS (feeds.finance.yahoo.com/rss/2.0/headline?s=SYMBOL)."""
-    now = now or datetime.now(UTC)
+    now = now or utc_now()
     return _rss_articles(content, YAHOO, symbol, now, lambda e: YAHOO, lambda e: plain_title(e.get("title")))
 
 
@@ -206,7 +207,7 @@ def _google_title(entry: Any) -> str:
 def parse_google_news_rss(content: bytes, symbol: str, now: datetime | None = None) -> list[Article]:
     """Google News RSS search (news.google.com/rss/search?q=...). The description is an
     HTML snippet repeating the headline and publisher; its text is kept only when it adds something."""
-    now = now or datetime.now(UTC)
+    now = now or utc_now()
 
     def source_of(entry: Any) -> str:
         return plain_title((entry.get("source") or {}).get("title")) or GOOGLE
@@ -239,7 +240,7 @@ def parse_av_time(value: Any) -> datetime | None:
 def parse_alpha_vantage_news(payload: Any, symbol: str, now: datetime | None = None) -> list[Article]:
     """Alpha Vantage NEWS_SENTIMENT JSON: {"items", ..., "feed": [{title, url, time_published,
     summary, source, overall_sentiment_score/label, ticker_sentiment: [...]}, ...]}."""
-    now = now or datetime.now(UTC)
+    now = now or utc_now()
     feed = payload.get("feed") if isinstance(payload, dict) else None
     if not isinstance(feed, list):
         raise FeedFormatError('no "feed" list in the NEWS_SENTIMENT answer')
@@ -301,6 +302,17 @@ class SourceError(Exception):
     """A source could not be read this time (timeout, HTTP error, too big)."""
 
 
+# urllib3 nests the cause in a long repr; the errno text is what a reader needs.
+_ERRNO_TEXT = re.compile(r"\[Errno -?\d+\] ([^'\")\]]+)")
+
+
+def _short_reason(exc: Exception) -> str:
+    """"ConnectionError: Name or service not known" rather than urllib3's three nested reprs."""
+    found = _ERRNO_TEXT.search(str(exc))
+    detail = found.group(1).strip() if found else str(exc)[:200]
+    return f"{type(exc).__name__}: {detail}"
+
+
 class PoliteFetcher:
     """GET with a timeout, an honest User-Agent and a pause between requests to one host."""
 
@@ -334,7 +346,7 @@ class PoliteFetcher:
         except requests.Timeout as exc:
             raise SourceError(f"no answer in {self.timeout}s") from exc
         except requests.RequestException as exc:
-            raise SourceError(f"{type(exc).__name__}: {exc}") from exc
+            raise SourceError(f"cannot read {host}: {_short_reason(exc)}") from exc
         finally:
             self._last[host] = self.clock()
 
@@ -374,7 +386,7 @@ class NewsScraper:
     def collect(self, symbols: Iterable[str], now: datetime | None = None) -> ScrapeResult:
         from market_data.alpha_vantage import AlphaVantageRefused
 
-        now = now or datetime.now(UTC)
+        now = now or utc_now()
         symbols = list(symbols)
         result = ScrapeResult([])
         found: list[Article] = []

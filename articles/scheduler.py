@@ -21,7 +21,8 @@ from collections.abc import Callable
 from datetime import datetime
 
 from articles import daily_news
-from common.schedule import run_schedule, utc_now
+from common.clock import utc_now
+from common.schedule import JobFailedError, run_schedule
 from common.service import idle_until_stopped
 from config import Settings
 from database.mongo import get_db, make_client
@@ -43,9 +44,8 @@ class NewsService:
         finally:
             client.close()
         if not report.ok:
-            # Raised so the schedule logs the run as failed; the next run is unaffected.
-            raise RuntimeError(f"news run for {report.day} incomplete: digests failed for {len(report.failed)} "
-                               f"user(s), {len(report.source_failures)} source failure(s)")
+            # The schedule logs the run as failed in one line; the next run is unaffected.
+            raise JobFailedError(f"news run for {report.day} incomplete: {report.problems()}")
 
     def catch_up(self, last_fire: datetime) -> None:
         tz = self.settings.tz

@@ -42,8 +42,9 @@ from typing import Any, Protocol
 import pymysql
 from pymongo.database import Database
 
-from batch.daily_aggregation import refresh_performance, refresh_weekly, store_indicators, utc_now
+from batch.daily_aggregation import refresh_performance, refresh_weekly, store_indicators
 from batch.metrics import change_pct
+from common.clock import utc_now
 from config import Settings
 from config.symbols import seed_price
 from database.mongo import price_stats

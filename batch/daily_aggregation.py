@@ -23,13 +23,14 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import pymysql
 from pymongo.database import Database
 
 from batch.indicators import RSI_PERIOD, SMA_PERIOD, rsi_series, sma_series
 from batch.metrics import DailyRow, daily_row, iso_week_bounds, performance_row, weekly_rows
+from common.clock import utc_now
 from config import Settings
 from database.mongo import price_stats
 from database.mysql import aggregates, transaction
@@ -55,8 +56,6 @@ class RunSummary:
     seconds: float = 0.0
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def aggregate_day(db: Database, conn: pymysql.Connection, symbols: Sequence[str], day: date,

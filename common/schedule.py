@@ -11,7 +11,8 @@ waits, so tests drive the schedule with a controlled clock instead of sleeping.
 - `job(fire)` receives the scheduled instant (aware, in `tz`), not "now": a job
   that starts a few seconds late still knows which run it is.
 - A job that raises is logged with its traceback; the schedule goes on and the
-  next run is unaffected.
+  next run is unaffected. A job that raises `JobFailedError` (an expected outside
+  failure it has explained) is logged as one line, without a traceback.
 - `catch_up(last_fire)` runs once at start with the most recent scheduled
   instant at or before now; the service decides whether that run was missed
   (e.g. the batch checks MySQL for the day, the news job its digest log) and
@@ -24,11 +25,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from croniter import croniter
 
+from common.clock import utc_now
 from logs.logger_config import get_logger
 
 log = get_logger("schedule")
@@ -40,10 +42,6 @@ Job = Callable[[datetime], None]
 # Never sleep longer than this in one go: a suspended VM or a changed system
 # clock is noticed within a minute instead of at the (possibly wrong) fire time.
 MAX_SLEEP_SECONDS = 60.0
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _local(moment: datetime, tz: ZoneInfo) -> datetime:
@@ -78,10 +76,19 @@ def fires_between(cron: str, tz: ZoneInfo, after: datetime, until: datetime, lim
     return fires
 
 
+class JobFailedError(Exception):
+    """A run that failed for a reason the job has already understood (every news feed
+    unreachable, a mail server refusing): logged as one line, without a traceback,
+    which stays for what nobody expected."""
+
+
 def _safe(what: str, name: str, func: Callable[[datetime], None], fire: datetime) -> bool:
     try:
         func(fire)
         return True
+    except JobFailedError as exc:
+        log.error("%s: %s for %s failed: %s; the schedule continues", name, what, fire.isoformat(), exc)
+        return False
     except Exception:
         log.exception("%s: %s for %s failed; the schedule continues", name, what, fire.isoformat())
         return False

@@ -13,6 +13,8 @@ from functools import cache
 
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from common.clock import utc_now
+
 DAY_CHOICES = (30, 90)
 MAX_DAYS = 365
 MAX_INTRADAY_SPAN = timedelta(days=7)
@@ -79,7 +81,7 @@ def parse_range(
     start/end = an explicit window (end defaults to anchor + 1 ms, start to
     end - 24 h); nothing = the 24 hours ending at the anchor. At most 7 days.
     """
-    anchor = anchor or datetime.now(UTC)
+    anchor = anchor or utc_now()
     after_anchor = anchor + timedelta(milliseconds=1)  # [start, end) must include the anchor quote (BSON keeps ms)
     if minutes_raw not in (None, ""):
         if start_raw or end_raw:

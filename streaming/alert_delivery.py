@@ -14,12 +14,13 @@ from __future__ import annotations
 import smtplib
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from pymongo.database import Database
 
 from common import webhook
+from common.clock import utc_now
 from common.mailer import SmtpMailer, build_message
 from config import Settings
 from database.mongo import alerts as mongo_alerts
@@ -56,7 +57,7 @@ class Outcome:
 
 class Deliveries:
     def __init__(self, settings: Settings, db: Database, mailer: SmtpMailer, logger: Any,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 clock: Callable[[], datetime] = utc_now) -> None:
         self.settings = settings
         self.db = db
         self.mailer = mailer

@@ -18,7 +18,7 @@ import contextlib
 import sys
 import threading
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import pymysql
@@ -28,6 +28,7 @@ from kafka.errors import CommitFailedError, KafkaError
 from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
+from common.clock import utc_now
 from common.mailer import SmtpMailer
 from config import Settings
 from database.mongo import alerts as mongo_alerts
@@ -133,7 +134,7 @@ class AlertService:
                 self.log.debug("cooldown: %s %s at %s suppressed", alert.symbol, alert.rule, alert.quote_timestamp)
                 return
         record = alert.as_record()
-        stored, new = mongo_alerts.store_alert(self.db, record, "pending", datetime.now(UTC))
+        stored, new = mongo_alerts.store_alert(self.db, record, "pending", utc_now())
         if new:
             self.raised += 1
             self.log.warning("ALERT %s: %s [%s]", alert.rule, alert.message, alert.key)

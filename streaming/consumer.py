@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer
@@ -23,6 +23,7 @@ from kafka.errors import CommitFailedError, KafkaError
 from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
+from common.clock import utc_now
 from config import Settings
 from database.mongo.prices import insert_quotes
 from streaming.kafka_io import Backoff, DeadLetter, consume_batches, next_offsets, retry_until, send_dead_letters
@@ -62,7 +63,7 @@ class PriceConsumer:
     def handle(self, records: list[ConsumerRecord]) -> bool:
         """Store one batch and commit it. False if stopped before it was stored (then
         nothing is committed and the batch is redelivered to whoever reads next)."""
-        docs, dead = self.split(records, datetime.now(UTC))
+        docs, dead = self.split(records, utc_now())
         if dead:
             sent = retry_until(lambda: send_dead_letters(self.dlq, self.settings.kafka_dlq_topic, dead) or True,
                                self.stop, "sending to the dead-letter topic", (KafkaError,))

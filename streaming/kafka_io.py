@@ -10,7 +10,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypeVar
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
@@ -19,6 +19,7 @@ from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 from kafka.structs import OffsetAndMetadata
 
+from common.clock import utc_now
 from config import Settings
 
 T = TypeVar("T")
@@ -172,7 +173,7 @@ class DeadLetter:
 
 def dlq_headers(dead: DeadLetter, failed_at: datetime | None = None) -> list[tuple[str, bytes]]:
     rec = dead.record
-    when = (failed_at or datetime.now(UTC)).isoformat(timespec="milliseconds")
+    when = (failed_at or utc_now()).isoformat(timespec="milliseconds")
     return [
         (H_REASON, dead.reason.encode("utf-8")),
         (H_TOPIC, rec.topic.encode("utf-8")),

@@ -24,13 +24,14 @@ import sys
 import threading
 import time
 from collections import Counter, deque
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 from pymongo.errors import PyMongoError
 
+from common.clock import utc_now
 from config import Settings
 from market_data.alpha_vantage import AlphaVantageClient, AlphaVantageRefused
 from market_data.market_hours import MarketHours, Session
@@ -288,7 +289,7 @@ def anchor_on_stored(simulator: MarketSimulator, settings: Settings, db: Any, lo
     except PyMongoError as exc:
         log.warning("could not read the last stored quotes (%s); simulation starts at the seed prices", exc)
         return
-    now = datetime.now(UTC)
+    now = utc_now()
     for quote in stored.values():
         simulator.anchor(quote, now)
     if stored:
@@ -319,7 +320,7 @@ def run(settings: Settings, stop: threading.Event) -> int:
         log.info("QUOTE_SOURCES: %s", line)
     if source.chain == ["simulated"]:
         log.info("every quote is simulated (source=simulated)")
-    now = datetime.now(UTC)
+    now = utc_now()
     log.info("quotes from %s, first that answers; market calendar %s: %s now", " → ".join(source.chain),
              settings.market_calendar, "open" if hours.is_open(now) else "closed")
     if "yahoo" in source.chain:
@@ -345,7 +346,7 @@ def run(settings: Settings, stop: threading.Event) -> int:
     was_open: bool | None = None
     try:
         while not stop.is_set():
-            now = datetime.now(UTC)
+            now = utc_now()
             is_open = hours.is_open(now)
             if is_open != was_open and was_open is not None:
                 log.info("market %s (%s): %s", "open" if is_open else "closed", settings.market_calendar,

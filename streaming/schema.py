@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from common.clock import utc_now
 from config.settings import SYMBOL_RE
 
 REQUIRED = ("symbol", "timestamp", "price", "volume", "open", "high", "low", "change_percent")
@@ -107,7 +108,7 @@ def validate_quote(obj: object, rules: Acceptance | None = None, now: datetime |
     if rules is not None and rules.symbols is not None and quote["symbol"] not in rules.symbols:
         raise InvalidQuote(f"unknown symbol {quote['symbol']!r} (not in STOCK_SYMBOLS)")
     if rules is not None and rules.max_future is not None:
-        ahead = quote["timestamp"] - (now or datetime.now(UTC))
+        ahead = quote["timestamp"] - (now or utc_now())
         if ahead > rules.max_future:
             raise InvalidQuote(f"timestamp {format_timestamp(quote['timestamp'])} is {ahead.total_seconds():.0f}s "
                                f"in the future (limit {rules.max_future.total_seconds():.0f}s)")

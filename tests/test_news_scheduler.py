@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -14,9 +14,10 @@ from pymongo.database import Database
 
 import tests.test_news_pipeline as pipeline
 from articles.scheduler import serve
+from common.clock import utc_now
 from scripts.processes import ServiceProcess
 from scripts.smtp_inbox import Inbox
-from scripts.waiting import wait_for
+from scripts.waiting import free_port, wait_for
 from tests.conftest import Stack
 from tests.support.clock import FakeClock
 from tests.support.http_fixture import RecordedApi
@@ -71,6 +72,31 @@ def test_missed_run_is_caught_up_at_start_without_mailing_twice(news: Stack, db:
     assert len(inbox.to("ana@example.com")) == 1
 
 
+def test_every_source_unreachable_is_one_error_line_naming_them_without_a_traceback(
+        news: Stack, db: Database, inbox: Inbox, caplog: pytest.LogCaptureFixture) -> None:
+    # Nothing listens on these ports: a real refused connection, as when the feeds cannot be reached.
+    dead = f"http://127.0.0.1:{free_port()}"
+    settings = news.settings(news_cron="0 8 * * *", yahoo_rss_url=dead + "/rss?s={symbol}",
+                             google_news_rss_url=dead + "/search?q={query}", alpha_vantage_api_key="")
+    _users(db, {"email": "ana@example.com", "watchlist": ["AAPL"]})
+    caplog.set_level(logging.INFO)
+
+    # Started at 08:01 New York: the catch-up of today's run is the first thing it does.
+    serve(settings, threading.Event(), clock=FakeClock(ny(2026, 1, 13, 8, 1)), max_runs=0)
+
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1, [r.getMessage() for r in errors]
+    line = errors[0].getMessage()
+    assert "catch-up for 2026-01-13T08:00:00-05:00 failed" in line
+    assert "no news source could be read" in line
+    assert "Yahoo Finance (AAPL, MSFT" in line and "Google News (AAPL, MSFT" in line
+    assert "Connection refused" in line and "\n" not in line
+    assert all(r.exc_info is None for r in caplog.records), "a traceback was logged"
+    assert "Traceback" not in caplog.text
+    # The digest still went out, from the news already stored (none here).
+    assert len(inbox.to("ana@example.com")) == 1
+
+
 @pytest.fixture
 def scheduler_process(news: Stack) -> Iterator[ServiceProcess]:
     proc = ServiceProcess("articles/scheduler.py", news.with_env(NEWS_CRON="* * * * *"), name="news-scheduler")
@@ -80,7 +106,7 @@ def scheduler_process(news: Stack) -> Iterator[ServiceProcess]:
 
 def test_container_process_runs_the_job_and_stops_on_sigterm(news: Stack, db: Database, recorded_api: RecordedApi,
                                                              inbox: Inbox, scheduler_process: ServiceProcess) -> None:
-    today = datetime.now(UTC)
+    today = utc_now()
     pipeline.serve(recorded_api, yahoo={"AAPL": _shift_to_today("yahoo_aapl.xml", today), "MSFT": feed("yahoo_empty.xml")},
           google={"AAPL": feed("yahoo_empty.xml"), "MSFT": feed("yahoo_empty.xml")})
     _users(db, {"email": "ana@example.com", "watchlist": ["AAPL"]})

@@ -81,7 +81,7 @@ def logged_in(client: FlaskClient) -> bool:
 
 
 class Clock:
-    """A controlled clock for the login throttle: the auth views read datetime.now(UTC)."""
+    """A controlled clock for the login throttle: the auth views read common.clock.utc_now()."""
 
     def __init__(self) -> None:
         self.now = datetime.now(UTC)
@@ -89,12 +89,7 @@ class Clock:
     def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
         clock = self
 
-        class FrozenDatetime(datetime):
-            @classmethod
-            def now(cls, tz: Any = None) -> datetime:  # type: ignore[override]
-                return clock.now if tz is not None else clock.now.replace(tzinfo=None)
-
-        monkeypatch.setattr(auth_views, "datetime", FrozenDatetime)
+        monkeypatch.setattr(auth_views, "utc_now", lambda: clock.now)
 
 
 def make_web(stack: Stack, instance: Path, **overrides: Any) -> SimpleNamespace:

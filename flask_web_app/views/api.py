@@ -6,12 +6,12 @@ follow, 400 for a bad parameter, 503 when the store behind it is down.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from common.clock import utc_now
 from database.mongo import dashboard as mongo_dash
 from database.mongo import prices
 from database.mysql import dashboard as mysql_dash
@@ -71,7 +71,7 @@ def latest() -> Response:
     return jsonify({
         "quotes": [quote_view(found[s]) for s in wanted if s in found],
         "missing": [s for s in wanted if s not in found],
-        "as_of": jsonable(datetime.now(UTC)),
+        "as_of": jsonable(utc_now()),
     })
 
 

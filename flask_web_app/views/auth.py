@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import contextlib
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for
 from werkzeug.wrappers import Response
 
+from common.clock import utc_now
 from database.mongo import users
 from database.mongo.alerts import deliveries_for as alert_deliveries_of
 from flask_web_app.db import MONGO_ERRORS, UNAVAILABLE, get_mongo, stores
@@ -81,7 +82,7 @@ def register() -> Response | str | tuple[str, int]:
             get_mongo(), email=form.email.data, name=form.name.data,
             password_hash=hash_password(form.password.data), watchlist=form.watchlist.data or [],
             digest_opt_in=form.digest_opt_in.data, alert_opt_in=form.alert_opt_in.data,
-            created_at=datetime.now(UTC),
+            created_at=utc_now(),
         )
         user = users.find_by_id(get_mongo(), uid)
     except users.EmailTakenError:
@@ -109,7 +110,7 @@ def login() -> Response | str | tuple[str, int]:
     if not form.validate_on_submit():
         return render_template("login.html", form=form, next=next_url), 400
     email = form.email.data
-    now = datetime.now(UTC)
+    now = utc_now()
     window = timedelta(seconds=current_app.config["LOGIN_LOCKOUT_SECONDS"])
     try:
         db = get_mongo()
