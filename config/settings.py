@@ -135,6 +135,9 @@ class Settings(BaseSettings):
     # --- Batch, news, schedules -------------------------------------------------
     retention_days: int = Field(90, ge=1, le=36500)
     market_timezone: str = "America/New_York"
+    # Testing only: shifts every service's clock (common/clock.py reads it from the
+    # environment; declared here so a bad value fails at start with one clear line).
+    clock_offset_seconds: float = Field(0.0, ge=-100 * 365 * 86400, le=100 * 365 * 86400)
     batch_cron: str = "0 0 * * *"
     news_cron: str = "0 8 * * *"
     backfill_days: int = Field(120, ge=0, le=5000)

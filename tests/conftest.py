@@ -10,6 +10,10 @@
 
 `stack` gives one test its own topic, Mongo database, MySQL database and log
 index on those servers, as an env dict for subprocesses and as Settings.
+
+TEST_NOW=<name or ISO instant> (tests/support/clock.py) pins every test to that
+instant as it starts: the test, and every process it starts, read it through
+CLOCK_OFFSET_SECONDS (common/clock.py).
 """
 
 from __future__ import annotations
@@ -24,11 +28,13 @@ import pymysql
 import pytest
 
 import tests.support  # noqa: F401  (first: sends server logs to the test artifacts)
+from common.clock import OFFSET_VARIABLE, offset_to
 from config.settings import Settings
 from database.mysql import apply_schema
 from scripts.es_compat import NODE_CLASS_PATH
 from scripts.servers import OsmemSearch, SecantusMongo, TansuBroker
 from scripts.smtp_inbox import SmtpServer
+from tests.support.clock import PINNED, pinned_instant
 from tests.support.http_fixture import RecordedApi
 
 MYSQL = {
@@ -42,6 +48,31 @@ MYSQL = {
 def mysql_root(database: str | None = None) -> pymysql.Connection:
     return pymysql.connect(**MYSQL, database=database, autocommit=True, connect_timeout=5,
                            cursorclass=pymysql.cursors.DictCursor)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    spec = os.environ.get("TEST_NOW", "")
+    if not spec:
+        return "clock: real time (TEST_NOW unset); the Docker check pins its containers (tests/support/clock.py)"
+    return f"clock: TEST_NOW={spec}: every test starts at {pinned_instant(spec).isoformat()}"
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test marked `clock` runs once at "now" (TEST_NOW or the real time) and once at each
+    instant of PINNED, on every run: the hours at which the suite once gave another answer."""
+    if metafunc.definition.get_closest_marker("clock") is not None:
+        metafunc.parametrize("_pinned_clock", ["now", *PINNED], indirect=True)
+
+
+@pytest.fixture(autouse=True)
+def _pinned_clock(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts at its `clock` instant, else at TEST_NOW when that is set (the
+    Docker check pins its own instant)."""
+    spec = getattr(request, "param", "now")
+    if spec == "now":
+        spec = os.environ.get("TEST_NOW", "")
+    if spec and request.node.get_closest_marker("docker") is None:
+        monkeypatch.setenv(OFFSET_VARIABLE, str(offset_to(pinned_instant(spec))))
 
 
 @pytest.fixture(scope="session")

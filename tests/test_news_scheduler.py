@@ -104,6 +104,7 @@ def scheduler_process(news: Stack) -> Iterator[ServiceProcess]:
     proc.kill()
 
 
+@pytest.mark.clock
 def test_container_process_runs_the_job_and_stops_on_sigterm(news: Stack, db: Database, recorded_api: RecordedApi,
                                                              inbox: Inbox, scheduler_process: ServiceProcess) -> None:
     today = utc_now()

@@ -31,6 +31,8 @@ from tests.support.docker_engine import DockerEngine
 ROOT = Path(__file__).resolve().parents[2]
 STANDIN_DIR = ROOT / "tests" / "docker"
 OVERRIDE = STANDIN_DIR / "compose.standins.yml"
+# Build context per stand-in when not tests/docker: the feeds serve tests/fixtures/news.
+CONTEXTS = {"feeds": ROOT / "tests"}
 STANDIN_LABEL = "org.stock-analysis.standin"
 # What the official python:<version>-slim-<suite> gives a Dockerfile: python and pip.
 BASE_PACKAGES = ["python3", "python3-pip", "python-is-python3", "ca-certificates"]
@@ -173,7 +175,8 @@ def build_standins(engine: DockerEngine, log_dir: Path) -> dict[str, float]:
         service, tag = item
         dockerfile = STANDIN_DIR / service / "Dockerfile"
         started = time.monotonic()
-        proc = engine.docker("build", "-f", str(dockerfile), "-t", tag, *build_args(dockerfile), str(STANDIN_DIR),
+        context = CONTEXTS.get(service, STANDIN_DIR)
+        proc = engine.docker("build", "-f", str(dockerfile), "-t", tag, *build_args(dockerfile), str(context),
                              check=False, timeout=900)
         (log_dir / f"build-standin-{service}.log").write_text(proc.stdout + proc.stderr)
         if proc.returncode != 0:
