@@ -7,11 +7,11 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
 
 import pytest
 from bson import ObjectId
 
+from common.clock import utc_now
 from common.mailer import SmtpMailer
 from config import Settings
 from database.mongo import ALERT_DELIVERIES, get_db, make_client
@@ -51,7 +51,7 @@ def test_webhooks_pending_at_a_stop_go_out_at_the_next_start(mongo: SecantusMong
     settings = settings_for(mongo.uri, webhook_allowed_http_hosts="127.0.0.1")
     client = make_client(settings)
     db = get_db(client, settings)
-    now = datetime.now(UTC)
+    now = utc_now()
     day = now.astimezone(settings.tz).date().isoformat()
     for n, status in enumerate(("pending", "sent", "failed")):
         plan_delivery(db, {"_id": f"k{n}|webhook|system", "alert_key": f"k{n}", "channel": "webhook",

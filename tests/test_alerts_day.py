@@ -24,6 +24,7 @@ from kafka import KafkaConsumer, TopicPartition
 from pymongo import MongoClient
 from pymongo.database import Database
 
+from common.clock import utc_now
 from config import Settings
 from database.mongo import ALERT_DELIVERIES, ALERT_STATE
 from database.mongo.prices import insert_quotes
@@ -168,7 +169,7 @@ def test_u_shaped_volume_day_alerts_only_on_the_real_outlier(stack: Stack) -> No
 
 def add_user(db: Database, email: str, watchlist: list[str], **rules: object) -> str:
     uid = create_user(db, email=email, name=email, password_hash="x", watchlist=watchlist, digest_opt_in=False,
-                      alert_opt_in=True, created_at=datetime.now(UTC))
+                      alert_opt_in=True, created_at=utc_now())
     db.users.update_one({"email": email}, {"$set": rules})
     return uid
 

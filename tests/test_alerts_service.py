@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from pymongo import MongoClient
 
+from common.clock import utc_now
 from database.mongo import ALERT_HISTORY
 from database.mongo.users import create_user
 from scripts.processes import ServiceProcess
@@ -34,7 +33,7 @@ def add_user(stack: Stack, email: str, opt_in: bool, watchlist: list[str]) -> No
     settings = stack.settings()
     db = MongoClient(settings.mongo_uri, tz_aware=True)[settings.mongo_db]
     create_user(db, email=email, name=email, password_hash="x", watchlist=watchlist, digest_opt_in=False,
-                alert_opt_in=opt_in, created_at=datetime.now(UTC))
+                alert_opt_in=opt_in, created_at=utc_now())
 
 
 def test_spikes_alert_once_within_cooldown_across_a_restart(stack: Stack, inbox: Inbox) -> None:
@@ -135,7 +134,7 @@ def test_volume_window_is_refilled_from_mongodb_after_a_restart(stack: Stack, in
     settings = stack.settings()
     make_topics(settings, settings.kafka_topic)
     db = MongoClient(settings.mongo_uri, tz_aware=True)[settings.mongo_db]
-    now = datetime.now(UTC)
+    now = utc_now()
     insert_quotes(db, [to_document(parse_message(quote_bytes("MSFT", i * 15)), now) for i in range(3)])
     produce(settings.kafka_bootstrap_servers, settings.kafka_topic, [("MSFT", quote_bytes("MSFT", 45, volume=9000))])
     alerts = ServiceProcess("streaming/alerts.py", stack.with_env(VOLUME_WINDOW="3", SMTP_SERVER="")).start()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -14,6 +14,7 @@ from pymongo import MongoClient
 from pymongo.database import Database
 
 from batch.archive import S3ObjectStore, parse_partition_key, read_partition
+from common.clock import utc_now
 from database.mongo import REALTIME_PRICES
 from scripts.processes import run_script
 from scripts.servers import SecantusMongo
@@ -55,7 +56,7 @@ def db(job_env: dict[str, str]) -> Iterator[Database]:
 
 def seed(db: Database) -> tuple[list[Any], list[dict[str, Any]]]:
     """Two expired days and yesterday's quotes for AAPL and MSFT; returns (expired days, docs)."""
-    today = datetime.now(UTC).astimezone(NY).date()
+    today = utc_now().astimezone(NY).date()
     expired = [today - timedelta(days=100), today - timedelta(days=95)]
     days = [*expired, today - timedelta(days=1)]
     docs = [q for sym, base in (("AAPL", 100.0), ("MSFT", 300.0)) for d in days for q in day_quotes(sym, d, 3, base)]
@@ -70,7 +71,7 @@ def mongo_docs(db: Database) -> list[dict[str, Any]]:
 def test_the_daily_job_archives_expired_days_then_deletes_them(db: Database, job_env: dict[str, str],
                                                                s3_server: MotoS3) -> None:
     expired, docs = seed(db)
-    yesterday = (datetime.now(UTC).astimezone(NY) - timedelta(days=1)).date()
+    yesterday = (utc_now().astimezone(NY) - timedelta(days=1)).date()
 
     result = run_script("batch/daily_aggregation.py", job_env, ["--date", yesterday.isoformat()], timeout=300)
 

@@ -3,11 +3,12 @@ from the repository root with PYTHONPATH set to it."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 
 import pymysql
 from pymongo.database import Database
 
+from common.clock import utc_now
 from config.settings import Settings
 from scripts.processes import ServiceProcess, run_script
 from scripts.waiting import free_port, wait_for
@@ -26,7 +27,7 @@ def test_daily_aggregation_command_by_date_range_and_today(batch_stack: Stack, s
                                                          conn: pymysql.Connection) -> None:
     tz = settings.tz
     # Recent days: the run also applies retention (RETENTION_DAYS before the real now).
-    d1 = datetime.now(UTC).astimezone(tz).date() - timedelta(days=3)
+    d1 = utc_now().astimezone(tz).date() - timedelta(days=3)
     d2 = d1 + timedelta(days=1)
     load(mdb, day_quotes("AAPL", d1, [100.0, 101.0], tz)
          + day_quotes("AAPL", d2, [102.0, 103.0], tz)
@@ -45,7 +46,7 @@ def test_daily_aggregation_command_by_date_range_and_today(batch_stack: Stack, s
     assert float(row["close_price"]) == 103.0
 
     # No argument: today so far, in the market time zone.
-    now = datetime.now(UTC)
+    now = utc_now()
     load(mdb, [quote("AAPL", now.replace(microsecond=0), 150.0)])
     done = run_script("batch/daily_aggregation.py", batch_stack.env)
     assert done.returncode == 0, done.stderr + done.stdout
@@ -58,7 +59,7 @@ def test_daily_aggregation_command_by_date_range_and_today(batch_stack: Stack, s
 
 def test_database_down_fails_clearly_and_the_next_run_is_unaffected(batch_stack: Stack, settings: Settings,
                                                                     mdb: Database, conn: pymysql.Connection) -> None:
-    day = (datetime.now(UTC).astimezone(settings.tz) - timedelta(days=2)).date().isoformat()
+    day = (utc_now().astimezone(settings.tz) - timedelta(days=2)).date().isoformat()
     load(mdb, day_quotes("AAPL", date.fromisoformat(day), [100.0], settings.tz))
     dead = free_port()
     down = run_script("batch/daily_aggregation.py", batch_stack.with_env(MONGO_URI=f"mongodb://127.0.0.1:{dead}"),
@@ -85,7 +86,7 @@ def test_backfill_command(batch_stack: Stack, conn: pymysql.Connection, mdb: Dat
 def test_scheduler_backfills_empty_tables_catches_up_the_missed_day_and_stops_on_sigterm(
         batch_stack: Stack, settings: Settings, mdb: Database, conn: pymysql.Connection) -> None:
     tz = settings.tz
-    yesterday = datetime.now(UTC).astimezone(tz).date() - timedelta(days=1)
+    yesterday = utc_now().astimezone(tz).date() - timedelta(days=1)
     # The stack streamed yesterday, but the container was down at midnight.
     load(mdb, day_quotes("AAPL", yesterday, [200.0, 201.0, 202.0], tz)
          + day_quotes("MSFT", yesterday, [300.0, 299.0], tz))

@@ -16,13 +16,14 @@ import json
 import re
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
+from common.clock import utc_now
 from database.mongo.users import create_user
 from scripts.local_stack import LocalStack
 from scripts.processes import run_script
@@ -48,7 +49,7 @@ def e2e(mysql_server: dict[str, Any], _recorded_api_server: RecordedApi,
         tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalStack, StackProbe]]:
     api = _recorded_api_server
     api.reset()
-    today = datetime.now(UTC)
+    today = utc_now()
     empty = feed("yahoo_empty.xml")
     serve(api,
           yahoo={s: empty for s in SYMBOLS} | {"AAPL": _shift_to_today("yahoo_aapl.xml", today),
@@ -124,7 +125,7 @@ def test_quotes_flow_to_mongodb_and_appear_live_in_the_browser(e2e: tuple[LocalS
 def test_injected_price_spike_raises_exactly_one_alert_everywhere(e2e: tuple[LocalStack, StackProbe]) -> None:
     stack, probe = e2e
     last = probe.db.realtime_prices.find_one({"symbol": "TSLA"}, sort=[("timestamp", -1)])
-    ts = ms_utc(datetime.now(UTC))
+    ts = ms_utc(utc_now())
     body = {"symbol": "TSLA", "timestamp": ts.isoformat(), "price": round(last["price"] * 1.2, 2), "volume": 5000,
             "open": last["open"], "high": round(last["price"] * 1.2, 2), "low": last["low"],
             "previous_close": last["previous_close"], "change_percent": 21.5, "source": "simulated"}
@@ -152,7 +153,7 @@ def test_manual_daily_aggregation_fills_every_symbol_and_the_dashboard_shows_it(
     proc = run_script("batch/daily_aggregation.py", {**stack.env, "LOG_LEVEL": "INFO"}, timeout=240)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     settings = probe.settings
-    today = datetime.now(UTC).astimezone(settings.tz).date()
+    today = utc_now().astimezone(settings.tz).date()
     rows = probe.mysql_rows("SELECT symbol, tick_count, open_price, close_price, source FROM daily_aggregates "
                             "WHERE date = %s ORDER BY symbol", (today,))
     assert sorted(r["symbol"] for r in rows) == sorted(SYMBOLS)
@@ -180,7 +181,7 @@ def test_manual_news_run_stores_news_and_mails_an_opted_in_user(e2e: tuple[Local
     stack, probe = e2e
     wait_scheduler_started(stack, "news")  # its own start-up catch-up run (if any) is over
     create_user(probe.db, email=READER, name="Reader", password_hash="x", watchlist=["AAPL"], digest_opt_in=True,
-                alert_opt_in=False, created_at=datetime.now(UTC))
+                alert_opt_in=False, created_at=utc_now())
     proc = run_script("articles/daily_news.py", stack.env, timeout=180)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     titles = {d["title"] for d in probe.db.news_articles.find({"symbols": "AAPL"}, {"title": 1})}
@@ -208,7 +209,7 @@ def test_every_delivered_quote_is_stored_exactly_once(e2e: tuple[LocalStack, Sta
     assert delivered >= 7 * 10
     since = min(ts for _, ts in keys)
     print(f"\n[e2e] {delivered} quotes delivered by the producer, {len(keys)} stored once each, "
-          f"over {(datetime.now(UTC) - since) / timedelta(seconds=1):.0f} s")
+          f"over {(utc_now() - since) / timedelta(seconds=1):.0f} s")
     for role, proc in stack.processes.items():
         if role != "producer":
             assert proc.running, f"{role} died:\n{proc.output()[-3000:]}"

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from common.clock import utc_now
 from scripts.servers import OsmemSearch, SecantusMongo, TansuBroker
 from scripts.smtp_inbox import Inbox, SmtpServer
 from scripts.waiting import wait_for
@@ -51,7 +52,7 @@ def test_mysql_down_while_alerts_fire_none_lost_none_doubled(kafka: TansuBroker,
             recovered = time.monotonic() - up_at
             # The same quote again (a redelivery) adds nothing.
             probe.produce([(during[0][0], _same_quote(during[0]))])
-            after = spike(probe, "NVDA", when=datetime.now(UTC) + timedelta(seconds=1))
+            after = spike(probe, "NVDA", when=utc_now() + timedelta(seconds=1))
             wait_for(lambda: len(probe.alert_rows()) == 4, timeout=60, what="an alert after the outage")
             wait_for(lambda: len(inbox.messages) == 4, timeout=60, what="its email")
             all_running(probe)

@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from common.clock import utc_now
 from scripts.servers import OsmemSearch, SecantusMongo, TansuBroker
 from scripts.smtp_inbox import SmtpServer
 from scripts.waiting import wait_for
@@ -113,7 +114,7 @@ def test_broker_stopped_and_restarted_everyone_reconnects(mongo: SecantusMongo, 
 
 def spike(probe: StackProbe, symbol: str, change: float = 25.0, when: datetime | None = None) -> tuple[str, datetime]:
     """Inject one quote whose move is far above the threshold; returns its key."""
-    ts = ms_utc(when or datetime.now(UTC))
+    ts = ms_utc(when or utc_now())
     body = {"symbol": symbol, "timestamp": ts.isoformat(), "price": 125.0, "volume": 1000, "open": 100.0,
             "high": 126.0, "low": 99.0, "previous_close": 100.0, "change_percent": change, "source": "simulated"}
     probe.produce([(symbol, json.dumps(body).encode())])
@@ -157,7 +158,7 @@ def test_elasticsearch_down_every_service_keeps_its_speed(kafka: TansuBroker, mo
                      timeout=60, what="logs of the three services in Elasticsearch")
             rate_before = probe.stored_rate(12.0)
             es.stop()
-            down_since = datetime.now(UTC)
+            down_since = utc_now()
             rate_during = probe.stored_rate(12.0)
             all_running(probe)
             es.start()  # a fresh, empty index: what arrives now was queued during the outage
@@ -176,7 +177,7 @@ def test_elasticsearch_down_every_service_keeps_its_speed(kafka: TansuBroker, mo
 # ---------------------------------------------------------------------- hostile messages
 def hostile_messages(n: int, rng: random.Random) -> list[tuple[str | None, bytes, str]]:
     """n bad messages, each unique, with the words its DLQ reason must contain."""
-    now = datetime.now(UTC)
+    now = utc_now()
     good = {"symbol": "AAPL", "timestamp": now.isoformat(), "price": 100.0, "volume": 10, "open": 100.0,
             "high": 101.0, "low": 99.0, "change_percent": 0.1, "source": "simulated"}
 
@@ -241,7 +242,7 @@ def test_1000_hostile_messages_mixed_into_good_traffic(kafka: TansuBroker, mongo
     with pipeline(mysql=mysql_server, database=mysql_db, kafka=kafka, mongo=mongo, es=es, smtp=smtp) as (stack, probe):
         # Our own good quotes interleaved with the bad ones, in the same partitions,
         # while the producer's traffic goes on.
-        base = ms_utc(datetime.now(UTC) - timedelta(hours=1))
+        base = ms_utc(utc_now() - timedelta(hours=1))
         ours = []
         for i in range(100):
             sym = SYMBOLS[i % 7]

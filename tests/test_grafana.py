@@ -22,6 +22,7 @@ import yaml
 from pymongo import MongoClient
 
 from batch.backfill import backfill
+from common.clock import utc_now
 from config.settings import Settings
 from tests.conftest import MYSQL
 
@@ -149,7 +150,7 @@ def backfilled(mysql_db: str, mongo_db: Any) -> str:
                         log_to_elasticsearch=False, alpha_vantage_api_key="")
     conn = pymysql.connect(**MYSQL, database=mysql_db, autocommit=True, cursorclass=pymysql.cursors.DictCursor)
     try:
-        summary = backfill(settings, db=mongo_db, conn=conn, today=dt.datetime.now(settings.tz).date())
+        summary = backfill(settings, db=mongo_db, conn=conn, today=utc_now().astimezone(settings.tz).date())
         assert sorted(summary.symbols) == SYMBOLS
     finally:
         conn.close()
@@ -171,7 +172,7 @@ def run_as_grafana(database: str, sql: str) -> tuple[list[str], list[tuple[Any, 
 
 @pytest.mark.parametrize("picked", [ALL, SYMBOLS, ["MSFT"]], ids=["all", "every-symbol-ticked", "one-symbol"])
 def test_every_panel_query_returns_the_columns_its_panel_expects(backfilled: str, picked: list[str] | None) -> None:
-    now = dt.datetime.now(dt.UTC)
+    now = utc_now()
     start = now - dt.timedelta(days=30)  # the panels' timeFrom "30d" (also the dashboard's range)
     selected = SYMBOLS if picked is ALL else picked
     for panel in panels():
@@ -212,7 +213,7 @@ def test_a_fresh_stack_with_no_daily_aggregates_renders_empty_panels_not_errors(
     var = dashboard()["templating"]["list"][0]
     assert var["includeAll"] and var.get("allValue"), "includeAll without allValue renders IN () when empty"
     assert run_as_grafana(mysql_db, var["query"])[1] == []
-    now = dt.datetime.now(dt.UTC)
+    now = utc_now()
     for panel in panels():
         (target,) = panel["targets"]
         sql = expand(target["rawSql"], now - dt.timedelta(days=30), now, ALL)

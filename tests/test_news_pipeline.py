@@ -17,6 +17,7 @@ from pymongo import MongoClient
 from pymongo.database import Database
 
 from articles import daily_news
+from common.clock import utc_now
 from database.mongo import news as news_db
 from database.mongo.prices import insert_quotes
 from scripts.processes import run_script
@@ -208,7 +209,7 @@ def _shift_to_today(name: str, today: datetime) -> Response:
 
 def test_entry_point_runs_from_repository_root_like_the_container(news: Stack, db: Database,
                                                                    recorded_api: RecordedApi, inbox: Inbox) -> None:
-    today = datetime.now(UTC)
+    today = utc_now()
     serve(recorded_api,
           yahoo={"AAPL": _shift_to_today("yahoo_aapl.xml", today), "MSFT": _shift_to_today("yahoo_msft.xml", today)},
           google={"AAPL": _shift_to_today("google_aapl.xml", today), "MSFT": feed("yahoo_empty.xml")})
@@ -236,7 +237,7 @@ def test_entry_point_runs_from_repository_root_like_the_container(news: Stack, d
 
 
 def daily_news_day(news: Stack) -> str:
-    return datetime.now(UTC).astimezone(news.settings().tz).date().isoformat()
+    return utc_now().astimezone(news.settings().tz).date().isoformat()
 
 
 def test_fetcher_is_polite_and_honest(recorded_api: RecordedApi) -> None:

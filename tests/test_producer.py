@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 
 from kafka import KafkaConsumer
 
+from common.clock import utc_now
 from database.mongo import get_db, make_client
 from database.mongo.prices import insert_quotes
 from scripts.processes import ServiceProcess
@@ -142,7 +143,7 @@ def test_broker_down_at_start_then_up(stack: Stack) -> None:
 def test_yahoo_quotes_from_recorded_answers(stack: Stack, recorded_api: RecordedApi) -> None:
     """The producer as in its container with QUOTE_SOURCES=yahoo,simulated: a live Yahoo
     answer, a market-closed one and a symbol Yahoo does not know."""
-    recorded_api.route("/v8/finance/chart/AAPL", yahoo_answer_now("yahoo_chart_AAPL_open.json", datetime.now(UTC)))
+    recorded_api.route("/v8/finance/chart/AAPL", yahoo_answer_now("yahoo_chart_AAPL_open.json", utc_now()))
     recorded_api.route("/v8/finance/chart/MSFT", Response.fixture("yahoo_chart_MSFT_closed.json"))
     recorded_api.route("/v8/finance/chart/ZZZZ", Response.fixture("yahoo_chart_unknown_symbol.json", 404))
     env = stack.with_env(QUOTE_SOURCES="yahoo,alpha_vantage,simulated", YAHOO_FINANCE_URL=recorded_api.url,
@@ -168,7 +169,7 @@ def test_yahoo_quotes_from_recorded_answers(stack: Stack, recorded_api: Recorded
 def test_restart_continues_from_the_last_stored_quote(stack: Stack) -> None:
     """No jump back to the seed price after a restart: the simulation starts at the newest stored quote."""
     settings = stack.settings()
-    last = {"symbol": "AAPL", "timestamp": datetime.now(UTC), "price": 123.45, "volume": 900, "open": 121.0,
+    last = {"symbol": "AAPL", "timestamp": utc_now(), "price": 123.45, "volume": 900, "open": 121.0,
             "high": 124.0, "low": 120.5, "previous_close": 120.0, "change_percent": 2.875, "source": "simulated",
             "market_open": True}
     insert_quotes(get_db(make_client(settings), settings), [last])

@@ -19,7 +19,7 @@ import json
 import re
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -38,6 +38,7 @@ from bench.webdata import (
     seed_quotes,
     utcnow,
 )
+from common.clock import utc_now
 from database.mongo import ALERT_HISTORY, NEWS_ARTICLES, USERS, get_db, make_client
 from flask_web_app.app import create_app
 from flask_web_app.views import auth as auth_views
@@ -84,7 +85,7 @@ class Clock:
     """A controlled clock for the login throttle: the auth views read common.clock.utc_now()."""
 
     def __init__(self) -> None:
-        self.now = datetime.now(UTC)
+        self.now = utc_now()
 
     def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
         clock = self

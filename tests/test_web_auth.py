@@ -17,6 +17,7 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from bench.webdata import csrf_token, web_settings
+from common.clock import utc_now
 from database.mongo import LOGIN_ATTEMPTS, USERS, get_db, make_client
 from flask_web_app.app import create_app
 from scripts.servers import SecantusMongo
@@ -234,6 +235,6 @@ def test_account_alert_rules_are_validated_saved_and_shown(web: SimpleNamespace)
     # What the alerts service recorded for her shows, with the reason of a failure (escaped).
     plan_delivery(web.db, {"_id": "k|webhook|1", "alert_key": "k", "user_id": str(user["_id"]), "channel": "webhook",
                            "status": "failed", "error": "HTTP 500 <boom>", "message": "AAPL is up 6.20% (band 1)",
-                           "quote_timestamp": datetime(2026, 1, 13, 15, 30, tzinfo=UTC), "created_at": datetime.now(UTC)})
+                           "quote_timestamp": datetime(2026, 1, 13, 15, 30, tzinfo=UTC), "created_at": utc_now()})
     page = web.client.get("/account").get_data(as_text=True)
     assert "AAPL is up 6.20% (band 1)" in page and "failed: HTTP 500 &lt;boom&gt;" in page

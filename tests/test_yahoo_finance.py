@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import requests
 
+from common.clock import utc_now
 from market_data.market_hours import MarketHours
 from market_data.simulator import MarketSimulator
 from market_data.yahoo_finance import YahooFinanceClient, YahooRefused, parse_chart
@@ -189,7 +190,7 @@ def test_yahoo_quotes_reach_mongodb_and_the_dashboard(kafka: TansuBroker, mongo:
                                                       recorded_api: RecordedApi) -> None:
     """Producer, consumer and the web app as in their containers, Yahoo answering AAPL (recorded,
     moved to today) and not knowing the others: the dashboard shows AAPL as a yahoo quote."""
-    recorded_api.route(CHART + "AAPL", yahoo_answer_now("yahoo_chart_AAPL_open.json", datetime.now(UTC)))
+    recorded_api.route(CHART + "AAPL", yahoo_answer_now("yahoo_chart_AAPL_open.json", utc_now()))
     for symbol in ("GOOGL", "MSFT", "AMZN", "TSLA", "META", "NVDA"):
         recorded_api.route(CHART + symbol, answer("yahoo_chart_unknown_symbol.json", 404))
     env = {"QUOTE_SOURCES": "yahoo,simulated", "YAHOO_FINANCE_URL": recorded_api.url}
