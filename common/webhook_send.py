@@ -119,6 +119,8 @@ def _exchange(target: Target, addresses: list[IPAddress], data: bytes, deadline:
         conn.request("POST", target.path, body=data, headers={
             "Content-Type": "application/json", "User-Agent": USER_AGENT, "Connection": "close"})
         response = conn.getresponse()
+        if deadline.expired:  # cut short: the answer read may be a truncated one
+            raise DeadlinePassedError()
         return response.status
     except Exception as exc:
         raise _classify(exc, deadline, where) from None
