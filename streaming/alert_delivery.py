@@ -76,8 +76,8 @@ class Deliveries:
             report_error=self.log.error, policy=self.webhook_policy)
 
     def start(self) -> None:
-        self.dispatcher.start()
-        # Webhooks left pending by a stop or crash (today's and yesterday's) go out now.
+        # Webhooks left pending by a stop or crash (today's and yesterday's) go out now,
+        # queued before the workers start so the per-user limit sees them all.
         today = market_day(self.clock(), self.settings.tz)
         days = [today.isoformat(), (today - timedelta(days=1)).isoformat()]
         for doc in mongo_alerts.unfinished_deliveries(self.db, WEBHOOK, days):
@@ -85,6 +85,7 @@ class Deliveries:
                 self._submit(doc)
             except Exception:  # noqa: BLE001 - one odd stored delivery must not stop the service's start
                 self.log.exception("pending webhook %s not resent", doc.get("_id"))
+        self.dispatcher.start()
 
     def close(self) -> None:
         self.dispatcher.close()
