@@ -40,7 +40,7 @@ REASON_TLS = "TLS failed"
 REASON_BROKEN = "the receiver closed the connection or answered something that is not HTTP"
 REASON_QUEUE_FULL = "not sent: webhook queue full (receivers too slow)"
 REASON_USER_BUSY = "not sent: too many of your webhook posts are still waiting"
-REASON_INTERNAL_ERROR = "failed (the operator's logs have the details)"
+REASON_INTERNAL_ERROR = "error while sending (details in the operator's logs)"
 PUBLIC_REASONS = frozenset({
     REASON_INTERNAL, REASON_URL, REASON_DNS, REASON_REFUSED, REASON_TIMEOUT, REASON_UNREACHABLE, REASON_TLS_CERT,
     REASON_TLS, REASON_BROKEN, REASON_QUEUE_FULL, REASON_USER_BUSY, REASON_INTERNAL_ERROR})
