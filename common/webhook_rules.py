@@ -20,6 +20,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from config.settings import HOST_NAME_RE
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -47,7 +49,6 @@ PUBLIC_REASONS = frozenset({
 _HTTP_STATUS = re.compile(r"HTTP [1-5][0-9]{2}")
 
 _NETLOC = re.compile(r"(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<name>[^:\[\]]+))(?::(?P<port>[0-9]{1,5}))?")
-_LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?")
 _NUMBER = re.compile(r"0[xX][0-9a-fA-F]*|[0-9]+")
 # IPv6 prefixes that carry an IPv4 address in their last 32 bits (NAT64).
 _NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
@@ -177,7 +178,7 @@ def _host(v6: str | None, name: str | None) -> tuple[str, IPAddress | None] | st
 
 
 def _valid_name(name: str) -> bool:
-    return 0 < len(name) <= 253 and all(_LABEL.fullmatch(label) for label in name.split("."))
+    return HOST_NAME_RE.fullmatch(name) is not None
 
 
 def parse_ipv4(text: str) -> ipaddress.IPv4Address | None:

@@ -9,6 +9,7 @@ needs no `.env`. `.env.example` documents every variable; keep the two in step
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import sys
 from functools import lru_cache
@@ -19,10 +20,10 @@ from croniter import croniter
 from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from common.webhook_rules import Policy
-
 # Tickers as exchanges print them: AAPL, BRK.B, RDS-A.
 SYMBOL_RE = re.compile(r"^[A-Z][A-Z0-9.\-]{0,9}$")
+# A host name as sent on the wire (ASCII, lower case; IDNA already applied); `_` for compose service names.
+HOST_NAME_RE = re.compile(r"(?=.{1,253}$)(?:[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?)(?:\.[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?)*")
 
 Port = Annotated[int, Field(ge=1, le=65535)]
 CsvList = Annotated[list[str], NoDecode]
@@ -196,8 +197,15 @@ class Settings(BaseSettings):
     @field_validator("webhook_allowed_internal_hosts")
     @classmethod
     def _internal_hosts(cls, value: list[str]) -> list[str]:
-        Policy.of((), value)  # the webhook rules own what an entry may be; ValueError names a bad one
-        return value
+        """Host names, addresses or CIDRs (common/webhook_rules.py Policy reads them)."""
+        entries = [v.strip().lower().rstrip(".") for v in value]
+        for entry in entries:
+            try:
+                ipaddress.ip_network(entry.strip("[]"), strict=False)
+            except ValueError:
+                if not HOST_NAME_RE.fullmatch(entry):
+                    raise ValueError(f"not a host name, address or CIDR: {entry!r}") from None
+        return entries
 
     @field_validator("stock_symbols")
     @classmethod

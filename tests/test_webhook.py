@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from common import webhook, webhook_rules
 from common.webhook_rules import (
@@ -26,6 +27,7 @@ from common.webhook_rules import (
     Policy,
 )
 from common.webhook_send import system_resolver
+from config import Settings
 from scripts.waiting import free_port, wait_for
 from tests.support.tls_certs import make_ca
 from tests.support.trickle_receiver import TrickleReceiver
@@ -187,6 +189,10 @@ def test_internal_hosts_only_where_the_operator_lists_them() -> None:
         assert not webhook_rules.address_allowed(ipaddress.ip_address(never), listed, lan)
     with pytest.raises(ValueError, match="not a host name"):
         Policy.of([], ["bad host!"])
+    with pytest.raises(ValidationError, match="not a host name, address or CIDR: 'bad host!'"):
+        Settings(_env_file=None, webhook_allowed_internal_hosts="chat.lan,bad host!")  # type: ignore[call-arg]
+    assert Settings(_env_file=None, webhook_allowed_internal_hosts="Chat.LAN., 10.0.0.0/8").webhook_allowed_internal_hosts \
+        == ["chat.lan", "10.0.0.0/8"]  # type: ignore[call-arg]
 
 
 @pytest.mark.parametrize("url", [
