@@ -18,7 +18,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from config.settings import HOST_NAME_RE
 
@@ -91,7 +91,7 @@ class Target:
     ip: IPAddress | None  # set for an IP literal (no DNS)
     port: int
     path: str  # path and query, as sent in the request line
-    listed: bool = field(default=False)  # the operator lists this host: internal addresses allowed
+    listed: bool = False  # the operator lists this host: internal addresses allowed
 
 
 def url_problem(url: str, allowed_http_hosts: Iterable[str] = (), allowed_internal: Iterable[str] = ()) -> str | None:
@@ -132,7 +132,7 @@ def check_url(url: str, policy: Policy) -> Target | str:
     listed = (ip is None and name in policy.internal_names) or (ip is not None and policy.lists_address(ip))
     if ip is not None and not listed and not is_public(ip):
         return f"Webhooks cannot go to internal addresses ({REASON_INTERNAL})."
-    if ip is not None and str(ip) != name.strip("[]"):
+    if ip is not None and str(ip) != name:  # 127.1, 2130706433, 0x7f000001: one spelling only
         return "Write an IPv4 address as four decimal numbers (a.b.c.d)."
     if not listed:
         if ip is None and (name == "localhost" or name.endswith(".localhost")):
