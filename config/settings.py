@@ -9,6 +9,7 @@ needs no `.env`. `.env.example` documents every variable; keep the two in step
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import sys
 from functools import lru_cache
@@ -21,6 +22,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # Tickers as exchanges print them: AAPL, BRK.B, RDS-A.
 SYMBOL_RE = re.compile(r"^[A-Z][A-Z0-9.\-]{0,9}$")
+# A host name as sent on the wire (ASCII, lower case; IDNA already applied); `_` for compose service names.
+HOST_NAME_RE = re.compile(r"(?=.{1,253}$)(?:[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?)(?:\.[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?)*")
 
 Port = Annotated[int, Field(ge=1, le=65535)]
 CsvList = Annotated[list[str], NoDecode]
@@ -120,10 +123,17 @@ class Settings(BaseSettings):
     # Webhooks: a system-wide receiver (empty = none), http hosts allowed besides https, and the sender.
     alert_webhook_url: str = ""
     webhook_allowed_http_hosts: CsvList = []
+    # Internal receivers a webhook may reach (host names, addresses, CIDRs: a chat server on
+    # the LAN); every other private, loopback or link-local address is refused.
+    webhook_allowed_internal_hosts: CsvList = []
+    # The whole post (DNS, connect, TLS, answer), not one read.
     webhook_timeout_seconds: float = Field(5.0, gt=0, le=60)
     webhook_max_attempts: int = Field(3, ge=1, le=20)
     webhook_retry_seconds: float = Field(5.0, ge=0, le=3600)
     webhook_queue_size: int = Field(1000, ge=1, le=1_000_000)
+    # Posts one user may have waiting (further ones fail at once); sender threads.
+    webhook_pending_per_user: int = Field(20, ge=1, le=10_000)
+    webhook_workers: int = Field(4, ge=1, le=64)
 
     # --- SMTP (alerts and the news digest) -------------------------------------
     smtp_server: str = ""
@@ -181,11 +191,24 @@ class Settings(BaseSettings):
         # Compose passes unset variables as empty strings.
         return None if value == "" else value
 
-    @field_validator("stock_symbols", "alert_email_recipients", "webhook_allowed_http_hosts", "quote_sources",
-                     mode="before")
+    @field_validator("stock_symbols", "alert_email_recipients", "webhook_allowed_http_hosts",
+                     "webhook_allowed_internal_hosts", "quote_sources", mode="before")
     @classmethod
     def _csv(cls, value: object) -> object:
         return _split_csv(value)
+
+    @field_validator("webhook_allowed_internal_hosts")
+    @classmethod
+    def _internal_hosts(cls, value: list[str]) -> list[str]:
+        """Host names, addresses or CIDRs (common/webhook_rules.py Policy reads them)."""
+        entries = [v.strip().lower().rstrip(".") for v in value]
+        for entry in entries:
+            try:
+                ipaddress.ip_network(entry.strip("[]"), strict=False)
+            except ValueError:
+                if not HOST_NAME_RE.fullmatch(entry):
+                    raise ValueError(f"not a host name, address or CIDR: {entry!r}") from None
+        return entries
 
     @field_validator("stock_symbols")
     @classmethod

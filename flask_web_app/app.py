@@ -16,6 +16,7 @@ from flask import Flask, Response, g, render_template, request, send_file
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
+from common.webhook import shown_reason
 from config import Settings, get_settings
 from flask_web_app import db
 from flask_web_app.plotly_assets import PLOTLY_JS, VERSION
@@ -45,6 +46,7 @@ def create_app(settings: Settings | None = None, *, instance_path: str | None = 
         VOLUME_THRESHOLD_MULTIPLIER=settings.volume_threshold_multiplier,
         ALERT_USER_DAILY_CAP=settings.alert_user_daily_cap,
         WEBHOOK_ALLOWED_HTTP_HOSTS=list(settings.webhook_allowed_http_hosts),
+        WEBHOOK_ALLOWED_INTERNAL_HOSTS=list(settings.webhook_allowed_internal_hosts),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         PERMANENT_SESSION_LIFETIME=timedelta(days=14),
@@ -77,6 +79,9 @@ def create_app(settings: Settings | None = None, *, instance_path: str | None = 
         if request.path.startswith("/api/") or request.path == "/healthz":
             response.headers.setdefault("Cache-Control", "no-store")
         return response
+
+    # A webhook failure as users may see it (a generic reason, never the raw error text).
+    app.add_template_filter(shown_reason, "webhook_reason")
 
     @app.context_processor
     def _globals() -> dict[str, Any]:

@@ -98,7 +98,8 @@ class AtLeastSystem:
 
 class WebhookUrl:
     def __call__(self, form: FlaskForm, field: StringField) -> None:
-        if field.data and (problem := url_problem(field.data, current_app.config["WEBHOOK_ALLOWED_HTTP_HOSTS"])):
+        if field.data and (problem := url_problem(field.data, current_app.config["WEBHOOK_ALLOWED_HTTP_HOSTS"],
+                                                  current_app.config["WEBHOOK_ALLOWED_INTERNAL_HOSTS"])):
             raise ValidationError(problem)
 
 

@@ -63,23 +63,30 @@ class Deliveries:
         self.mailer = mailer
         self.log = logger
         self.clock = clock
-        self.allowed_http = settings.webhook_allowed_http_hosts
+        # The operator's lists (never the user's): http hosts, and internal hosts a webhook may reach.
+        self.webhook_policy = webhook.Policy.of(settings.webhook_allowed_http_hosts,
+                                                settings.webhook_allowed_internal_hosts)
         self.system_webhook = settings.alert_webhook_url or None
-        if self.system_webhook and (problem := webhook.url_problem(self.system_webhook, self.allowed_http)):
+        if self.system_webhook and (problem := self._url_problem(self.system_webhook)):
             self.log.error("ALERT_WEBHOOK_URL ignored: %s", problem)
             self.system_webhook = None
         self.dispatcher = webhook.Dispatcher(
             self._webhook_result, timeout=settings.webhook_timeout_seconds, max_attempts=settings.webhook_max_attempts,
             retry_pause=settings.webhook_retry_seconds, queue_size=settings.webhook_queue_size,
-            report_error=self.log.error)
+            per_owner=settings.webhook_pending_per_user, workers=settings.webhook_workers,
+            report_error=self.log.error, policy=self.webhook_policy)
 
     def start(self) -> None:
-        self.dispatcher.start()
-        # Webhooks left pending by a stop or crash (today's and yesterday's) go out now.
+        # Webhooks left pending by a stop or crash (today's and yesterday's) go out now,
+        # queued before the workers start so the per-user limit sees them all.
         today = market_day(self.clock(), self.settings.tz)
         days = [today.isoformat(), (today - timedelta(days=1)).isoformat()]
         for doc in mongo_alerts.unfinished_deliveries(self.db, WEBHOOK, days):
-            self._submit(doc)
+            try:
+                self._submit(doc)
+            except Exception:  # noqa: BLE001 - one odd stored delivery must not stop the service's start
+                self.log.exception("pending webhook %s not resent", doc.get("_id"))
+        self.dispatcher.start()
 
     def close(self) -> None:
         self.dispatcher.close()
@@ -157,22 +164,28 @@ class Deliveries:
         self.log.info("alert %s emailed to %d recipient(s)", alert.key, len(sent))
         return Outcome("sent", None)
 
+    def _url_problem(self, url: str) -> str | None:
+        found = webhook.check_url(url, self.webhook_policy)
+        return found if isinstance(found, str) else None
+
     def _submit(self, doc: dict[str, Any]) -> None:
         url = doc.get("url") or ""
-        if problem := webhook.url_problem(url, self.allowed_http):
-            self._webhook_result(doc["_id"], doc.get("attempts", 0), f"URL refused: {problem}", final=True)
+        if problem := self._url_problem(url):
+            self._webhook_result(doc["_id"], doc.get("attempts", 0),
+                                 webhook.WebhookError(f"URL refused: {problem}", retry=False), True)
             return
-        job = webhook.Job(url, webhook.body(doc.get("text") or ""), doc["_id"], attempts=doc.get("attempts", 0))
-        if not self.dispatcher.submit(job):
-            self._webhook_result(doc["_id"], job.attempts, "not sent: webhook queue full (receivers too slow)",
-                                 final=True)
+        job = webhook.Job(url, webhook.body(doc.get("text") or ""), doc["_id"], attempts=doc.get("attempts", 0),
+                          owner=doc.get("user_id"))
+        if refused := self.dispatcher.submit(job):
+            self._webhook_result(doc["_id"], job.attempts, webhook.WebhookError(refused), True)
 
-    def _webhook_result(self, delivery_id: str, attempts: int, error: str | None, final: bool = False) -> None:
+    def _webhook_result(self, delivery_id: str, attempts: int, error: webhook.WebhookError | None,
+                        final: bool) -> None:
+        """Users see the generic reason (stored); operators the detail (logged)."""
         status = "sent" if error is None else "failed"
-        mongo_alerts.set_delivery_status(self.db, delivery_id, status, error, attempts, self.clock())
+        mongo_alerts.set_delivery_status(self.db, delivery_id, status, error and error.reason, attempts, self.clock())
         if error is None:
             self.log.info("webhook delivered: %s", delivery_id)
         else:
-            last = final or attempts >= self.settings.webhook_max_attempts
-            self.log.warning("webhook %s failed (try %d%s): %s", delivery_id, attempts, ", giving up" if last else "",
-                             error)
+            self.log.warning("webhook %s failed (try %d%s): %s", delivery_id, attempts, ", giving up" if final else "",
+                             error.detail)

@@ -1,6 +1,6 @@
 """streaming/alert_delivery.py against SecantusDB and a local webhook receiver: a
-user's rules read with the system's floors, and webhooks left pending by a stop
-sent at the next start."""
+user's rules read with the system's floors, webhooks left pending by a stop sent at
+the next start (hostile ones failing alone), and what users and operators are told."""
 
 from __future__ import annotations
 
@@ -11,13 +11,14 @@ from collections.abc import Iterator
 import pytest
 from bson import ObjectId
 
+from common import webhook
 from common.clock import utc_now
 from common.mailer import SmtpMailer
 from config import Settings
 from database.mongo import ALERT_DELIVERIES, get_db, make_client
 from database.mongo.alerts import plan_delivery
 from scripts.servers import SecantusMongo
-from scripts.waiting import wait_for
+from scripts.waiting import free_port, wait_for
 from streaming.alert_delivery import Deliveries, user_rules
 from tests.support.webhook_receiver import WebhookReceiver
 
@@ -48,7 +49,8 @@ def receiver() -> Iterator[WebhookReceiver]:
 
 
 def test_webhooks_pending_at_a_stop_go_out_at_the_next_start(mongo: SecantusMongo, receiver: WebhookReceiver) -> None:
-    settings = settings_for(mongo.uri, webhook_allowed_http_hosts="127.0.0.1")
+    settings = settings_for(mongo.uri, webhook_allowed_http_hosts="127.0.0.1",
+                            webhook_allowed_internal_hosts="127.0.0.1")
     client = make_client(settings)
     db = get_db(client, settings)
     now = utc_now()
@@ -66,3 +68,52 @@ def test_webhooks_pending_at_a_stop_go_out_at_the_next_start(mongo: SecantusMong
         deliveries.close()
         client.close()
     assert [r.body["text"] for r in receiver.received] == ["alert 0"]  # sent or failed ones are not repeated
+
+
+def test_hostile_pending_webhooks_fail_alone_at_start_and_users_see_generic_reasons(
+        mongo: SecantusMongo, receiver: WebhookReceiver, caplog: pytest.LogCaptureFixture) -> None:
+    """Pending deliveries with URLs that used to kill both workers at every start, one to
+    an internal address, one refused, and more than a user may have waiting: each fails
+    alone with a reason fit for users (details in the log), and the good ones go out."""
+    settings = settings_for(mongo.uri, webhook_allowed_http_hosts="127.0.0.1",
+                            webhook_allowed_internal_hosts="127.0.0.1", webhook_pending_per_user=2,
+                            webhook_max_attempts=1)
+    client = make_client(settings)
+    db = get_db(client, settings)
+    now = utc_now()
+    day = now.astimezone(settings.tz).date().isoformat()
+    down = f"http://127.0.0.1:{free_port()}/down"
+    urls = {"killer1": "https://a..b/x", "killer2": "http://[::1", "killer3": "https://" + "a" * 64 + ".com/x",
+            "metadata": "http://169.254.169.254/latest/meta-data/", "mapped": "https://[::ffff:10.0.0.1]/x",
+            "down": down, "good": receiver.url("/good")}
+    for n, (name, url) in enumerate(urls.items()):
+        plan_delivery(db, {"_id": f"{name}|webhook|u{n}", "alert_key": name, "channel": "webhook", "recipient": f"u{n}",
+                           "user_id": f"u{n}", "day": day, "status": "pending", "attempts": 0, "url": url,
+                           "text": name, "created_at": now})
+    for n in range(3):  # one user with three waiting: two go, the third is refused at once
+        plan_delivery(db, {"_id": f"busy{n}|webhook|busy", "alert_key": f"busy{n}", "channel": "webhook",
+                           "recipient": "busy", "user_id": "busy", "day": day, "status": "pending", "attempts": 0,
+                           "url": receiver.url(f"/busy{n}"), "text": f"busy{n}", "created_at": now})
+    deliveries = Deliveries(settings, db, SmtpMailer(settings), logging.getLogger("test.hostile"))
+    with caplog.at_level(logging.INFO, logger="test.hostile"):
+        deliveries.start()
+        try:
+            wait_for(lambda: db[ALERT_DELIVERIES].count_documents({"status": "pending"}) == 0, timeout=20,
+                     what="every pending webhook finished")
+        finally:
+            deliveries.close()
+            errors = {d["_id"].split("|")[0]: (d["status"], d["error"]) for d in db[ALERT_DELIVERIES].find()}
+            client.close()
+    assert errors["good"] == ("sent", None)
+    for name in ("killer1", "killer2", "killer3"):
+        assert errors[name][0] == "failed" and errors[name][1].startswith("URL refused: That is not a valid URL")
+    assert errors["metadata"] == errors["mapped"] == ("failed", f"URL refused: Webhooks cannot go to internal "
+                                                                f"addresses ({webhook.REASON_INTERNAL}).")
+    assert errors["down"] == ("failed", webhook.REASON_REFUSED)
+    busy = sorted(errors[f"busy{n}"] for n in range(3))
+    assert busy == [("failed", webhook.REASON_USER_BUSY), ("sent", None), ("sent", None)]
+    assert sorted(r.path for r in receiver.received) == sorted(["/good", *(p for p in ("/busy0", "/busy1", "/busy2")
+                                                                     if errors[p[1:]][0] == "sent")])
+    log = caplog.text
+    assert "Connection refused" in log  # the operators' detail
+    assert "/down" not in log and "/good" not in log and "meta-data" not in log  # webhook paths stay secret

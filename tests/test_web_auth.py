@@ -212,6 +212,9 @@ def test_account_alert_rules_are_validated_saved_and_shown(web: SimpleNamespace)
     assert "At least the system&#39;s 2x" in errors_of(bad, "alert_volume_multiplier")
     assert "between 1 and 1000" in errors_of(bad, "alert_daily_cap")
     assert "Only https URLs" in errors_of(bad, "alert_webhook_url")
+    for internal in ("https://169.254.169.254/latest/meta-data/", "https://2130706433/x", "https://[::1]/x"):
+        refused = web.client.post("/account", data={**base, "alert_webhook_url": internal})
+        assert "cannot go to internal addresses" in errors_of(refused, "alert_webhook_url"), internal
     assert "Not a valid decimal" in errors_of(
         web.client.post("/account", data={**base, "alert_price_threshold": "lots"}), "alert_price_threshold")
     no_csrf = web.client.post("/account", data={**base, "csrf_token": "", "alert_price_threshold": "8"})
@@ -236,5 +239,14 @@ def test_account_alert_rules_are_validated_saved_and_shown(web: SimpleNamespace)
     plan_delivery(web.db, {"_id": "k|webhook|1", "alert_key": "k", "user_id": str(user["_id"]), "channel": "webhook",
                            "status": "failed", "error": "HTTP 500 <boom>", "message": "AAPL is up 6.20% (band 1)",
                            "quote_timestamp": datetime(2026, 1, 13, 15, 30, tzinfo=UTC), "created_at": utc_now()})
+    # What the alerts service recorded for her shows, with a generic reason of a failure: never the
+    # raw text of an older record (a port scanner's answer), nor the receiver's own words.
+    for n, error in enumerate(("HTTP 500 <boom>", "unreachable: [Errno 111] Connection refused")):
+        plan_delivery(web.db, {"_id": f"k{n}|webhook|1", "alert_key": f"k{n}", "user_id": str(user["_id"]),
+                               "channel": "webhook", "status": "failed", "error": error,
+                               "message": f"AAPL is up 6.2{n}% (band 1)", "created_at": utc_now(),
+                               "quote_timestamp": datetime(2026, 1, 13, 15, 30 + n, tzinfo=UTC)})
     page = web.client.get("/account").get_data(as_text=True)
-    assert "AAPL is up 6.20% (band 1)" in page and "failed: HTTP 500 &lt;boom&gt;" in page
+    assert "AAPL is up 6.20% (band 1)" in page and "failed: HTTP 500</td>" in page
+    assert "failed: error while sending (details in the operator&#39;s logs)" in page
+    assert "boom" not in page and "Connection refused" not in page and "Errno" not in page

@@ -7,6 +7,7 @@ tests can count calls (e.g. the Alpha Vantage call budget).
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -50,10 +51,12 @@ class QuietHandler(BaseHTTPRequestHandler):
         pass
 
 
-def serve(handler_class: type[BaseHTTPRequestHandler]) -> ThreadingHTTPServer:
-    """Serve on a free port of 127.0.0.1, a daemon thread per request."""
+def serve(handler_class: type[BaseHTTPRequestHandler], tls: ssl.SSLContext | None = None) -> ThreadingHTTPServer:
+    """Serve on a free port of 127.0.0.1, a daemon thread per request (https with `tls`)."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler_class)
     server.daemon_threads = True
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
 

@@ -1,9 +1,11 @@
 """A local webhook receiver (stands in for Slack / Discord): records every JSON POST
-per path; per-path status and delay make it fail or answer slowly."""
+per path (with the Host header it was sent); per-path status and delay make it fail or
+answer slowly. Over https with a server TLS context, recording the SNI name each client sent."""
 
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
@@ -18,6 +20,7 @@ class Received:
     path: str
     body: dict[str, Any]
     content_type: str
+    host: str = ""
 
 
 @dataclass
@@ -27,10 +30,16 @@ class WebhookReceiver:
     delay: dict[str, float] = field(default_factory=dict)  # path -> seconds before answering
     lock: threading.Lock = field(default_factory=threading.Lock)
     server: ThreadingHTTPServer | None = None
+    tls: ssl.SSLContext | None = None
+    sni: list[str | None] = field(default_factory=list)  # names clients asked for in the TLS hello
+
+    @property
+    def port(self) -> int:
+        assert self.server is not None
+        return int(self.server.server_address[1])
 
     def url(self, path: str, host: str = "127.0.0.1") -> str:
-        assert self.server is not None
-        return f"http://{host}:{self.server.server_address[1]}{path}"
+        return f"{'https' if self.tls else 'http'}://{host}:{self.port}{path}"
 
     def at(self, path: str) -> list[Received]:
         with self.lock:
@@ -48,7 +57,8 @@ class WebhookReceiver:
                 status = hook.status.get(self.path, 204)
                 if status < 300:
                     with hook.lock:
-                        hook.received.append(Received(self.path, json.loads(raw), self.headers.get("Content-Type", "")))
+                        hook.received.append(Received(self.path, json.loads(raw), self.headers.get("Content-Type", ""),
+                                                      self.headers.get("Host", "")))
                 try:
                     self.send_response(status)
                     self.send_header("Content-Length", "0")
@@ -56,7 +66,13 @@ class WebhookReceiver:
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the sender timed out first
 
-        self.server = serve(_H)
+        if self.tls is not None:
+            def record_sni(_sock: ssl.SSLObject, name: str | None, _ctx: ssl.SSLContext) -> None:
+                with hook.lock:
+                    hook.sni.append(name)
+
+            self.tls.sni_callback = record_sni
+        self.server = serve(_H, self.tls)
         return self
 
     def stop(self) -> None:
