@@ -68,6 +68,7 @@ def mongo_docs(db: Database) -> list[dict[str, Any]]:
     return [strip(d) for d in db[REALTIME_PRICES].find().sort([("symbol", 1), ("timestamp", 1)])]
 
 
+@pytest.mark.clock
 def test_the_daily_job_archives_expired_days_then_deletes_them(db: Database, job_env: dict[str, str],
                                                                s3_server: MotoS3) -> None:
     expired, docs = seed(db)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pymysql
+import pytest
 from pymongo.database import Database
 
 from common.clock import utc_now
@@ -23,6 +24,7 @@ def _count(conn: pymysql.Connection, where: str = "1=1", params: tuple = ()) -> 
     return rows(conn, f"SELECT COUNT(*) AS n FROM daily_aggregates WHERE {where}", params)[0]["n"]
 
 
+@pytest.mark.clock
 def test_daily_aggregation_command_by_date_range_and_today(batch_stack: Stack, settings: Settings, mdb: Database,
                                                          conn: pymysql.Connection) -> None:
     tz = settings.tz
@@ -83,6 +85,7 @@ def test_backfill_command(batch_stack: Stack, conn: pymysql.Connection, mdb: Dat
     assert _count(conn, "symbol = 'AAPL' AND source = 'simulated' AND sma_20 IS NOT NULL") == 6
 
 
+@pytest.mark.clock
 def test_scheduler_backfills_empty_tables_catches_up_the_missed_day_and_stops_on_sigterm(
         batch_stack: Stack, settings: Settings, mdb: Database, conn: pymysql.Connection) -> None:
     tz = settings.tz

@@ -207,6 +207,7 @@ def _shift_to_today(name: str, today: datetime) -> Response:
     return Response(200, body, "application/json" if name.endswith(".json") else "application/rss+xml")
 
 
+@pytest.mark.clock
 def test_entry_point_runs_from_repository_root_like_the_container(news: Stack, db: Database,
                                                                    recorded_api: RecordedApi, inbox: Inbox) -> None:
     today = utc_now()
