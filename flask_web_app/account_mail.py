@@ -25,10 +25,10 @@ def make_token(secret: str, user_id: str, email: str) -> str:
     return URLSafeTimedSerializer(secret, salt=SALT).dumps({"uid": user_id, "email": email})
 
 
-def read_token(secret: str, token: str, max_age: timedelta = CONFIRM_MAX_AGE) -> tuple[str, str] | None:
+def read_token(secret: str, token: str) -> tuple[str, str] | None:
     """(user id, address) of a valid, unexpired link token; None otherwise."""
     try:
-        data = URLSafeTimedSerializer(secret, salt=SALT).loads(token, max_age=int(max_age.total_seconds()))
+        data = URLSafeTimedSerializer(secret, salt=SALT).loads(token, max_age=int(CONFIRM_MAX_AGE.total_seconds()))
     except BadSignature:  # SignatureExpired is one too
         return None
     if not (isinstance(data, dict) and isinstance(data.get("uid"), str) and isinstance(data.get("email"), str)):

@@ -1,13 +1,13 @@
 """Accounts through the test client against SecantusDB: registration (good,
-duplicate, weak password, bad email, missing CSRF), login, throttling shared by
-workers, logout, account and password changes."""
+duplicate, weak password, bad email, missing CSRF) and the confirmation link,
+login, throttling shared by workers, logout, account and password changes."""
 
 from __future__ import annotations
 
 import re
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -20,6 +20,7 @@ from bench.webdata import csrf_token, web_settings
 from database.mongo import LOGIN_ATTEMPTS, USERS, get_db, make_client
 from flask_web_app.app import create_app
 from scripts.servers import SecantusMongo
+from tests.support.accounts import confirmation_link, outbox_mails
 
 PASSWORD = "river-Stone-42"
 
@@ -39,6 +40,17 @@ def login(client: FlaskClient, email: str = "ann@example.com", password: str = P
                                        "csrf_token": csrf_token(client, "/login"), **extra})
 
 
+def sign_up(web: SimpleNamespace, client: FlaskClient | None = None, **fields: Any) -> FlaskClient:
+    """Register, follow the mailed confirmation link (SMTP is off: the outbox) and log in."""
+    client = client or web.client
+    resp = register(client, **fields)
+    assert resp.status_code == 200 and "Check your inbox" in resp.get_data(as_text=True)
+    email = fields.get("email", "ann@example.com").strip().lower()
+    assert client.get(confirmation_link(outbox_mails(web.outbox, email)[-1])).status_code == 200
+    assert login(client, email=email).status_code == 302
+    return client
+
+
 def errors_of(resp: TestResponse, field: str) -> str:
     """Text of the error list shown next to a field."""
     m = re.search(rf'<ul class="errors" id="{field}-errors">(.*?)</ul>', resp.get_data(as_text=True), re.S)
@@ -47,33 +59,71 @@ def errors_of(resp: TestResponse, field: str) -> str:
 
 @pytest.fixture
 def web(mongo: SecantusMongo, mysql_server: dict[str, Any], mysql_db: str, tmp_path: Path) -> Iterator[SimpleNamespace]:
-    settings = web_settings(mongo.uri, mysql_server, mysql_db, uuid.uuid4().hex[:10], flask_login_max_failures=3)
+    settings = web_settings(mongo.uri, mysql_server, mysql_db, uuid.uuid4().hex[:10], flask_login_max_failures=3,
+                            news_outbox_dir=str(tmp_path / "outbox"))
     app = create_app(settings, instance_path=str(tmp_path))
     app.config["TESTING"] = True
     client = make_client(settings)
     yield SimpleNamespace(app=app, client=app.test_client(), settings=settings, tmp=tmp_path,
-                          db=get_db(client, settings))
+                          db=get_db(client, settings), outbox=tmp_path / "outbox")
     client.close()
     app.extensions["stores"].close()
 
 
-def test_register_creates_a_user_and_logs_in(web: SimpleNamespace) -> None:
+def test_register_mails_a_confirmation_link_that_confirms(web: SimpleNamespace) -> None:
     page = web.client.get("/register").get_data(as_text=True)
     assert 'name="csrf_token"' in page and 'name="watchlist"' in page
     resp = register(web.client)
-    assert resp.status_code == 302 and resp.headers["Location"].endswith("/account")
+    assert resp.status_code == 200 and "Check your inbox" in resp.get_data(as_text=True)
     users = list(web.db[USERS].find())
     assert len(users) == 1
     user = users[0]
     assert user["email"] == "ann@example.com" and user["name"] == "Ann"
     assert user["password_hash"].startswith("scrypt:") and PASSWORD not in user["password_hash"]
     assert user["watchlist"] == ["AAPL", "NVDA"] and user["digest_opt_in"] is True and user["alert_opt_in"] is False
-    assert user["created_at"].tzinfo is not None
+    assert user["created_at"].tzinfo is not None and user["email_confirmed"] is False
+    assert web.client.get("/account").status_code == 302  # registering does not log in (one answer for all)
+
+    [mail] = outbox_mails(web.outbox, "ann@example.com")  # SMTP is off: written as .eml, as the digest is
+    assert mail["Subject"] == "Confirm your email for the Stock Analysis System"
+    link = confirmation_link(mail)
+    assert web.client.get(link[:-3] + "xyz").status_code == 400  # a forged signature confirms nothing
+    assert web.db[USERS].find_one({})["email_confirmed"] is False
+    confirmed = web.client.get(link)
+    assert confirmed.status_code == 200 and "Email confirmed" in confirmed.get_data(as_text=True)
+    assert web.db[USERS].find_one({})["email_confirmed"] is True
+
+    assert login(web.client).status_code == 302
     account = web.client.get("/account").get_data(as_text=True)
-    assert "ann@example.com" in account and "Welcome, Ann" in account
+    assert "ann@example.com" in account and 'id="unconfirmed"' not in account
     index = web.client.get("/").get_data(as_text=True)
     assert index.index('data-symbol="AAPL"') < index.index('data-symbol="NVDA"') < index.index('data-symbol="GOOGL"')
     assert "★" in index  # watchlist first and marked
+
+
+def test_confirmation_link_expires_and_is_bound_to_the_address(web: SimpleNamespace,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from flask_web_app import account_mail
+
+    register(web.client)
+    link = confirmation_link(outbox_mails(web.outbox, "ann@example.com")[-1])
+    monkeypatch.setattr(account_mail, "CONFIRM_MAX_AGE", timedelta(seconds=-1))
+    assert web.client.get(link).status_code == 400  # expired
+    monkeypatch.undo()
+    # A token for another address (or another secret key) confirms nothing.
+    uid = str(web.db[USERS].find_one({})["_id"])
+    other = account_mail.make_token(web.app.config["SECRET_KEY"], uid, "eve@example.com")
+    assert web.client.get(f"/confirm/{other}").status_code == 400
+    forged = account_mail.make_token("another-secret-key-0123456789abcdef", uid, "ann@example.com")
+    assert web.client.get(f"/confirm/{forged}").status_code == 400
+    assert web.db[USERS].find_one({})["email_confirmed"] is False
+    # Logged in but unconfirmed: the account page offers a new link, which works.
+    assert login(web.client).status_code == 302
+    assert 'id="unconfirmed"' in web.client.get("/account").get_data(as_text=True)
+    resp = web.client.post("/account/confirm", data={"csrf_token": csrf_token(web.client, "/account")})
+    assert resp.status_code == 302
+    assert web.client.get(confirmation_link(outbox_mails(web.outbox, "ann@example.com")[-1])).status_code == 200
+    assert web.db[USERS].find_one({})["email_confirmed"] is True
 
 
 @pytest.mark.parametrize(("fields", "field", "message"), [
@@ -94,12 +144,26 @@ def test_register_rejects_bad_input_next_to_the_field(web: SimpleNamespace, fiel
     assert 'value="' + PASSWORD not in resp.get_data(as_text=True)  # passwords are never echoed back
 
 
-def test_duplicate_email_any_case_is_refused(web: SimpleNamespace) -> None:
-    assert register(web.client).status_code == 302
-    other = web.app.test_client()
-    resp = register(other, email="  ANN@example.COM ", name="Other Ann")
-    assert resp.status_code == 400 and "already exists" in errors_of(resp, "email")
+def _page(resp: TestResponse) -> str:
+    """A page without what differs on every response (CSP nonce, CSRF token)."""
+    text = resp.get_data(as_text=True)
+    return re.sub(r'(nonce="|nonce-|name="csrf_token" type="hidden" value=")[^"\';]+', r"\1-", text)
+
+
+def test_registration_answers_the_same_for_new_and_existing_addresses(web: SimpleNamespace) -> None:
+    new = register(web.app.test_client(), email="ann@example.com")
+    taken = register(web.app.test_client(), email="  ANN@example.COM ", name="Other Ann", password="Other-pass-99",
+                     confirm="Other-pass-99")
+    assert new.status_code == taken.status_code == 200
+    assert _page(new) == _page(taken)
+    assert sorted(new.headers.keys()) == sorted(taken.headers.keys())
     assert web.db[USERS].count_documents({}) == 1
+    assert web.db[USERS].find_one({})["name"] == "Ann"  # the first account is untouched
+    # The address's owner learns of the attempt by mail; the page never tells.
+    first, second = outbox_mails(web.outbox, "ann@example.com")
+    assert first["Subject"].startswith("Confirm your email")
+    assert second["Subject"] == "Someone tried to register your email at the Stock Analysis System"
+    assert "/confirm/" not in second.get_body(("plain",)).get_content()
 
 
 def test_missing_or_forged_csrf_token_is_refused(web: SimpleNamespace) -> None:
@@ -113,7 +177,7 @@ def test_missing_or_forged_csrf_token_is_refused(web: SimpleNamespace) -> None:
 
 
 def test_login_logout_and_safe_redirects(web: SimpleNamespace) -> None:
-    register(web.client)
+    sign_up(web)
     web.client.post("/logout", data={"csrf_token": csrf_token(web.client, "/logout")})
     assert web.client.get("/account").status_code == 302  # logged out: account needs a login
 
@@ -125,8 +189,8 @@ def test_login_logout_and_safe_redirects(web: SimpleNamespace) -> None:
     ok = login(web.client, email="ANN@example.com", next="//evil.example/steal")
     assert ok.status_code == 302 and ok.headers["Location"] == "/"  # never off-site
     assert web.client.get("/account").status_code == 200
-    # A successful login clears the email's failure counter.
-    assert web.db[LOGIN_ATTEMPTS].count_documents({"key": "email:ann@example.com"}) == 0
+    # A successful login clears its (email, address) counter.
+    assert web.db[LOGIN_ATTEMPTS].count_documents({"key": "pair:ann@example.com|127.0.0.1"}) == 0
 
     # GET /logout only shows a button; logging out needs POST + CSRF.
     assert "logout-form" in web.client.get("/logout").get_data(as_text=True)
@@ -139,27 +203,27 @@ def test_login_logout_and_safe_redirects(web: SimpleNamespace) -> None:
 
 
 def test_repeated_failed_logins_are_locked_out_across_workers(web: SimpleNamespace) -> None:
-    register(web.client)
+    sign_up(web)
     attacker = web.app.test_client()
     for _ in range(3):
         assert login(attacker, password="guess-123456").status_code == 401
     # Now even the right password is refused for the lockout window.
     locked = login(attacker)
     assert locked.status_code == 429 and "Too many failed logins" in locked.get_data(as_text=True)
-    doc = web.db[LOGIN_ATTEMPTS].find_one({"key": "email:ann@example.com"})
-    assert doc["count"] == 3
+    doc = web.db[LOGIN_ATTEMPTS].find_one({"key": "pair:ann@example.com|127.0.0.1"})
+    assert doc["count"] == 4  # three failures and the refused attempt
     # A second app instance (another gunicorn worker) reads the same counters.
     other = create_app(web.settings, instance_path=str(web.tmp))
     other.config["TESTING"] = True
     assert login(other.test_client()).status_code == 429
     other.extensions["stores"].close()
     # Other accounts are not locked by one account's failures.
-    register(web.app.test_client(), email="bob@example.com", name="Bob")
+    assert register(web.app.test_client(), email="bob@example.com", name="Bob").status_code == 200
     assert login(web.app.test_client(), email="bob@example.com").status_code == 302
 
 
 def test_account_changes_are_saved(web: SimpleNamespace) -> None:
-    register(web.client)
+    sign_up(web)
     token = csrf_token(web.client, "/account")
     resp = web.client.post("/account", data={"csrf_token": token, "name": "Ann B", "watchlist": ["TSLA"],
                                              "alert_opt_in": "y"})
@@ -173,7 +237,7 @@ def test_account_changes_are_saved(web: SimpleNamespace) -> None:
 
 
 def test_password_change_needs_the_current_one_and_ends_other_sessions(web: SimpleNamespace) -> None:
-    register(web.client)
+    sign_up(web)
     second = web.app.test_client()
     assert login(second).status_code == 302
     new = "Harbor-lights-77"
@@ -198,7 +262,7 @@ def test_account_alert_rules_are_validated_saved_and_shown(web: SimpleNamespace)
     """Own thresholds never below the system's (5 % and 2x here), a cap, an https webhook."""
     from database.mongo.alerts import plan_delivery
 
-    register(web.client)
+    sign_up(web)
     page = web.client.get("/account").get_data(as_text=True)
     assert 'name="alert_price_threshold"' in page and 'name="alert_webhook_url"' in page
     assert "No alerts for you yet" in page
