@@ -4,7 +4,9 @@ login, throttling shared by workers, logout, account and password changes."""
 
 from __future__ import annotations
 
+import base64
 import re
+import threading
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -17,7 +19,7 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from bench.webdata import csrf_token, web_settings
-from database.mongo import LOGIN_ATTEMPTS, USERS, get_db, make_client
+from database.mongo import LOGIN_ATTEMPTS, USERS, WEB_SESSIONS, get_db, make_client
 from flask_web_app.app import create_app
 from scripts.servers import SecantusMongo
 from tests.support.accounts import confirmation_link, outbox_mails
@@ -301,3 +303,158 @@ def test_account_alert_rules_are_validated_saved_and_shown(web: SimpleNamespace)
                            "quote_timestamp": datetime(2026, 1, 13, 15, 30, tzinfo=UTC), "created_at": datetime.now(UTC)})
     page = web.client.get("/account").get_data(as_text=True)
     assert "AAPL is up 6.20% (band 1)" in page and "failed: HTTP 500 &lt;boom&gt;" in page
+
+
+# ---------------------------------------------------------------------------- sessions
+
+def session_cookie(client: FlaskClient) -> str:
+    cookie = client.get_cookie("session")
+    assert cookie is not None
+    return cookie.value
+
+
+def with_cookie(web: SimpleNamespace, value: str) -> FlaskClient:
+    """A new browser that presents a copied session cookie."""
+    other = web.app.test_client()
+    other.set_cookie("session", value)
+    return other
+
+
+def test_the_cookie_holds_only_a_random_id(web: SimpleNamespace) -> None:
+    sign_up(web)
+    value = session_cookie(web.client)
+    user = web.db[USERS].find_one({})
+    # Not a signed payload (Flask's default "<base64 data>.<timestamp>.<signature>"): an opaque token.
+    assert re.fullmatch(r"[A-Za-z0-9_-]{43}", value), value
+    decoded = base64.urlsafe_b64decode(value + "=")
+    for secret in ("ann@example.com", user["password_hash"][-16:], str(user["_id"]), "Logged in"):
+        assert secret not in value and secret.encode() not in decoded
+    # The record lives in MongoDB under the token's hash, not the token.
+    assert web.db[WEB_SESSIONS].count_documents({"_id": value}) == 0
+    assert web.db[WEB_SESSIONS].count_documents({"user_id": str(user["_id"])}) == 1
+
+
+def test_logout_ends_the_session_for_the_old_cookie_too(web: SimpleNamespace) -> None:
+    sign_up(web)
+    before_login = web.app.test_client()
+    csrf_token(before_login, "/login")
+    anonymous = session_cookie(before_login)
+    assert login(before_login).status_code == 302
+    assert session_cookie(before_login) != anonymous  # a new id at login: no fixation
+    assert with_cookie(web, anonymous).get("/account").status_code == 302
+
+    stolen = session_cookie(web.client)
+    assert with_cookie(web, stolen).get("/account").status_code == 200  # a copy works while logged in
+    assert web.client.post("/logout", data={"csrf_token": csrf_token(web.client, "/logout")}).status_code == 302
+    assert web.client.get("/account").status_code == 302
+    replay = with_cookie(web, stolen).get("/account")
+    assert replay.status_code == 302 and replay.headers["Location"].startswith("/login")
+    assert before_login.get("/account").status_code == 200  # the other session is not affected
+
+
+def test_password_change_refuses_every_old_cookie(web: SimpleNamespace) -> None:
+    sign_up(web)
+    second = web.app.test_client()
+    assert login(second).status_code == 302
+    old_here, old_there = session_cookie(web.client), session_cookie(second)
+    new = "Harbor-lights-77"
+    ok = web.client.post("/account/password", data={"csrf_token": csrf_token(web.client, "/account"),
+                                                    "current": PASSWORD, "password": new, "confirm": new})
+    assert ok.status_code == 302 and web.client.get("/account").status_code == 200
+    assert session_cookie(web.client) != old_here
+    for value in (old_here, old_there):
+        assert with_cookie(web, value).get("/account").status_code == 302
+    user = web.db[USERS].find_one({})
+    assert web.db[WEB_SESSIONS].count_documents({"user_id": str(user["_id"])}) == 1
+
+
+def test_secure_cookie_and_hsts_behind_tls(mongo: SecantusMongo, mysql_server: dict[str, Any], mysql_db: str,
+                                          tmp_path: Path) -> None:
+    settings = web_settings(mongo.uri, mysql_server, mysql_db, uuid.uuid4().hex[:10], flask_https=True,
+                            news_outbox_dir=str(tmp_path / "outbox"))
+    app = create_app(settings, instance_path=str(tmp_path))
+    try:
+        client = app.test_client()
+        resp = client.get("/login")
+        assert resp.headers["Strict-Transport-Security"].startswith("max-age=31536000")
+        assert "Secure" in resp.headers["Set-Cookie"] and "HttpOnly" in resp.headers["Set-Cookie"]
+    finally:
+        app.extensions["stores"].close()
+    assert "Strict-Transport-Security" not in create_app(
+        web_settings(mongo.uri, mysql_server, mysql_db, uuid.uuid4().hex[:10]),
+        instance_path=str(tmp_path)).test_client().get("/login").headers
+
+
+# ---------------------------------------------------------------------------- throttle
+
+def test_the_owner_gets_in_from_elsewhere_while_the_attacker_is_throttled(web: SimpleNamespace) -> None:
+    sign_up(web)
+    attacker = web.app.test_client()
+    attacker.environ_base["REMOTE_ADDR"] = "203.0.113.9"
+    for i in range(3):
+        assert login(attacker, password=f"guess-{i}-123456").status_code == 401
+    assert login(attacker).status_code == 429  # from there even the right password is not checked
+    assert login(attacker, password="guess-x-123456").status_code == 429
+    owner = web.app.test_client()
+    owner.environ_base["REMOTE_ADDR"] = "198.51.100.7"
+    assert login(owner).status_code == 302 and owner.get("/account").status_code == 200
+
+
+def test_forwarded_for_counts_only_behind_the_configured_proxies(mongo: SecantusMongo, mysql_server: dict[str, Any],
+                                                                 mysql_db: str, tmp_path: Path) -> None:
+    def make(proxies: int) -> Any:
+        settings = web_settings(mongo.uri, mysql_server, mysql_db, uuid.uuid4().hex[:10], flask_login_max_failures=1,
+                                flask_trusted_proxies=proxies)
+        app = create_app(settings, instance_path=str(tmp_path))
+        app.config["WTF_CSRF_ENABLED"] = False
+        return app
+
+    def attempt(app: Any, forwarded: str) -> int:
+        return app.test_client().post("/login", data={"email": "x@example.com", "password": "guess-123456"},
+                                      headers={"X-Forwarded-For": forwarded}).status_code
+
+    direct = make(0)
+    assert attempt(direct, "192.0.2.1") == 401
+    assert attempt(direct, "192.0.2.2") == 429  # a made-up header changes nothing: same peer, same counter
+    behind = make(1)
+    assert attempt(behind, "192.0.2.1") == 401
+    assert attempt(behind, "192.0.2.2") == 401  # the proxy's header names the client
+    assert attempt(behind, "192.0.2.1") == 429
+    for app in (direct, behind):
+        app.extensions["stores"].close()
+
+
+def test_parallel_attempts_are_counted_atomically(web: SimpleNamespace, monkeypatch: pytest.MonkeyPatch) -> None:
+    from flask_web_app.views import auth as auth_views
+
+    sign_up(web)
+    web.app.config["WTF_CSRF_ENABLED"] = False
+    checked: list[str] = []
+    lock = threading.Lock()
+    real_verify = auth_views.verify_password
+
+    def counting_verify(password_hash: str, password: str) -> bool:
+        with lock:
+            checked.append(password)
+        return real_verify(password_hash, password)
+
+    monkeypatch.setattr(auth_views, "verify_password", counting_verify)
+    start = threading.Barrier(40)
+    statuses: list[int] = []
+
+    def attack(i: int) -> None:
+        client = web.app.test_client()
+        client.environ_base["REMOTE_ADDR"] = "203.0.113.50"
+        start.wait()
+        resp = client.post("/login", data={"email": "ann@example.com", "password": f"guess-{i}-123456"})
+        with lock:
+            statuses.append(resp.status_code)
+
+    threads = [threading.Thread(target=attack, args=(i,)) for i in range(40)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    limit = web.settings.flask_login_max_failures
+    assert sorted(statuses) == [401] * limit + [429] * (40 - limit), statuses
+    assert len(checked) == limit  # never more passwords checked than the limit
