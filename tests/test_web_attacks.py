@@ -42,6 +42,7 @@ from database.mongo import ALERT_HISTORY, NEWS_ARTICLES, USERS, get_db, make_cli
 from flask_web_app.app import create_app
 from flask_web_app.views import auth as auth_views
 from tests.conftest import Stack
+from tests.support.accounts import confirmation_link
 
 SYMBOLS = ["AAPL", "GOOGL", "MSFT", "AMZN", "TSLA", "META", "NVDA"]
 PASSWORD = "river-Stone-42"
@@ -69,6 +70,16 @@ def register(client: FlaskClient, **fields: Any) -> TestResponse:
             "digest_opt_in": "y", "csrf_token": csrf_token(client, "/register")}
     data.update(fields)
     return client.post("/register", data={k: v for k, v in data.items() if v is not None})
+
+
+def sign_up(w: SimpleNamespace, client: FlaskClient | None = None, **fields: Any) -> FlaskClient:
+    """Register, follow the confirmation link mailed through SMTP (aiosmtpd) and log in."""
+    client = client or w.client
+    assert register(client, **fields).status_code == 200
+    email = fields.get("email", "ann@example.com")
+    assert client.get(confirmation_link(w.inbox.to(email)[-1].message)).status_code == 200
+    assert login(client, email=email).status_code == 302
+    return client
 
 
 def login(client: FlaskClient, email: str = "ann@example.com", password: str = PASSWORD, **extra: str) -> TestResponse:
@@ -103,7 +114,7 @@ def make_web(stack: Stack, instance: Path, **overrides: Any) -> SimpleNamespace:
     app.config["TESTING"] = True
     client = make_client(settings)
     return SimpleNamespace(app=app, client=app.test_client(), settings=settings, mongo=client,
-                           db=get_db(client, settings))
+                           db=get_db(client, settings), inbox=stack.servers["smtp"].inbox)
 
 
 @pytest.fixture
@@ -225,7 +236,7 @@ def test_path_traversal_reaches_no_file(web: SimpleNamespace, url: str) -> None:
 
 
 def test_injection_in_login_fields_never_logs_in(web: SimpleNamespace) -> None:
-    assert register(web.client).status_code == 302
+    sign_up(web)
     web.client.post("/logout", data={"csrf_token": csrf_token(web.client, "/logout")})
     attacker = web.app.test_client()
     for payload in PAYLOADS:
@@ -251,7 +262,7 @@ def test_injection_in_login_fields_never_logs_in(web: SimpleNamespace) -> None:
     "\\\\evil.example", "/\t/evil.example", "javascript:alert(1)", " //evil.example",
 ])
 def test_login_next_parameter_cannot_redirect_off_site(web: SimpleNamespace, next_url: str) -> None:
-    register(web.client)
+    sign_up(web)
     web.client.post("/logout", data={"csrf_token": csrf_token(web.client, "/logout")})
     page = web.client.get("/login?next=" + quote(next_url + '"><script>alert(1)</script>', safe=""))
     assert SCRIPT not in page.get_data(as_text=True)  # echoed escaped into the hidden field
@@ -274,7 +285,7 @@ def test_injection_in_registration_and_account_fields_is_stored_as_text(web: Sim
 
     # A hostile name is accepted as what it is, a string, and shown escaped.
     hostile = "Ann'; DROP TABLE users; -- {\"$ne\": null} " + SCRIPT
-    assert register(web.client, name=hostile).status_code == 302
+    sign_up(web, name=hostile)
     user = web.db[USERS].find_one({"email": "ann@example.com"})
     assert user["name"] == hostile
     account = web.client.get("/account").get_data(as_text=True)
@@ -351,7 +362,7 @@ def test_stored_xss_in_news_and_alerts_is_neutralised(seeded: SimpleNamespace) -
 # ---------------------------------------------------------------------------- CSRF
 
 def test_every_form_post_without_a_valid_csrf_token_is_refused(web: SimpleNamespace) -> None:
-    assert register(web.client).status_code == 302
+    sign_up(web)
     user_before = web.db[USERS].find_one({"email": "ann@example.com"})
     stranger = web.app.test_client()
     foreign = csrf_token(stranger, "/register")  # a real token, but of another session
@@ -385,7 +396,7 @@ def test_brute_force_login_is_locked_out_then_the_right_password_works(
     clock.install(monkeypatch)
     w = make_web(stack, tmp_path / "instance", flask_login_max_failures=3, flask_login_lockout_seconds=600)
     try:
-        assert register(w.client).status_code == 302
+        sign_up(w)
         attacker = w.app.test_client()
         for i in range(3):
             clock.now += timedelta(seconds=1)
@@ -413,7 +424,7 @@ def test_password_spraying_from_one_address_is_limited(
     clock.install(monkeypatch)
     w = make_web(stack, tmp_path / "instance", flask_login_max_failures=2, flask_login_lockout_seconds=600)
     try:
-        assert register(w.client).status_code == 302
+        sign_up(w)
         spray = w.app.test_client()
         spray.environ_base["REMOTE_ADDR"] = "203.0.113.9"
         limit = 2 * auth_views.ADDRESS_FACTOR
