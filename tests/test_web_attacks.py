@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import re
+import smtplib
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -440,3 +441,47 @@ def test_password_spraying_from_one_address_is_limited(
     finally:
         w.mongo.close()
         w.app.extensions["stores"].close()
+
+
+# ---------------------------------------------------------------------------- accounts and privacy
+
+def test_confirmation_mail_arrives_and_only_confirmed_addresses_get_alerts_and_digests(
+        web: SimpleNamespace, inbox: Any) -> None:
+    from database.mongo.alerts import alert_subscribers
+    from database.mongo.news import digest_recipients
+
+    resp = register(web.client, alert_opt_in="y")
+    assert resp.status_code == 200 and "Check your inbox" in resp.get_data(as_text=True)
+    [mail] = inbox.to("ann@example.com")
+    assert mail.message["Subject"] == "Confirm your email for the Stock Analysis System"
+    assert not digest_recipients(web.db) and not alert_subscribers(web.db, "AAPL")  # unconfirmed: nothing
+    assert web.client.get(confirmation_link(mail.message)).status_code == 200
+    assert [u["email"] for u in digest_recipients(web.db)] == ["ann@example.com"]
+    assert [u["email"] for u in alert_subscribers(web.db, "AAPL")] == ["ann@example.com"]
+    # Someone registering the same address again: same page, a notice to the owner, no second account.
+    again = register(web.app.test_client(), name="Mallory", alert_opt_in="y")
+    assert again.status_code == 200 and "Check your inbox" in again.get_data(as_text=True)
+    assert inbox.to("ann@example.com")[-1].message["Subject"].startswith("Someone tried to register")
+    assert web.db[USERS].count_documents({}) == 1
+
+
+def test_alert_history_answers_without_addresses(web: SimpleNamespace, inbox: Any) -> None:
+    from common.mailer import SmtpMailer, build_message, failure_reason
+    from database.mongo.alerts import set_email_status, store_alert
+
+    now = utcnow()
+    base = {"symbol": "AAPL", "rule": "price_change", "value": 9.0, "threshold": 5.0, "price": 1.0,
+            "quote_timestamp": now, "message": "AAPL is up 9.00%", "source": "simulated"}
+    # Stored before errors were kept address-free: redacted in the answer.
+    web.db[ALERT_HISTORY].insert_one({**base, "alert_key": "old", "email_status": "failed", "created_at": now,
+                                      "email_error": "ann@example.com: (550, b'5.1.1 <ann@example.com>: refused')"})
+    # Stored now: the real SMTP server refuses, and the reason names no address.
+    inbox.refuse = True
+    with pytest.raises(smtplib.SMTPException) as refused:
+        SmtpMailer(web.settings).send(build_message(web.settings.email_sender, "bob@example.com", "s", "t"))
+    store_alert(web.db, {**base, "alert_key": "new"}, "pending", now + timedelta(seconds=1))
+    set_email_status(web.db, "new", "failed", failure_reason(refused.value))
+    body = web.client.get("/api/alert-history").get_data(as_text=True)
+    history = json.loads(body)["alerts"]
+    assert [a["email_error"] for a in history] == ["message refused (554)", "<address>: (550, b'5.1.1 <<address>>: refused')"]
+    assert "@" not in body
