@@ -255,7 +255,7 @@ def test_quotes_reach_mongodb_and_the_dashboard_within_a_minute(stack: StackRun)
                 assert isinstance(mail, EmailMessage) and mail["To"] == email, raw[-2000:]
                 page.goto(url + confirmation_link(mail))
                 expect(page.locator("#confirmed-message")).to_be_visible(timeout=20_000)
-                page.goto(url + "/login")
+                page.goto(url + "/login?next=/account")
                 page.fill("#email", email)
                 page.fill("#password", "Quiet-meadow-58")
                 page.click("#submit")
