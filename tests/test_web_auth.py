@@ -380,9 +380,12 @@ def test_secure_cookie_and_hsts_behind_tls(mongo: SecantusMongo, mysql_server: d
         assert "Secure" in resp.headers["Set-Cookie"] and "HttpOnly" in resp.headers["Set-Cookie"]
     finally:
         app.extensions["stores"].close()
-    assert "Strict-Transport-Security" not in create_app(
-        web_settings(mongo.uri, mysql_server, mysql_db, uuid.uuid4().hex[:10]),
-        instance_path=str(tmp_path)).test_client().get("/login").headers
+    plain = create_app(web_settings(mongo.uri, mysql_server, mysql_db, uuid.uuid4().hex[:10]), instance_path=str(tmp_path))
+    try:
+        resp = plain.test_client().get("/login")
+        assert "Strict-Transport-Security" not in resp.headers and "Secure" not in resp.headers["Set-Cookie"]
+    finally:
+        plain.extensions["stores"].close()
 
 
 # ---------------------------------------------------------------------------- throttle
@@ -458,3 +461,15 @@ def test_parallel_attempts_are_counted_atomically(web: SimpleNamespace, monkeypa
     limit = web.settings.flask_login_max_failures
     assert sorted(statuses) == [401] * limit + [429] * (40 - limit), statuses
     assert len(checked) == limit  # never more passwords checked than the limit
+
+
+def test_no_session_is_stored_until_something_is_put_in_it(web: SimpleNamespace) -> None:
+    for path in ("/", "/api/quotes/latest", "/healthz"):
+        assert "Set-Cookie" not in web.client.get(path).headers, path
+    assert web.db[WEB_SESSIONS].count_documents({}) == 0
+    web.client.get("/login")  # the form's CSRF token needs a session
+    assert web.db[WEB_SESSIONS].count_documents({"user_id": None}) == 1
+    # A made-up cookie is not an id: a new session is started, not that one.
+    stranger = with_cookie(web, "made-up-session-id")
+    stranger.get("/login")
+    assert session_cookie(stranger) != "made-up-session-id"
