@@ -1,15 +1,18 @@
 """Email: the one SMTP adapter of the system (alerts and the daily digest use it).
 
 SMTP with STARTTLS and login as configured (Gmail: smtp.gmail.com:587 with an
-app password, or any server).
+app password, or any server). When SMTP is not configured, mail is written as
+.eml files to an outbox folder instead (`write_eml`), so it can still be read.
 """
 
 from __future__ import annotations
 
+import re
 import smtplib
 import ssl
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
+from pathlib import Path
 
 from config import Settings
 
@@ -53,3 +56,50 @@ class SmtpMailer:
             if self.password:
                 smtp.login(self.sender, self.password)
             smtp.send_message(msg)
+
+
+def write_eml(outbox_dir: str | Path, msg: EmailMessage, filename: str) -> Path:
+    """Write the message as an .eml file (what the recipient would have received)."""
+    outbox = Path(outbox_dir)
+    outbox.mkdir(parents=True, exist_ok=True)
+    safe = re.sub(r"[^A-Za-z0-9._@-]+", "_", filename)
+    path = outbox / (safe if safe.endswith(".eml") else safe + ".eml")
+    path.write_bytes(msg.as_bytes())
+    return path
+
+
+# user@host, also inside <...> or quotes: what an SMTP error text may carry.
+_ADDRESS = re.compile(r"[^\s<>\"',;:()\[\]]+@[^\s<>\"',;:()\[\]]+")
+
+
+def redact_addresses(text: str) -> str:
+    """The text with every email address replaced by "<address>"."""
+    return _ADDRESS.sub("<address>", text)
+
+
+def failure_reason(exc: BaseException) -> str:
+    """Why a send failed, in words that name no address (stored, and shown without login).
+
+    The server's own text often repeats the recipient ("<ann@x>: Recipient address
+    rejected"), so only the kind of failure and the SMTP code are kept.
+    """
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        codes = sorted({str(code) for code, _msg in exc.recipients.values()})
+        return f"recipient refused ({', '.join(codes)})" if codes else "recipient refused"
+    if isinstance(exc, smtplib.SMTPSenderRefused):
+        return f"sender refused ({exc.smtp_code})"
+    if isinstance(exc, smtplib.SMTPAuthenticationError):
+        return f"SMTP login refused ({exc.smtp_code})"
+    if isinstance(exc, smtplib.SMTPDataError):
+        return f"message refused ({exc.smtp_code})"
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return f"SMTP error ({exc.smtp_code})"
+    if isinstance(exc, smtplib.SMTPServerDisconnected):
+        return "SMTP server closed the connection"
+    if isinstance(exc, TimeoutError):
+        return "SMTP server timed out"
+    if isinstance(exc, OSError):
+        return "SMTP server unreachable"
+    if isinstance(exc, RuntimeError):
+        return "SMTP is not configured"
+    return f"send failed ({type(exc).__name__})"

@@ -181,9 +181,14 @@ class Settings(BaseSettings):
     flask_debug: bool = False
     # How often the live page polls for new quotes, seconds.
     flask_refresh_seconds: float = Field(5.0, gt=0, le=3600)
-    # Failed logins per email (x4 per client address) before logins are refused for the lockout.
+    # Login attempts per (email, client address) (x4 per client address) before that
+    # client's logins are refused for the lockout window; other addresses are not affected.
     flask_login_max_failures: int = Field(5, ge=1, le=1000)
     flask_login_lockout_seconds: int = Field(900, ge=1, le=86400)
+    # Served over TLS (a proxy in front terminates it): Secure cookies and HSTS.
+    flask_https: bool = False
+    # How many proxies in front set X-Forwarded-For/-Proto/-Host (0 = none: those headers are ignored).
+    flask_trusted_proxies: int = Field(0, ge=0, le=5)
 
     @field_validator("simulation_seed", mode="before")
     @classmethod

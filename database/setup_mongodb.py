@@ -22,6 +22,7 @@ from database.mongo import (
     NEWS_ARTICLES,
     REALTIME_PRICES,
     USERS,
+    WEB_SESSIONS,
 )
 
 INDEXES: dict[str, list[IndexModel]] = {
@@ -62,8 +63,13 @@ INDEXES: dict[str, list[IndexModel]] = {
         # Spent minute/day counters clean themselves up.
         IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="ttl_expires_at"),
     ],
+    WEB_SESSIONS: [
+        # Logout and a password change delete a user's sessions; TTL drops expired ones.
+        IndexModel([("user_id", ASCENDING)], name="ix_user"),
+        IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="ttl_expires_at"),
+    ],
     LOGIN_ATTEMPTS: [
-        # One failed-login counter per throttle key (email or client address);
+        # One attempt counter per throttle key ((email, client address) or client address);
         # the TTL index removes a counter once its window is over.
         IndexModel([("key", ASCENDING)], unique=True, name="uq_key"),
         IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="ttl_expires_at"),

@@ -15,13 +15,16 @@ from typing import Any
 from flask import Flask, Response, g, render_template, request, send_file
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
+from common.mailer import SmtpMailer
 from common.webhook import shown_reason
 from config import Settings, get_settings
 from flask_web_app import db
 from flask_web_app.plotly_assets import PLOTLY_JS, VERSION
 from flask_web_app.present import is_simulated
 from flask_web_app.security import resolve_secret_key, security_headers
+from flask_web_app.sessions import MongoSessionInterface
 from flask_web_app.views import api, auth, pages
 from logs.logger_config import get_logger, setup_logging
 
@@ -47,8 +50,15 @@ def create_app(settings: Settings | None = None, *, instance_path: str | None = 
         ALERT_USER_DAILY_CAP=settings.alert_user_daily_cap,
         WEBHOOK_ALLOWED_HTTP_HOSTS=list(settings.webhook_allowed_http_hosts),
         WEBHOOK_ALLOWED_INTERNAL_HOSTS=list(settings.webhook_allowed_internal_hosts),
+        # Confirmation mail: sent through SMTP, or written to the digest's outbox without it.
+        EMAIL_SENDER=settings.email_sender,
+        OUTBOX_DIR=settings.news_outbox_dir,
+        HTTPS=settings.flask_https,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.flask_https,
+        # A session lasts 14 days from login (one database write per login, not per page).
+        SESSION_REFRESH_EACH_REQUEST=False,
         PERMANENT_SESSION_LIFETIME=timedelta(days=14),
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session
         MAX_CONTENT_LENGTH=64 * 1024,
@@ -57,6 +67,13 @@ def create_app(settings: Settings | None = None, *, instance_path: str | None = 
     csrf.init_app(app)
     stores = db.init_app(app, settings)
     stores.ensure_indexes()  # logs and carries on when MongoDB is not up yet
+    app.session_interface = MongoSessionInterface(stores.mongo)
+    app.extensions["mailer"] = SmtpMailer(settings)
+    if settings.flask_trusted_proxies:
+        # Client address, scheme and host from X-Forwarded-* only as set by that many proxies:
+        # otherwise anyone could pick the address the login throttle counts.
+        n = settings.flask_trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
 
     app.register_blueprint(pages.bp)
     app.register_blueprint(auth.bp)
@@ -74,7 +91,7 @@ def create_app(settings: Settings | None = None, *, instance_path: str | None = 
 
     @app.after_request
     def _headers(response: Response) -> Response:
-        for name, value in security_headers(g.get("csp_nonce", "none")).items():
+        for name, value in security_headers(g.get("csp_nonce", "none"), app.config["HTTPS"]).items():
             response.headers.setdefault(name, value)
         if request.path.startswith("/api/") or request.path == "/healthz":
             response.headers.setdefault("Cache-Control", "no-store")

@@ -139,3 +139,7 @@ class PasswordForm(HtmlForm):
 
 class LogoutForm(HtmlForm):
     submit = SubmitField("Log out")
+
+
+class ConfirmAgainForm(HtmlForm):
+    submit_confirm = SubmitField("Send the confirmation link again")

@@ -10,6 +10,8 @@ from pathlib import Path
 
 PLACEHOLDER_SECRET = "change-me"
 SECRET_FILE = "secret_key"
+MIN_SECRET_LENGTH = 32
+HSTS = "max-age=31536000; includeSubDomains"
 
 
 class InsecureConfigError(RuntimeError):
@@ -19,15 +21,17 @@ class InsecureConfigError(RuntimeError):
 def resolve_secret_key(configured: str, debug: bool, instance_path: str | os.PathLike[str]) -> str:
     """The session signing key.
 
-    - FLASK_SECRET_KEY set: used as is, except the documented placeholder
-      "change-me", which is refused unless FLASK_DEBUG (anyone could forge sessions).
+    - FLASK_SECRET_KEY set: used as is when at least 32 characters; a shorter one
+      (or the documented placeholder "change-me") is refused unless FLASK_DEBUG:
+      it signs the CSRF tokens and the confirmation links, and a short key can be guessed.
     - empty: a random key generated once and kept in <instance>/secret_key, so
       every gunicorn worker and every restart signs with the same key.
     """
     key = configured.strip()
-    if key == PLACEHOLDER_SECRET and not debug:
+    if key and len(key) < MIN_SECRET_LENGTH and not debug:
+        what = 'the placeholder "change-me"' if key == PLACEHOLDER_SECRET else f"only {len(key)} characters long"
         raise InsecureConfigError(
-            'FLASK_SECRET_KEY is the placeholder "change-me": set a long random value '
+            f"FLASK_SECRET_KEY is {what}: set a random value of at least {MIN_SECRET_LENGTH} characters "
             "(python -c 'import secrets; print(secrets.token_hex(32))') or leave it empty "
             "to have one generated, or set FLASK_DEBUG=true for local development"
         )
@@ -80,11 +84,14 @@ def content_security_policy(nonce: str) -> str:
     ])
 
 
-def security_headers(nonce: str) -> dict[str, str]:
-    return {
+def security_headers(nonce: str, https: bool = False) -> dict[str, str]:
+    headers = {
         "Content-Security-Policy": content_security_policy(nonce),
         "X-Content-Type-Options": "nosniff",
         "X-Frame-Options": "DENY",
         "Referrer-Policy": "same-origin",
         "Cross-Origin-Opener-Policy": "same-origin",
     }
+    if https:  # only when served over TLS: a browser then refuses plain http for a year
+        headers["Strict-Transport-Security"] = HSTS
+    return headers

@@ -19,6 +19,10 @@ DAY_CHOICES = (30, 90)
 MAX_DAYS = 365
 MAX_INTRADAY_SPAN = timedelta(days=7)
 DEFAULT_INTRADAY_SPAN = timedelta(hours=24)
+# Times a request may name: far enough from datetime's ends that the window arithmetic
+# (end - 24 h, + 1 ms) cannot overflow, and BSON dates hold them.
+EARLIEST_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_TIME = datetime(2200, 1, 1, tzinfo=UTC)
 MIN_PASSWORD_LENGTH = 10
 PASSWORD_METHOD = "scrypt"
 
@@ -64,12 +68,16 @@ def parse_days(raw: str | None, *, default: int = 30, choices: Sequence[int] | N
 
 
 def parse_time(raw: str, name: str) -> datetime:
-    """ISO 8601; a time without zone is UTC. 'Z' is accepted."""
+    """ISO 8601; a time without zone is UTC. 'Z' is accepted. From 1970 to 2199."""
     try:
         value = datetime.fromisoformat(raw.strip().replace("Z", "+00:00").replace(" ", "+"))
-    except ValueError:
+        # astimezone overflows for year 1 with a positive offset (or 9999 with a negative one).
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except (ValueError, OverflowError):
         raise BadParameterError(f"{name} must be an ISO 8601 time, e.g. 2025-01-31T14:30:00Z") from None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    if not EARLIEST_TIME <= value < LATEST_TIME:
+        raise BadParameterError(f"{name} must be from 1970 to 2199")
+    return value
 
 
 def parse_range(

@@ -21,7 +21,7 @@ from pymongo.database import Database
 
 from common import webhook
 from common.clock import utc_now
-from common.mailer import SmtpMailer, build_message
+from common.mailer import SmtpMailer, build_message, failure_reason
 from config import Settings
 from database.mongo import alerts as mongo_alerts
 from streaming.alert_rules import Alert, UserRules, market_day, render_email, render_webhook_text, user_wants
@@ -149,13 +149,15 @@ class Deliveries:
                 self.mailer.send(build_message(self.settings.email_sender, doc["target"], subject, text))
                 doc["status"], doc["error"] = "sent", None
             except (smtplib.SMTPException, OSError, RuntimeError) as exc:
-                doc["status"], doc["error"] = "failed", f"{doc['target']}: {exc}"
+                # Stored (and shown without login on /api/alert-history): no address; the log has the detail.
+                doc["status"], doc["error"] = "failed", failure_reason(exc)
+                self.log.warning("alert %s: email to %r failed: %s", alert.key, doc["target"], exc)
             doc["attempts"] = doc.get("attempts", 0) + 1
             mongo_alerts.set_delivery_status(self.db, doc["_id"], doc["status"], doc["error"], doc["attempts"], self.clock())
         sent = [d for d in emails if d["status"] in ("sent", "failed")]
         failed = [d for d in sent if d["status"] == "failed"]
         if failed:
-            error = "; ".join(d["error"] for d in failed)[:512]
+            error = "; ".join(dict.fromkeys(d["error"] for d in failed))[:512]
             self.log.error("alert %s stored but email failed for %d of %d recipient(s): %s",
                            alert.key, len(failed), len(sent), error)
             return Outcome("failed", error)

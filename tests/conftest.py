@@ -191,7 +191,7 @@ def _base_env(tag: str) -> dict[str, str]:
         "EMAIL_PASSWORD": "",
         "LOG_LEVEL": "INFO",
         "NEWS_REQUEST_DELAY_SECONDS": "0",
-        "FLASK_SECRET_KEY": "test-secret-" + tag,
+        "FLASK_SECRET_KEY": f"test-secret-{tag}-0123456789abcdef",  # at least 32 characters
     }
 
 

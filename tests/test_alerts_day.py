@@ -33,6 +33,7 @@ from scripts.processes import ServiceProcess
 from scripts.smtp_inbox import Inbox
 from scripts.waiting import free_port, wait_for
 from tests.conftest import Stack, mysql_root
+from tests.support.accounts import confirm_as_the_link_does
 from tests.support.webhook_receiver import WebhookReceiver
 from tests.test_streaming_support import make_topics, produce
 
@@ -170,6 +171,7 @@ def test_u_shaped_volume_day_alerts_only_on_the_real_outlier(stack: Stack) -> No
 def add_user(db: Database, email: str, watchlist: list[str], **rules: object) -> str:
     uid = create_user(db, email=email, name=email, password_hash="x", watchlist=watchlist, digest_opt_in=False,
                       alert_opt_in=True, created_at=utc_now())
+    confirm_as_the_link_does(db, uid, email)
     db.users.update_one({"email": email}, {"$set": rules})
     return uid
 

@@ -32,6 +32,7 @@ from database.mongo import USERS, get_db, make_client
 from database.mongo.prices import insert_quotes
 from scripts.servers import LOG_DIR, SecantusMongo
 from scripts.waiting import free_port, wait_for
+from tests.support.accounts import confirmation_link, outbox_mails
 
 pytestmark = pytest.mark.browser
 
@@ -60,6 +61,8 @@ def served(mongo: SecantusMongo, mysql_server: dict[str, Any], mysql_db: str, tm
         "MYSQL_PASSWORD": settings.mysql_password, "MYSQL_DATABASE": settings.mysql_database,
         "FLASK_SECRET_KEY": settings.flask_secret_key, "LOG_TO_ELASTICSEARCH": "false",
         "FLASK_REFRESH_SECONDS": "1", "GUNICORN_BIND": f"127.0.0.1:{port}", "GUNICORN_WORKERS": "2",
+        # No SMTP: the confirmation mail is written here.
+        "SMTP_SERVER": "", "EMAIL_SENDER": "", "NEWS_OUTBOX_DIR": str(tmp_path / "outbox"),
     })
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     log_path = LOG_DIR / f"gunicorn-web-{port}.log"
@@ -74,7 +77,8 @@ def served(mongo: SecantusMongo, mysql_server: dict[str, Any], mysql_db: str, tm
         wait_for(lambda: proc.poll() is None and requests.get(url + "/healthz", timeout=5).status_code == 200,
                  timeout=60, what=f"gunicorn on {port} (log: {log_path})")
         client = make_client(settings)
-        yield SimpleNamespace(url=url, settings=settings, db=get_db(client, settings), now=now, log=log_path)
+        yield SimpleNamespace(url=url, settings=settings, db=get_db(client, settings), now=now, log=log_path,
+                              outbox=tmp_path / "outbox")
         client.close()
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -161,6 +165,14 @@ def test_dashboard_in_a_real_browser(served: SimpleNamespace) -> None:
             page.fill("#password", "Quiet-meadow-58")
             page.fill("#confirm", "Quiet-meadow-58")
             page.check('input[name="watchlist"][value="MSFT"]')
+            page.click("#submit")
+            expect(page.locator("#registered-message")).to_contain_text("browser.user@example.com")
+            [mail] = outbox_mails(served.outbox, "browser.user@example.com")
+            page.goto(served.url + confirmation_link(mail))
+            expect(page.locator("#confirmed-message")).to_be_visible()
+            page.goto(served.url + "/login?next=/account")
+            page.fill("#email", "browser.user@example.com")
+            page.fill("#password", "Quiet-meadow-58")
             page.click("#submit")
             expect(page.locator("#account-email")).to_have_text("browser.user@example.com")
             page.screenshot(path=str(shots / "account.png"), full_page=True)

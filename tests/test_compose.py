@@ -291,6 +291,88 @@ def test_service_credentials_follow_the_environment(model_example: dict[str, Any
     assert "MYSQL_PASSWORD" not in custom["mysql"]["environment"]
 
 
+# --------------------------------------------------------------------------- safe without a .env
+
+def _run_mysql_entrypoint(model: dict[str, Any], tmp_path: Path, root_password: str | None) -> dict[str, str]:
+    """Run the mysql service's entrypoint line with a docker-entrypoint.sh stub; the stub's environment."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir(parents=True)
+    stub = bindir / "docker-entrypoint.sh"
+    stub.write_text(f'#!/bin/sh\nenv > "{tmp_path}/env"\necho "$@" > "{tmp_path}/args"\n')
+    stub.chmod(stub.stat().st_mode | stat.S_IEXEC)
+    service = model["services"]["mysql"]
+    env = {"PATH": f"{bindir}:/usr/bin:/bin"}
+    if root_password is not None:
+        env["MYSQL_ROOT_PASSWORD"] = root_password
+    # `config` keeps "$$" escaped; the container gets "$".
+    entrypoint = [part.replace("$$", "$") for part in service["entrypoint"]]
+    proc = subprocess.run([*entrypoint, *service["command"]], env=env, capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "args").read_text().split() == service["command"]
+    return dict(line.split("=", 1) for line in (tmp_path / "env").read_text().splitlines() if "=" in line)
+
+
+def test_no_fixed_root_or_admin_password_without_env(model: dict[str, Any], tmp_path: Path) -> None:
+    mysql, grafana = model["services"]["mysql"], model["services"]["grafana"]
+    assert mysql["environment"]["MYSQL_ROOT_PASSWORD"] == ""
+    assert grafana["environment"]["GF_SECURITY_ADMIN_PASSWORD"] == ""
+    text = COMPOSE_FILE.read_text()
+    for fixed in ("root_dev_password", "GRAFANA_ADMIN_PASSWORD:-admin}"):
+        assert fixed not in text, fixed
+    # No root password given: the image's random one; given: that one, never both.
+    generated = _run_mysql_entrypoint(model, tmp_path / "a", None)
+    assert generated.get("MYSQL_RANDOM_ROOT_PASSWORD") == "yes" and "MYSQL_ROOT_PASSWORD" not in generated
+    empty = _run_mysql_entrypoint(model, tmp_path / "b", "")
+    assert empty.get("MYSQL_RANDOM_ROOT_PASSWORD") == "yes" and "MYSQL_ROOT_PASSWORD" not in empty
+    given = _run_mysql_entrypoint(model, tmp_path / "c", "r00t")
+    assert given["MYSQL_ROOT_PASSWORD"] == "r00t" and "MYSQL_RANDOM_ROOT_PASSWORD" not in given
+    # The healthcheck cannot use root (its password may be unknown): the app user, which the init made.
+    health = " ".join(mysql["healthcheck"]["test"])
+    assert "STOCK_APP_USER" in health and "-uroot" not in health
+
+
+def _run_grafana_entrypoint(tmp_path: Path, env: dict[str, str]) -> tuple[str, dict[str, str]]:
+    script = tmp_path / "entrypoint.sh"
+    run = tmp_path / "run.sh"
+    run.write_text(f'#!/bin/sh\nenv > "{tmp_path}/env"\n')
+    run.chmod(run.stat().st_mode | stat.S_IEXEC)
+    text = (ROOT / "grafana" / "entrypoint.sh").read_text()
+    script.write_text(text.replace("/var/lib/grafana", str(tmp_path / "data")).replace("exec /run.sh", f"exec {run}"))
+    (tmp_path / "data").mkdir(exist_ok=True)
+    proc = subprocess.run(["sh", str(script)], env={"PATH": "/usr/bin:/bin", **env}, capture_output=True,
+                          text=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    seen = dict(line.split("=", 1) for line in (tmp_path / "env").read_text().splitlines() if "=" in line)
+    return proc.stdout, seen
+
+
+def test_grafana_generates_its_admin_password_once(model: dict[str, Any], tmp_path: Path) -> None:
+    grafana = model["services"]["grafana"]
+    mounted = {v["target"]: Path(v["source"]).relative_to(ROOT).as_posix()
+               for v in grafana["volumes"] if v["type"] == "bind"}
+    assert mounted[grafana["entrypoint"][-1]] == "grafana/entrypoint.sh"
+    first, env = _run_grafana_entrypoint(tmp_path, {"GF_SECURITY_ADMIN_PASSWORD": ""})
+    password = (tmp_path / "data" / "admin-password").read_text()
+    assert re.fullmatch(r"[A-Za-z0-9]{24}", password)
+    assert f"GENERATED GRAFANA ADMIN PASSWORD: {password}" in first  # printed once in the log
+    assert env["GF_SECURITY_ADMIN_PASSWORD__FILE"].endswith("admin-password")
+    assert "GF_SECURITY_ADMIN_PASSWORD" not in env
+    assert oct((tmp_path / "data" / "admin-password").stat().st_mode & 0o777) == "0o600"
+    again, _env = _run_grafana_entrypoint(tmp_path, {})
+    assert "GENERATED" not in again and (tmp_path / "data" / "admin-password").read_text() == password
+    _out, given = _run_grafana_entrypoint(tmp_path, {"GF_SECURITY_ADMIN_PASSWORD": "adm"})
+    assert given["GF_SECURITY_ADMIN_PASSWORD"] == "adm" and "GF_SECURITY_ADMIN_PASSWORD__FILE" not in given
+
+
+def test_flask_writes_confirmation_mails_to_the_digest_outbox(model: dict[str, Any]) -> None:
+    def outbox(service: str) -> str:
+        return next(v["source"] for v in model["services"][service]["volumes"] if v["target"] == "/app/outbox")
+
+    assert outbox("flask") == outbox("news") == "news-outbox"
+    env = model["services"]["flask"]["environment"]
+    assert env["FLASK_HTTPS"] == "false" and env["FLASK_TRUSTED_PROXIES"] == "0" and env["FLASK_SECRET_KEY"] == ""
+
+
 # --------------------------------------------------------------------------- mysql_init_users.sh
 
 def _run_init_users(tmp_path: Path, env: dict[str, str]) -> str:
@@ -347,6 +429,36 @@ def test_init_users_script_sets_the_passwords_from_the_environment(tmp_path: Pat
         with root.cursor() as cur:
             cur.execute(f"DROP USER IF EXISTS '{app_user}'@'%'")
             cur.execute(f"DROP USER IF EXISTS '{grafana_user}'@'%'")
+        root.close()
+
+
+def test_init_users_script_drops_stock_app_when_mysql_user_changes(tmp_path: Path, mysql_db: str) -> None:
+    sql = _run_init_users(tmp_path, {"STOCK_APP_USER": "analytics", "STOCK_APP_PASSWORD": "an-pass-1"})
+    assert sql.splitlines()[0] == "DROP USER IF EXISTS 'stock_app'@'%';"
+    (tmp_path / "default").mkdir()
+    assert "DROP" not in _run_init_users(tmp_path / "default", {"STOCK_APP_PASSWORD": "x"})
+    # On MariaDB, with this test's stand-in for stock_app: the old user can no longer log in.
+    tag = uuid.uuid4().hex[:8]
+    old, new = f"sas_old_{tag}", f"sas_new_{tag}"
+    sql = (sql.replace("'stock_app'", f"'{old}'").replace("'analytics'", f"'{new}'")
+              .replace("'grafana_reader'", f"'sas_graf_{tag}'").replace("stock_analytics.*", f"`{mysql_db}`.*"))
+    root = mysql_root()
+    try:
+        with root.cursor() as cur:
+            cur.execute(f"CREATE USER '{old}'@'%' IDENTIFIED BY 'stock_app_dev_password'")
+            cur.execute(f"GRANT SELECT ON `{mysql_db}`.* TO '{old}'@'%'")
+            cur.execute(f"CREATE USER 'sas_graf_{tag}'@'%' IDENTIFIED BY 'old'")
+            for stmt in filter(None, (s.strip() for s in sql.split(";\n"))):
+                cur.execute(stmt.rstrip(";"))
+            cur.execute("SELECT user AS name FROM mysql.user WHERE user IN (%s, %s)", (old, new))
+            assert [r["name"] for r in cur.fetchall()] == [new]
+        with pytest.raises(pymysql.err.OperationalError):
+            pymysql.connect(host=MYSQL["host"], port=MYSQL["port"], user=old, password="stock_app_dev_password",
+                            connect_timeout=5)
+    finally:
+        with root.cursor() as cur:
+            for user in (old, new, f"sas_graf_{tag}"):
+                cur.execute(f"DROP USER IF EXISTS '{user}'@'%'")
         root.close()
 
 

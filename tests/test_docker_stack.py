@@ -25,6 +25,9 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email import message_from_string
+from email import policy as mail_policy
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +40,7 @@ from common.clock import OFFSET_VARIABLE, offset_to, utc_now
 from config.settings import Settings
 from scripts.waiting import free_port, wait_for
 from tests.support import ARTIFACTS as TEST_ARTIFACTS
+from tests.support.accounts import confirmation_link
 from tests.support.clock import pinned_instant
 from tests.support.compose_project import ComposeProject
 from tests.support.docker_engine import DockerEngine, EngineUnavailableError
@@ -263,6 +267,18 @@ def test_quotes_reach_mongodb_and_the_dashboard_within_a_minute(stack: StackRun)
                 page.fill("#confirm", "Quiet-meadow-58")
                 page.check('input[name="digest_opt_in"]')
                 page.click("#submit")
+                expect(page.locator("#registered-message")).to_be_visible(timeout=20_000)
+                # No SMTP in this stack: the confirmation mail is an .eml in the outbox volume; the
+                # digest goes only to a confirmed address, so follow its link as the user would.
+                raw = stack.engine.docker("exec", "flask", "sh", "-c", "cat outbox/confirm-*.eml").stdout
+                mail = message_from_string(raw, policy=mail_policy.default)
+                assert isinstance(mail, EmailMessage) and mail["To"] == email, raw[-2000:]
+                page.goto(url + confirmation_link(mail))
+                expect(page.locator("#confirmed-message")).to_be_visible(timeout=20_000)
+                page.goto(url + "/login?next=/account")
+                page.fill("#email", email)
+                page.fill("#password", "Quiet-meadow-58")
+                page.click("#submit")
                 expect(page.locator("#account-email")).to_have_text(email, timeout=20_000)
             finally:
                 browser.close()
@@ -318,7 +334,7 @@ def test_the_two_manual_commands_work_as_the_readme_types_them(stack: StackRun) 
     stack.notes.append(f"news: {summary.group(1)} articles from the recorded feeds, 0 source failures")
     # The README's look at the outbox, and the file is the non-root user's.
     listing = stack.engine.docker("exec", "news", "ls", "outbox").stdout.split()
-    digest = [name for name in listing if stack.user_email in name]
+    digest = [name for name in listing if name.startswith("digest-") and stack.user_email in name]
     assert digest and digest[0].endswith(".eml"), listing
     owner = stack.engine.docker("exec", "news", "stat", "-c", "%u %U", f"outbox/{digest[0]}").stdout.split()
     assert owner == ["10001", "app"], owner

@@ -29,6 +29,7 @@ from scripts.local_stack import LocalStack
 from scripts.processes import run_script
 from scripts.servers import LOG_DIR
 from scripts.waiting import free_port, wait_for
+from tests.support.accounts import confirm_as_the_link_does
 from tests.support.http_fixture import RecordedApi
 from tests.support.pipeline import QUIET_ALERTS, TEST_QUOTES, StackProbe, ms_utc
 from tests.test_news_pipeline import _shift_to_today, feed, serve
@@ -180,8 +181,9 @@ def test_manual_daily_aggregation_fills_every_symbol_and_the_dashboard_shows_it(
 def test_manual_news_run_stores_news_and_mails_an_opted_in_user(e2e: tuple[LocalStack, StackProbe]) -> None:
     stack, probe = e2e
     wait_scheduler_started(stack, "news")  # its own start-up catch-up run (if any) is over
-    create_user(probe.db, email=READER, name="Reader", password_hash="x", watchlist=["AAPL"], digest_opt_in=True,
-                alert_opt_in=False, created_at=utc_now())
+    uid = create_user(probe.db, email=READER, name="Reader", password_hash="x", watchlist=["AAPL"],
+                      digest_opt_in=True, alert_opt_in=False, created_at=utc_now())
+    confirm_as_the_link_does(probe.db, uid, READER)
     proc = run_script("articles/daily_news.py", stack.env, timeout=180)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     titles = {d["title"] for d in probe.db.news_articles.find({"symbols": "AAPL"}, {"title": 1})}

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import email
 import email.policy
+import smtplib
 from pathlib import Path
 
 import pytest
 
 from articles.email_sender import write_eml
-from common.mailer import SmtpMailer, build_message
+from common.mailer import SmtpMailer, build_message, failure_reason, redact_addresses
 from scripts.smtp_inbox import Inbox
 from tests.conftest import Stack
 
@@ -46,3 +47,24 @@ def test_disabled_without_server_and_eml_written(tmp_path: Path, stack: Stack) -
     assert path.name == "2026-01-13_user@example.com.eml"
     parsed = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
     assert parsed["To"] == "user@example.com" and "<b>html</b>" in parsed.get_body(("html",)).get_content()
+
+
+@pytest.mark.parametrize(("exc", "reason"), [
+    (smtplib.SMTPRecipientsRefused({"ann@example.com": (550, b"5.1.1 <ann@example.com>: unknown user")}),
+     "recipient refused (550)"),
+    (smtplib.SMTPDataError(554, b"<ann@example.com> rejected"), "message refused (554)"),
+    (smtplib.SMTPSenderRefused(553, b"no", "ops@example.com"), "sender refused (553)"),
+    (smtplib.SMTPAuthenticationError(535, b"bad credentials"), "SMTP login refused (535)"),
+    (smtplib.SMTPServerDisconnected("Connection unexpectedly closed"), "SMTP server closed the connection"),
+    (TimeoutError("timed out"), "SMTP server timed out"),
+    (ConnectionRefusedError(111, "Connection refused"), "SMTP server unreachable"),
+])
+def test_failure_reason_names_no_address(exc: Exception, reason: str) -> None:
+    assert failure_reason(exc) == reason
+    assert "@" not in failure_reason(exc)
+
+
+def test_redact_addresses() -> None:
+    text = "ann@example.com: (550, b'5.1.1 <ann@example.com>: Recipient address rejected'); \"bob.b+x@mail.example\""
+    assert redact_addresses(text) == ("<address>: (550, b'5.1.1 <<address>>: Recipient address rejected'); "
+                                      '"<address>"')

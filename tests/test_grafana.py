@@ -80,6 +80,19 @@ def test_dashboard_provider_loads_the_folder_compose_mounts() -> None:
     assert "GRAFANA_DB_PASSWORD:" in compose.split("\n  grafana:")[1], "grafana needs the variable its datasource reads"
 
 
+def test_grafana_has_no_default_admin_password_and_starts_through_its_wrapper() -> None:
+    """Without GRAFANA_ADMIN_PASSWORD the wrapper generates one (run: tests/test_compose.py), then hands
+    over to the image's own /run.sh; sign-up stays off."""
+    service = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["grafana"]
+    env = service["environment"]
+    assert env["GF_SECURITY_ADMIN_PASSWORD"] == "${GRAFANA_ADMIN_PASSWORD:-}"
+    assert env["GF_USERS_ALLOW_SIGN_UP"] == "false"
+    script = service["entrypoint"][-1]
+    assert f"./grafana/entrypoint.sh:{script}:ro,z" in service["volumes"]
+    wrapper = (ROOT / "grafana" / "entrypoint.sh").read_text()
+    assert wrapper.rstrip().endswith('exec /run.sh "$@"') and "GF_SECURITY_ADMIN_PASSWORD__FILE" in wrapper
+
+
 def test_dashboard_has_the_design_panels_variable_and_refresh() -> None:
     dash = dashboard()
     assert dash["title"] == "Stock Market Analytics Dashboard"

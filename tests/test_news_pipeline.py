@@ -24,6 +24,7 @@ from scripts.processes import run_script
 from scripts.servers import SecantusMongo
 from scripts.smtp_inbox import Inbox, SmtpServer
 from tests.conftest import Stack
+from tests.support.accounts import confirm_as_the_link_does
 from tests.support.http_fixture import FIXTURES, RecordedApi, Request, Response
 
 NOW = datetime(2026, 1, 13, 18, 0, tzinfo=UTC)  # the recorded feeds are of this day
@@ -86,9 +87,14 @@ def db(news: Stack) -> Iterator[Database]:
 
 
 def _users(db: Database, *users: dict) -> None:
+    """Users as registration stores them, confirmed unless "confirmed": False."""
     for u in users:
-        db.users.insert_one({"name": u["email"].split("@")[0].title(), "password_hash": "x", "watchlist": [],
-                             "digest_opt_in": True, "alert_opt_in": False, "created_at": NOW, **u})
+        confirmed = u.pop("confirmed", True)
+        uid = db.users.insert_one({"name": u["email"].split("@")[0].title(), "password_hash": "x", "watchlist": [],
+                                   "digest_opt_in": True, "alert_opt_in": False, "created_at": NOW,
+                                   "email_confirmed": False, **u}).inserted_id
+        if confirmed:
+            confirm_as_the_link_does(db, str(uid), u["email"])
 
 
 def _bodies(mail: email.message.EmailMessage) -> tuple[str, str]:
@@ -165,6 +171,7 @@ def test_each_opted_in_user_gets_one_escaped_digest_per_day(news: Stack, db: Dat
            {"email": "ana@example.com", "watchlist": ["AAPL"]},
            {"email": "bob@example.com", "watchlist": []},  # empty = every symbol
            {"email": "carol@example.com", "digest_opt_in": False},
+           {"email": "dave@example.com", "confirmed": False},  # nobody confirmed the address: no digest
            # A corrupted address (header injection): fails alone, the others still get theirs.
            {"email": "mallory@example.com\r\nBcc: victim@example.com", "watchlist": ["MSFT"]})
     insert_quotes(db, [{"symbol": "AAPL", "timestamp": NOW - timedelta(minutes=1), "price": 261.05, "volume": 1000,
@@ -177,6 +184,7 @@ def test_each_opted_in_user_gets_one_escaped_digest_per_day(news: Stack, db: Dat
     assert list(report.failed) == ["mallory@example.com\r\nbcc: victim@example.com"]
     assert not report.ok
     assert inbox.to("carol@example.com") == [] and inbox.to("victim@example.com") == []
+    assert inbox.to("dave@example.com") == []
     [ana] = inbox.to("ana@example.com")
     [bob] = inbox.to("bob@example.com")
     assert ana.message["From"] == settings.email_sender

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import re
+import smtplib
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -43,6 +44,7 @@ from database.mongo import ALERT_HISTORY, NEWS_ARTICLES, USERS, get_db, make_cli
 from flask_web_app.app import create_app
 from flask_web_app.views import auth as auth_views
 from tests.conftest import Stack
+from tests.support.accounts import confirmation_link
 
 SYMBOLS = ["AAPL", "GOOGL", "MSFT", "AMZN", "TSLA", "META", "NVDA"]
 PASSWORD = "river-Stone-42"
@@ -72,6 +74,16 @@ def register(client: FlaskClient, **fields: Any) -> TestResponse:
     return client.post("/register", data={k: v for k, v in data.items() if v is not None})
 
 
+def sign_up(w: SimpleNamespace, client: FlaskClient | None = None, **fields: Any) -> FlaskClient:
+    """Register, follow the confirmation link mailed through SMTP (aiosmtpd) and log in."""
+    client = client or w.client
+    assert register(client, **fields).status_code == 200
+    email = fields.get("email", "ann@example.com")
+    assert client.get(confirmation_link(w.inbox.to(email)[-1].message)).status_code == 200
+    assert login(client, email=email).status_code == 302
+    return client
+
+
 def login(client: FlaskClient, email: str = "ann@example.com", password: str = PASSWORD, **extra: str) -> TestResponse:
     return client.post("/login", data={"email": email, "password": password,
                                        "csrf_token": csrf_token(client, "/login"), **extra})
@@ -99,7 +111,7 @@ def make_web(stack: Stack, instance: Path, **overrides: Any) -> SimpleNamespace:
     app.config["TESTING"] = True
     client = make_client(settings)
     return SimpleNamespace(app=app, client=app.test_client(), settings=settings, mongo=client,
-                           db=get_db(client, settings))
+                           db=get_db(client, settings), inbox=stack.servers["smtp"].inbox)
 
 
 @pytest.fixture
@@ -221,7 +233,7 @@ def test_path_traversal_reaches_no_file(web: SimpleNamespace, url: str) -> None:
 
 
 def test_injection_in_login_fields_never_logs_in(web: SimpleNamespace) -> None:
-    assert register(web.client).status_code == 302
+    sign_up(web)
     web.client.post("/logout", data={"csrf_token": csrf_token(web.client, "/logout")})
     attacker = web.app.test_client()
     for payload in PAYLOADS:
@@ -247,7 +259,7 @@ def test_injection_in_login_fields_never_logs_in(web: SimpleNamespace) -> None:
     "\\\\evil.example", "/\t/evil.example", "javascript:alert(1)", " //evil.example",
 ])
 def test_login_next_parameter_cannot_redirect_off_site(web: SimpleNamespace, next_url: str) -> None:
-    register(web.client)
+    sign_up(web)
     web.client.post("/logout", data={"csrf_token": csrf_token(web.client, "/logout")})
     page = web.client.get("/login?next=" + quote(next_url + '"><script>alert(1)</script>', safe=""))
     assert SCRIPT not in page.get_data(as_text=True)  # echoed escaped into the hidden field
@@ -270,7 +282,7 @@ def test_injection_in_registration_and_account_fields_is_stored_as_text(web: Sim
 
     # A hostile name is accepted as what it is, a string, and shown escaped.
     hostile = "Ann'; DROP TABLE users; -- {\"$ne\": null} " + SCRIPT
-    assert register(web.client, name=hostile).status_code == 302
+    sign_up(web, name=hostile)
     user = web.db[USERS].find_one({"email": "ann@example.com"})
     assert user["name"] == hostile
     account = web.client.get("/account").get_data(as_text=True)
@@ -347,7 +359,7 @@ def test_stored_xss_in_news_and_alerts_is_neutralised(seeded: SimpleNamespace) -
 # ---------------------------------------------------------------------------- CSRF
 
 def test_every_form_post_without_a_valid_csrf_token_is_refused(web: SimpleNamespace) -> None:
-    assert register(web.client).status_code == 302
+    sign_up(web)
     user_before = web.db[USERS].find_one({"email": "ann@example.com"})
     stranger = web.app.test_client()
     foreign = csrf_token(stranger, "/register")  # a real token, but of another session
@@ -381,7 +393,7 @@ def test_brute_force_login_is_locked_out_then_the_right_password_works(
     clock.install(monkeypatch)
     w = make_web(stack, tmp_path / "instance", flask_login_max_failures=3, flask_login_lockout_seconds=600)
     try:
-        assert register(w.client).status_code == 302
+        sign_up(w)
         attacker = w.app.test_client()
         for i in range(3):
             clock.now += timedelta(seconds=1)
@@ -409,7 +421,7 @@ def test_password_spraying_from_one_address_is_limited(
     clock.install(monkeypatch)
     w = make_web(stack, tmp_path / "instance", flask_login_max_failures=2, flask_login_lockout_seconds=600)
     try:
-        assert register(w.client).status_code == 302
+        sign_up(w)
         spray = w.app.test_client()
         spray.environ_base["REMOTE_ADDR"] = "203.0.113.9"
         limit = 2 * auth_views.ADDRESS_FACTOR
@@ -425,3 +437,47 @@ def test_password_spraying_from_one_address_is_limited(
     finally:
         w.mongo.close()
         w.app.extensions["stores"].close()
+
+
+# ---------------------------------------------------------------------------- accounts and privacy
+
+def test_confirmation_mail_arrives_and_only_confirmed_addresses_get_alerts_and_digests(
+        web: SimpleNamespace, inbox: Any) -> None:
+    from database.mongo.alerts import alert_subscribers
+    from database.mongo.news import digest_recipients
+
+    resp = register(web.client, alert_opt_in="y")
+    assert resp.status_code == 200 and "Check your inbox" in resp.get_data(as_text=True)
+    [mail] = inbox.to("ann@example.com")
+    assert mail.message["Subject"] == "Confirm your email for the Stock Analysis System"
+    assert not digest_recipients(web.db) and not alert_subscribers(web.db, "AAPL")  # unconfirmed: nothing
+    assert web.client.get(confirmation_link(mail.message)).status_code == 200
+    assert [u["email"] for u in digest_recipients(web.db)] == ["ann@example.com"]
+    assert [u["email"] for u in alert_subscribers(web.db, "AAPL")] == ["ann@example.com"]
+    # Someone registering the same address again: same page, a notice to the owner, no second account.
+    again = register(web.app.test_client(), name="Mallory", alert_opt_in="y")
+    assert again.status_code == 200 and "Check your inbox" in again.get_data(as_text=True)
+    assert inbox.to("ann@example.com")[-1].message["Subject"].startswith("Someone tried to register")
+    assert web.db[USERS].count_documents({}) == 1
+
+
+def test_alert_history_answers_without_addresses(web: SimpleNamespace, inbox: Any) -> None:
+    from common.mailer import SmtpMailer, build_message, failure_reason
+    from database.mongo.alerts import set_email_status, store_alert
+
+    now = utcnow()
+    base = {"symbol": "AAPL", "rule": "price_change", "value": 9.0, "threshold": 5.0, "price": 1.0,
+            "quote_timestamp": now, "message": "AAPL is up 9.00%", "source": "simulated"}
+    # Stored before errors were kept address-free: redacted in the answer.
+    web.db[ALERT_HISTORY].insert_one({**base, "alert_key": "old", "email_status": "failed", "created_at": now,
+                                      "email_error": "ann@example.com: (550, b'5.1.1 <ann@example.com>: refused')"})
+    # Stored now: the real SMTP server refuses, and the reason names no address.
+    inbox.refuse = True
+    with pytest.raises(smtplib.SMTPException) as refused:
+        SmtpMailer(web.settings).send(build_message(web.settings.email_sender, "bob@example.com", "s", "t"))
+    store_alert(web.db, {**base, "alert_key": "new"}, "pending", now + timedelta(seconds=1))
+    set_email_status(web.db, "new", "failed", failure_reason(refused.value))
+    body = web.client.get("/api/alert-history").get_data(as_text=True)
+    history = json.loads(body)["alerts"]
+    assert [a["email_error"] for a in history] == ["message refused (554)", "<address>: (550, b'5.1.1 <<address>>: refused')"]
+    assert "@" not in body

@@ -80,7 +80,7 @@ def test_chart_spec_and_json() -> None:
 
 
 def test_secret_key_rules(tmp_path: Path) -> None:
-    assert resolve_secret_key("  a-real-secret  ", False, tmp_path) == "a-real-secret"
+    assert resolve_secret_key("  a-real-secret-of-32-characters-x  ", False, tmp_path) == "a-real-secret-of-32-characters-x"
     with pytest.raises(InsecureConfigError, match="change-me"):
         resolve_secret_key("change-me", False, tmp_path)
     assert resolve_secret_key("change-me", True, tmp_path) == "change-me"  # debug only
@@ -99,8 +99,18 @@ def test_secret_key_rules(tmp_path: Path) -> None:
     assert resolve_secret_key("", False, tmp_path / "inst") == keys[0]  # a restart keeps it
 
 
-def test_gunicorn_refuses_the_placeholder_secret(tmp_path: Path) -> None:
-    env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT), "FLASK_SECRET_KEY": "change-me",
+@pytest.mark.parametrize("key", ["a", "short-secret", "x" * 31, "change-me"])
+def test_a_short_secret_key_is_refused(tmp_path: Path, key: str) -> None:
+    with pytest.raises(InsecureConfigError, match="FLASK_SECRET_KEY is"):
+        resolve_secret_key(key, False, tmp_path)
+    assert resolve_secret_key(key, True, tmp_path) == key  # FLASK_DEBUG: local development only
+    assert resolve_secret_key("k" * 32, False, tmp_path) == "k" * 32
+
+
+@pytest.mark.parametrize(("key", "words"), [("change-me", 'FLASK_SECRET_KEY is the placeholder "change-me"'),
+                                            ("a", "FLASK_SECRET_KEY is only 1 characters long")])
+def test_gunicorn_refuses_a_weak_secret(tmp_path: Path, key: str, words: str) -> None:
+    env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT), "FLASK_SECRET_KEY": key,
            "LOG_TO_ELASTICSEARCH": "false", "GUNICORN_BIND": f"127.0.0.1:{free_port()}", "GUNICORN_WORKERS": "1",
            "MONGO_URI": f"mongodb://127.0.0.1:{free_port()}"}
     proc = subprocess.run(
@@ -109,7 +119,7 @@ def test_gunicorn_refuses_the_placeholder_secret(tmp_path: Path) -> None:
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
     )
     assert proc.returncode != 0
-    assert 'FLASK_SECRET_KEY is the placeholder "change-me"' in proc.stdout + proc.stderr
+    assert words in proc.stdout + proc.stderr
 
 
 def test_market_state_from_the_newest_quotes() -> None:

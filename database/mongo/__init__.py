@@ -20,7 +20,8 @@ ALERT_HISTORY = "alert_history"
 # Our own bookkeeping.
 DIGEST_LOG = "digest_log"  # one digest per user per day
 API_BUDGET = "api_budget"  # Alpha Vantage calls spent, shared by every process
-LOGIN_ATTEMPTS = "login_attempts"  # failed logins per email / client, shared by web workers
+LOGIN_ATTEMPTS = "login_attempts"  # login attempts per (email, client) / client, shared by web workers
+WEB_SESSIONS = "web_sessions"  # server-side web sessions (the cookie holds only a random id)
 ALERT_STATE = "alert_state"  # per-symbol state of the price-band rule (survives restarts)
 ALERT_DELIVERIES = "alert_deliveries"  # each alert to each recipient and channel, with its status
 

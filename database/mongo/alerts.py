@@ -16,6 +16,7 @@ from pymongo import DESCENDING, ReturnDocument
 from pymongo.database import Database
 
 from database.mongo import ALERT_DELIVERIES, ALERT_HISTORY, ALERT_STATE, USERS
+from database.mongo.users import CONFIRMED
 
 
 def store_alert(db: Database, record: dict[str, Any], email_status: str, created_at: datetime) -> tuple[dict[str, Any], bool]:
@@ -29,6 +30,7 @@ def store_alert(db: Database, record: dict[str, Any], email_status: str, created
 
 
 def set_email_status(db: Database, alert_key: str, status: str, error: str | None) -> None:
+    """alert_history is public (/api/alert-history): callers pass an error without addresses."""
     db[ALERT_HISTORY].update_one({"alert_key": alert_key}, {"$set": {"email_status": status, "email_error": error}})
 
 
@@ -62,10 +64,10 @@ def save_band_state(db: Database, symbol: str, state: dict[str, Any]) -> None:
 # --- recipients and deliveries -------------------------------------------------------
 
 def alert_subscribers(db: Database, symbol: str) -> list[dict[str, Any]]:
-    """Users who turned alerts on and watch this symbol (an empty watchlist means all),
-    with their own rules (missing fields: the system's)."""
+    """Users who turned alerts on, confirmed their address and watch this symbol (an
+    empty watchlist means all), with their own rules (missing fields: the system's)."""
     cursor = db[USERS].find(
-        {"alert_opt_in": True, "$or": [{"watchlist": symbol}, {"watchlist": {"$size": 0}}]},
+        {"alert_opt_in": True, **CONFIRMED, "$or": [{"watchlist": symbol}, {"watchlist": {"$size": 0}}]},
         {"email": 1, "watchlist": 1, "alert_opt_in": 1, "alert_price_threshold": 1, "alert_volume_multiplier": 1,
          "alert_daily_cap": 1, "alert_webhook_url": 1},
     )

@@ -11,6 +11,7 @@ from pymongo.database import Database
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from database.mongo import DIGEST_LOG, NEWS_ARTICLES, USERS
+from database.mongo.users import CONFIRMED
 
 ARTICLE_PROJECTION = {"_id": 0}
 # Fixed at first sight; later sightings only add symbols, feeds and per-ticker sentiment.
@@ -71,8 +72,9 @@ def latest_fetch(db: Database) -> datetime | None:
 
 
 def digest_recipients(db: Database) -> list[dict[str, Any]]:
-    """Users who opted in to the daily digest: email, name, watchlist (empty = every symbol)."""
-    cursor = db[USERS].find({"digest_opt_in": True}, {"_id": 0, "email": 1, "name": 1, "watchlist": 1}).sort("email")
+    """Users who opted in to the daily digest and confirmed their address: email, name,
+    watchlist (empty = every symbol)."""
+    cursor = db[USERS].find({"digest_opt_in": True, **CONFIRMED}, {"_id": 0, "email": 1, "name": 1, "watchlist": 1}).sort("email")
     return list(cursor)
 
 

@@ -3,10 +3,11 @@
 Users: email (unique, lower-case), name, password_hash, watchlist (symbols;
 empty = all), digest_opt_in, alert_opt_in, created_at, and their own alert rules
 (absent or None = the system's): alert_price_threshold, alert_volume_multiplier,
-alert_daily_cap, alert_webhook_url.
+alert_daily_cap, alert_webhook_url; email_confirmed (True once the owner followed
+the confirmation link: only then do alerts and digests go to the address).
 
-login_attempts holds one counter per throttle key (an email or a client
-address) so that every gunicorn worker sees the same failures.
+login_attempts holds one counter per throttle key (an (email, client address)
+pair or a client address) so that every gunicorn worker sees the same attempts.
 """
 
 from __future__ import annotations
@@ -22,7 +23,10 @@ from pymongo.errors import DuplicateKeyError
 
 from database.mongo import LOGIN_ATTEMPTS, USERS
 
-USER_FIELDS = ("email", "name", "password_hash", "watchlist", "digest_opt_in", "alert_opt_in", "created_at")
+USER_FIELDS = ("email", "name", "password_hash", "watchlist", "digest_opt_in", "alert_opt_in", "created_at",
+               "email_confirmed")
+# Mail (alerts, digests) goes only to users matching this: nobody gets mail for an address they do not own.
+CONFIRMED: dict[str, Any] = {"email_confirmed": True}
 ALERT_RULE_FIELDS = ("alert_price_threshold", "alert_volume_multiplier", "alert_daily_cap", "alert_webhook_url")
 
 
@@ -50,6 +54,7 @@ def create_user(
         "digest_opt_in": bool(digest_opt_in),
         "alert_opt_in": bool(alert_opt_in),
         "created_at": created_at,
+        "email_confirmed": False,
     }
     try:
         result = db[USERS].insert_one(doc)
@@ -91,22 +96,28 @@ def set_password_hash(db: Database, user_id: str, password_hash: str) -> bool:
     return result.matched_count == 1
 
 
+def confirm_email(db: Database, user_id: str, email: str, now: datetime) -> bool:
+    """Mark the address confirmed (what the confirmation link does); False when the
+    user is gone or has another address now."""
+    try:
+        oid = ObjectId(user_id)
+    except (InvalidId, TypeError):
+        return False
+    result = db[USERS].update_one({"_id": oid, "email": email},
+                                  {"$set": {"email_confirmed": True, "email_confirmed_at": now}})
+    return result.matched_count == 1
+
+
 # --- login throttle -------------------------------------------------------------
 
-def failed_login_count(db: Database, key: str, now: datetime) -> tuple[int, datetime | None]:
-    """(failures in the current window, when the window ends) for a throttle key."""
-    doc = db[LOGIN_ATTEMPTS].find_one({"key": key})
-    if doc is None or doc["expires_at"] <= now:
-        return 0, None
-    return int(doc["count"]), doc["expires_at"]
+def count_attempt(db: Database, key: str, now: datetime, window: timedelta) -> tuple[int, datetime]:
+    """Count one login attempt for `key` before the password is checked; returns
+    (attempts in the current window including this one, when the window ends).
 
-
-def record_failed_login(db: Database, key: str, now: datetime, window: timedelta) -> int:
-    """Count one failure for `key`; returns the failures in the current window.
-
-    A window starts at the first failure and lasts `window`; a failure after it
-    ended starts a new one. Two steps, each atomic on the server: reset an
-    expired counter, then $inc (upsert) — concurrent workers never lose a count.
+    Counting first, atomically ($inc on the server), is what makes the limit hold
+    for parallel attempts: each gets its own number, and only those within the
+    limit are checked. A window starts at the first attempt and lasts `window`.
+    Two steps, each atomic: reset an expired counter, then $inc (upsert).
     """
     coll = db[LOGIN_ATTEMPTS]
     coll.update_one({"key": key, "expires_at": {"$lte": now}}, {"$set": {"count": 0, "expires_at": now + window}})
@@ -120,8 +131,15 @@ def record_failed_login(db: Database, key: str, now: datetime, window: timedelta
     except DuplicateKeyError:
         # Lost an upsert race with another worker: the document exists now.
         doc = coll.find_one_and_update({"key": key}, {"$inc": {"count": 1}}, return_document=ReturnDocument.AFTER)
-    return int(doc["count"]) if doc else 1
+    if doc is None:  # deleted in between by a successful login: count afresh
+        return count_attempt(db, key, now, window)
+    return int(doc["count"]), doc["expires_at"]
 
 
-def clear_failed_logins(db: Database, key: str) -> None:
+def forgive_attempt(db: Database, key: str) -> None:
+    """Take back one counted attempt (it was a successful login, not a failure)."""
+    db[LOGIN_ATTEMPTS].update_one({"key": key, "count": {"$gt": 0}}, {"$inc": {"count": -1}})
+
+
+def clear_attempts(db: Database, key: str) -> None:
     db[LOGIN_ATTEMPTS].delete_one({"key": key})

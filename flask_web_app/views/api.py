@@ -12,6 +12,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from common.clock import utc_now
+from common.mailer import redact_addresses
 from database.mongo import dashboard as mongo_dash
 from database.mongo import prices
 from database.mysql import dashboard as mysql_dash
@@ -124,7 +125,12 @@ def alerts() -> Response:
 @bp.get("/alert-history")
 def alert_history() -> Response:
     limit = parse_int(request.args.get("limit"), "limit", 10, 1, 200)
-    return jsonify({"alerts": jsonable(mongo_dash.latest_alert_history(get_mongo(), limit))})
+    alerts = mongo_dash.latest_alert_history(get_mongo(), limit)
+    for alert in alerts:
+        # Answered without login: errors are stored address-free, and older ones are redacted here.
+        if isinstance(alert.get("email_error"), str):
+            alert["email_error"] = redact_addresses(alert["email_error"])
+    return jsonify({"alerts": jsonable(alerts)})
 
 
 @bp.get("/news/<symbol>")

@@ -1,8 +1,10 @@
-"""Accounts: /register, /login, /logout, /account (users live in MongoDB)."""
+"""Accounts: /register, /confirm, /login, /logout, /account (users live in MongoDB,
+sessions too: flask_web_app/sessions.py)."""
 
 from __future__ import annotations
 
 import contextlib
+import smtplib
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -11,16 +13,21 @@ from flask import Blueprint, current_app, flash, g, redirect, render_template, r
 from werkzeug.wrappers import Response
 
 from common.clock import utc_now
+from database.mongo import sessions as web_sessions
 from database.mongo import users
 from database.mongo.alerts import deliveries_for as alert_deliveries_of
+from flask_web_app import account_mail
 from flask_web_app.db import MONGO_ERRORS, UNAVAILABLE, get_mongo, stores
-from flask_web_app.forms import AccountForm, LoginForm, LogoutForm, PasswordForm, RegisterForm
+from flask_web_app.forms import AccountForm, ConfirmAgainForm, LoginForm, LogoutForm, PasswordForm, RegisterForm
+from flask_web_app.sessions import ServerSession
 from flask_web_app.validation import dummy_hash, hash_password, verify_password
+from logs.logger_config import get_logger
 
 bp = Blueprint("auth", __name__)
+log = get_logger("flask.auth")
 
-# A client address may fail this many times more than one email may: several
-# people can share an address (NAT), but not without bound.
+# A client address may make this many times more attempts than one (email, address)
+# pair may: several people can share an address (NAT), but not without bound.
 ADDRESS_FACTOR = 4
 
 
@@ -34,18 +41,20 @@ def load_user() -> None:
         user = users.find_by_id(get_mongo(), uid)
     except MONGO_ERRORS:
         return  # pages still render; they show MongoDB as unreachable
-    # The session also carries a fingerprint of the password hash: changing
-    # the password logs out every other session.
-    if user is None or session.get("pwv") != user["password_hash"][-16:]:
+    if user is None:
         session.clear()
         return
     g.user = user
 
 
+def _server_session() -> ServerSession:
+    assert isinstance(session, ServerSession)
+    return session
+
+
 def _start_session(user: dict[str, Any]) -> None:
-    session.clear()  # a fresh session on login: no fixation
+    _server_session().regenerate()  # a new id on login: no fixation
     session["uid"] = str(user["_id"])
-    session["pwv"] = user["password_hash"][-16:]
     session.permanent = True
 
 
@@ -67,6 +76,24 @@ def _unavailable(template: str, form: Any, status: int = 503) -> tuple[str, int]
     return render_template(template, form=form, store_error=UNAVAILABLE["mongodb"]), status
 
 
+def _send(msg: Any, filename: str) -> None:
+    """Mail from a request: a failure is logged, never shown (the page must not differ)."""
+    config = current_app.config
+    try:
+        where = account_mail.deliver(current_app.extensions["mailer"], config["OUTBOX_DIR"], msg, filename)
+    except (smtplib.SMTPException, OSError) as exc:
+        log.error("account mail to %r not sent: %s", msg["To"], exc)
+        return
+    log.info("account mail %r to %r: %s", msg["Subject"], msg["To"], where)
+
+
+def _send_confirmation(user_id: str, email: str, name: str) -> None:
+    token = account_mail.make_token(current_app.config["SECRET_KEY"], user_id, email)
+    link = url_for("auth.confirm", token=token, _external=True)
+    _send(account_mail.confirmation_message(current_app.config["EMAIL_SENDER"], email, name, link),
+          f"confirm-{email}-{utc_now():%Y%m%dT%H%M%S%f}.eml")
+
+
 @bp.route("/register", methods=["GET", "POST"])
 def register() -> Response | str | tuple[str, int]:
     form = RegisterForm()
@@ -77,28 +104,47 @@ def register() -> Response | str | tuple[str, int]:
         return render_template("register.html", form=form), 400
     if not stores().ensure_indexes():
         return _unavailable("register.html", form)
+    email = form.email.data
+    password_hash = hash_password(form.password.data)  # also for a taken address: the same work
     try:
         uid = users.create_user(
-            get_mongo(), email=form.email.data, name=form.name.data,
-            password_hash=hash_password(form.password.data), watchlist=form.watchlist.data or [],
-            digest_opt_in=form.digest_opt_in.data, alert_opt_in=form.alert_opt_in.data,
-            created_at=utc_now(),
+            get_mongo(), email=email, name=form.name.data, password_hash=password_hash,
+            watchlist=form.watchlist.data or [], digest_opt_in=form.digest_opt_in.data,
+            alert_opt_in=form.alert_opt_in.data, created_at=utc_now(),
         )
-        user = users.find_by_id(get_mongo(), uid)
     except users.EmailTakenError:
-        form.email.errors = [*form.email.errors, "An account with this email already exists; log in instead."]
-        return render_template("register.html", form=form), 400
+        # One answer whether or not the address has an account: its owner gets a mail instead.
+        _send(account_mail.already_registered_message(current_app.config["EMAIL_SENDER"], email,
+                                                      url_for("auth.login", _external=True)),
+              f"registered-again-{email}-{utc_now():%Y%m%dT%H%M%S%f}.eml")
     except MONGO_ERRORS:
         return _unavailable("register.html", form)
-    assert user is not None
-    _start_session(user)
-    flash(f"Welcome, {user['name']}: your account is ready.", "success")
-    return redirect(url_for("auth.account"))
+    else:
+        _send_confirmation(uid, email, form.name.data)
+    return render_template("registered.html", email=email)
+
+
+@bp.get("/confirm/<token>")
+def confirm(token: str) -> str | tuple[str, int]:
+    found = account_mail.read_token(current_app.config["SECRET_KEY"], token)
+    try:
+        ok = found is not None and users.confirm_email(get_mongo(), found[0], found[1], utc_now())
+    except MONGO_ERRORS:
+        return render_template("error.html", code=503, title="Try again in a moment",
+                               message=UNAVAILABLE["mongodb"]), 503
+    if not ok:
+        return render_template("error.html", code=400, title="Link invalid or expired",
+                               message="This confirmation link is not valid (or is older than two days). "
+                                       "Log in and ask for a new one on your account page."), 400
+    return render_template("confirmed.html")
 
 
 def _throttle_keys(email: str) -> list[tuple[str, int]]:
+    """(key, limit) of the counters one login attempt adds to: this (account, client address)
+    pair, and this client address. The owner at another address is never slowed by them."""
     limit = current_app.config["LOGIN_MAX_FAILURES"]
-    return [(f"email:{email}", limit), (f"addr:{request.remote_addr or '?'}", limit * ADDRESS_FACTOR)]
+    addr = request.remote_addr or "?"
+    return [(f"pair:{email}|{addr}", limit), (f"addr:{addr}", limit * ADDRESS_FACTOR)]
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -112,24 +158,25 @@ def login() -> Response | str | tuple[str, int]:
     email = form.email.data
     now = utc_now()
     window = timedelta(seconds=current_app.config["LOGIN_LOCKOUT_SECONDS"])
+    keys = _throttle_keys(email)
     try:
         db = get_mongo()
-        for key, limit in _throttle_keys(email):
-            count, until = users.failed_login_count(db, key, now)
-            if count >= limit and until is not None:
-                minutes = max(1, int((until - now).total_seconds() + 59) // 60)
-                form.form_errors.append(
-                    f"Too many failed logins. Try again in {minutes} minute{'s' if minutes > 1 else ''}.")
-                return render_template("login.html", form=form, next=next_url), 429
+        # Counted before the check, atomically: of parallel attempts only `limit` are checked.
+        counts = [(users.count_attempt(db, key, now, window), limit) for key, limit in keys]
+        blocked = [until for (count, until), limit in counts if count > limit]
+        if blocked:
+            minutes = max(1, int((max(blocked) - now).total_seconds() + 59) // 60)
+            form.form_errors.append(
+                f"Too many failed logins. Try again in {minutes} minute{'s' if minutes > 1 else ''}.")
+            return render_template("login.html", form=form, next=next_url), 429
         user = users.find_by_email(db, email)
         # Check a dummy hash for unknown emails: same work, so timing does not tell.
         ok = verify_password(user["password_hash"] if user else dummy_hash(), form.password.data)
         if not (user and ok):
-            for key, _limit in _throttle_keys(email):
-                users.record_failed_login(db, key, now, window)
             form.form_errors.append("Wrong email or password.")
             return render_template("login.html", form=form, next=next_url), 401
-        users.clear_failed_logins(db, f"email:{email}")
+        users.clear_attempts(db, keys[0][0])
+        users.forgive_attempt(db, keys[1][0])  # a success is not a failure of the address
     except MONGO_ERRORS:
         return render_template("login.html", form=form, next=next_url, store_error=UNAVAILABLE["mongodb"]), 503
     _start_session(user)
@@ -141,7 +188,7 @@ def login() -> Response | str | tuple[str, int]:
 def logout() -> Response | str:
     form = LogoutForm()
     if request.method == "POST" and form.validate_on_submit():
-        session.clear()
+        _server_session().regenerate()  # the record is deleted: the old cookie is refused from now on
         flash("Logged out.", "success")
         return redirect(url_for("pages.index"))
     # GET (or a bad token) only shows the button: logging out changes state,
@@ -172,7 +219,7 @@ def _account_page(form: AccountForm, pw_form: PasswordForm, user: dict[str, Any]
     system = {"price": config["PRICE_CHANGE_THRESHOLD"], "volume": config["VOLUME_THRESHOLD_MULTIPLIER"],
               "cap": config["ALERT_USER_DAILY_CAP"]}
     return render_template("account.html", form=form, pw_form=pw_form, user=user, deliveries=recent,
-                           system=system, store_error=store_error), status
+                           system=system, store_error=store_error, confirm_form=ConfirmAgainForm()), status
 
 
 @bp.route("/account", methods=["GET", "POST"])
@@ -214,9 +261,26 @@ def change_password() -> Response | str | tuple[str, int]:
     try:
         new_hash = hash_password(pw_form.password.data)
         users.set_password_hash(get_mongo(), str(user["_id"]), new_hash)
+        # Every session of the user ends (this one continues under a new id below).
+        web_sessions.delete_user_sessions(get_mongo(), str(user["_id"]))
     except MONGO_ERRORS:
         return _account_page(form, pw_form, user, 503, UNAVAILABLE["mongodb"])
     user["password_hash"] = new_hash
     _start_session(user)
     flash("Password changed; other sessions are logged out.", "success")
+    return redirect(url_for("auth.account"))
+
+
+@bp.post("/account/confirm")
+def confirm_again() -> Response | str | tuple[str, int]:
+    """A new confirmation link for the logged-in user's address."""
+    if (redirect_to := _login_required()) is not None:
+        return redirect_to
+    if not ConfirmAgainForm().validate_on_submit():
+        return render_template("error.html", code=400, title="Form expired",
+                               message="Reload the account page and try again."), 400
+    user = g.user
+    if not user.get("email_confirmed"):
+        _send_confirmation(str(user["_id"]), user["email"], user["name"])
+    flash(f"A confirmation link was sent to {user['email']}.", "success")
     return redirect(url_for("auth.account"))

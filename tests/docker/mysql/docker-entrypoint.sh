@@ -1,7 +1,8 @@
 #!/bin/bash
 # The official mysql image's entrypoint contract, on MariaDB (test stand-in).
 # First start (no /var/lib/mysql/mysql): create the system tables, start a server on
-# the socket only, set root's password (root@localhost and root@'%'), create
+# the socket only, set root's password (root@localhost and root@'%'; a random one,
+# printed once, with MYSQL_RANDOM_ROOT_PASSWORD), create
 # MYSQL_DATABASE, run /docker-entrypoint-initdb.d/* in name order (*.sql through the
 # client into MYSQL_DATABASE; *.sh run if executable, else sourced), stop it. Then
 # exec the server with the options given as the command.
@@ -25,9 +26,15 @@ docker_process_sql() {
 }
 
 if [ ! -d "$DATADIR/mysql" ]; then
+    if [ -n "${MYSQL_RANDOM_ROOT_PASSWORD:-}" ]; then
+        # As the official image: a random root password, printed once.
+        MYSQL_ROOT_PASSWORD=$(python -c 'import secrets; print(secrets.token_urlsafe(24))')
+        export MYSQL_ROOT_PASSWORD
+        echo "stand-in: GENERATED ROOT PASSWORD: $MYSQL_ROOT_PASSWORD"
+    fi
     if [ -z "${MYSQL_ROOT_PASSWORD:-}" ]; then
-        echo "stand-in: MYSQL_ROOT_PASSWORD is required (the official image also takes" \
-             "MYSQL_ALLOW_EMPTY_PASSWORD / MYSQL_RANDOM_ROOT_PASSWORD; this stand-in does not)" >&2
+        echo "stand-in: MYSQL_ROOT_PASSWORD or MYSQL_RANDOM_ROOT_PASSWORD is required (the official image" \
+             "also takes MYSQL_ALLOW_EMPTY_PASSWORD; this stand-in does not)" >&2
         exit 1
     fi
     echo "stand-in: initialising $DATADIR"
