@@ -20,7 +20,7 @@ from scripts.servers import SecantusMongo
 from scripts.waiting import wait_for
 from streaming.kafka_io import H_OFFSET, H_REASON, header
 from streaming.schema import InvalidQuote, parse_message
-from tests.conftest import Stack
+from tests.conftest import Stack, mysql_root
 from tests.test_streaming_schema import DESIGN_EXAMPLE
 from tests.test_streaming_support import make_topics, produce, quote_bytes, read_topic
 
@@ -213,3 +213,58 @@ def test_hostile_messages_go_to_the_dlq_and_both_services_go_on_across_a_restart
         assert alerts.stop() == 0, alerts.output()[-5000:]
     assert "rejected" not in consumer.output() and "could not handle" not in alerts.output()
     assert len(read_topic(settings.kafka_bootstrap_servers, settings.kafka_dlq_topic, expect=len(cases))) == len(cases)
+
+
+def test_an_alert_mysql_refuses_goes_to_the_dlq_and_the_alerts_go_on(stack: Stack) -> None:
+    # The schema's bounds keep values MySQL cannot hold out of alert_log (and its INSERT IGNORE would clamp
+    # them); to meet the net behind them (anything one quote raises), a trigger refuses volume spikes as
+    # MySQL refuses an out-of-range value (error 1264, pymysql's DataError: no retry helps).
+    settings = stack.settings()
+    make_topics(settings, settings.kafka_topic, settings.kafka_dlq_topic)
+    conn = mysql_root(stack.env["MYSQL_DATABASE"])
+    try:
+        with conn.cursor() as cur:
+            cur.execute("CREATE TRIGGER refuse_spikes BEFORE INSERT ON alert_log FOR EACH ROW "
+                        "IF NEW.rule = 'volume_spike' THEN SIGNAL SQLSTATE '22003' "
+                        "SET MESSAGE_TEXT = 'Out of range value for column value', MYSQL_ERRNO = 1264; END IF")
+    finally:
+        conn.close()
+    env = stack.with_env(VOLUME_WINDOW="3", ALERT_COOLDOWN_SECONDS="0")
+    produce(settings.kafka_bootstrap_servers, settings.kafka_topic, [
+        *[("AAPL", quote_bytes("AAPL", i * 15)) for i in range(3)],
+        ("AAPL", quote_bytes("AAPL", 45, volume=30000)),  # a spike: refused by the trigger
+        ("AAPL", quote_bytes("AAPL", 60, change_percent=6.2)),  # a price alert that fits
+    ])
+    alerts = ServiceProcess("streaming/alerts.py", env).start()
+    try:
+        dead = read_topic(settings.kafka_bootstrap_servers, settings.kafka_dlq_topic, expect=1, timeout=60)
+        wait_for(lambda: [r["rule"] for r in alert_log(stack)] == ["price_change"], timeout=60,
+                 what="the price alert after the refused one stored in MySQL")
+        assert alerts.running
+    finally:
+        assert alerts.stop() == 0, alerts.output()[-5000:]
+    assert len(dead) == 1 and header(dead[0], H_OFFSET) == "3"
+    reason = header(dead[0], H_REASON) or ""
+    assert reason.startswith("alerts: unexpected DataError") and "Out of range" in reason, reason
+    assert "alerts could not handle" in alerts.output()
+
+    again = ServiceProcess("streaming/alerts.py", env, name="alerts-again").start()
+    try:
+        produce(settings.kafka_bootstrap_servers, settings.kafka_topic,
+                [("AAPL", quote_bytes("AAPL", 1245, change_percent=11.0))])
+        wait_for(lambda: len(alert_log(stack)) == 2, timeout=60, what="the next alert after a restart")
+        assert again.running
+    finally:
+        assert again.stop() == 0, again.output()[-5000:]
+    assert "could not handle" not in again.output()  # not re-read: the offset moved past it
+    assert len(read_topic(settings.kafka_bootstrap_servers, settings.kafka_dlq_topic, expect=1)) == 1
+
+
+def alert_log(stack: Stack) -> list[dict[str, Any]]:
+    conn = mysql_root(stack.env["MYSQL_DATABASE"])
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT alert_key, rule, value FROM alert_log ORDER BY id")
+            return list(cur.fetchall())
+    finally:
+        conn.close()
