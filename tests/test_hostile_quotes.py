@@ -196,7 +196,11 @@ def test_hostile_messages_go_to_the_dlq_and_both_services_go_on_across_a_restart
         assert record.value == raw[:900 * 1024], name
     assert alerts_coll.count_documents({"rule": "volume_spike"}) == 0
     assert coll.count_documents({"volume": {"$gt": 10**11}}) == 0
-    print(f"\n[hostile] {len(cases)} hostile messages in the DLQ {dlq_seconds:.1f}s after both services started")
+    stamps = [datetime.fromisoformat(line.split(" ", 1)[0]) for line in consumer.output().splitlines()
+              if " rejected " in line]
+    assert len(stamps) == len(cases)
+    print(f"\n[hostile] {len(cases)} hostile messages in the DLQ {dlq_seconds:.1f}s after both services started; "
+          f"first to last rejection {(stamps[-1] - stamps[0]).total_seconds() * 1000:.0f} ms")
 
     # A restart reads on from the committed offsets: nothing rejected again, the next quote stored.
     produce(settings.kafka_bootstrap_servers, settings.kafka_topic, [("AAPL", quote_bytes("AAPL", 1245,
