@@ -10,6 +10,10 @@ and RSI-14 over the stored daily closes plus that day (NULL while too few days
 exist). Then it refreshes weekly_aggregates for the ISO weeks it touched and
 stock_performance for every symbol, deletes quotes older than RETENTION_DAYS,
 and logs a summary. A symbol without quotes on a day is reported, not an error.
+Each symbol's rows are written in their own transaction: a symbol whose figures do
+not fit the MySQL columns (an absurd price stored before the schema refused it) is
+refused before the INSERT, logged with the symbol, day, column and value, and the
+other symbols' rows are still written; the run then exits with status 1.
 A database that is down ends the run with one clear line and exit status 1;
 nothing is kept between runs, so the next run is unaffected.
 
@@ -21,9 +25,10 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import Any
 
 import pymysql
 from pymongo.database import Database
@@ -34,6 +39,7 @@ from common.clock import utc_now
 from config import Settings
 from database.mongo import price_stats
 from database.mysql import aggregates, transaction
+from database.mysql.columns import ColumnLimit, column_limits, row_problems
 from logs.logger_config import get_logger
 
 log = get_logger("batch.daily_aggregation")
@@ -42,6 +48,21 @@ MAX_RANGE_DAYS = 3660
 # Daily rows read for stock_performance: 90 calendar days need ~64 trading days,
 # or 91 if quotes arrive every day (simulation); 130 covers both with margin.
 PERFORMANCE_HISTORY_ROWS = 130
+
+
+# What one symbol's figures can raise by themselves (MySQL refusing a value, arithmetic
+# on an absurd one); a database that is down (OperationalError, PyMongoError) still ends the run.
+SYMBOL_ERRORS = (pymysql.err.DataError, pymysql.err.IntegrityError, ArithmeticError, ValueError, TypeError)
+
+
+@dataclass(frozen=True)
+class SymbolFailure:
+    symbol: str
+    what: str  # e.g. "daily row of 2026-01-13"
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.symbol}: {self.what} not written: {self.reason}"
 
 
 @dataclass
@@ -54,13 +75,50 @@ class RunSummary:
     missing: dict[date, list[str]] = field(default_factory=dict)
     deleted_quotes: int = 0
     seconds: float = 0.0
+    failed: list[SymbolFailure] = field(default_factory=list)
 
 
+
+
+class SymbolWriter:
+    """Writes one symbol's rows in their own transaction after checking them against
+    the table's columns; a symbol that fails is logged and kept in `failed`."""
+
+    def __init__(self, conn: pymysql.Connection, failed: list[SymbolFailure]) -> None:
+        self.conn = conn
+        self.failed = failed
+        self._limits: dict[str, dict[str, ColumnLimit]] = {}
+
+    def limits(self, table: str) -> dict[str, ColumnLimit]:
+        if table not in self._limits:
+            self._limits[table] = column_limits(self.conn, table)
+        return self._limits[table]
+
+    def fail(self, symbol: str, what: str, reason: str) -> None:
+        failure = SymbolFailure(symbol, what, reason)
+        self.failed.append(failure)
+        log.error("%s", failure)
+
+    def write(self, symbol: str, what: str, table: str, rows: Sequence[Mapping[str, Any]],
+              upsert: Callable[[Any, Sequence[Mapping[str, Any]]], int]) -> bool:
+        problems = [p for row in rows for p in row_problems(row, self.limits(table))]
+        if problems:
+            self.fail(symbol, what, "; ".join(problems))
+            return False
+        try:
+            with transaction(self.conn) as cur:
+                upsert(cur, rows)
+        except SYMBOL_ERRORS as exc:
+            self.fail(symbol, what, f"MySQL refused it: {type(exc).__name__}: {exc}")
+            return False
+        return True
 
 
 def aggregate_day(db: Database, conn: pymysql.Connection, symbols: Sequence[str], day: date,
-                  settings: Settings) -> tuple[list[DailyRow], list[str]]:
-    """Daily rows of one day for every symbol with quotes, written in one transaction."""
+                  settings: Settings, writer: SymbolWriter | None = None) -> tuple[list[DailyRow], list[str]]:
+    """Daily rows of one day for every symbol with quotes, each symbol in its own transaction
+    (a symbol that cannot be written is in `writer.failed`, the others are written)."""
+    writer = writer or SymbolWriter(conn, [])
     start, end = price_stats.day_bounds(day, settings.tz)
     rows: list[DailyRow] = []
     missing: list[str] = []
@@ -69,34 +127,41 @@ def aggregate_day(db: Database, conn: pymysql.Connection, symbols: Sequence[str]
         if stats is None:
             missing.append(symbol)
             continue
-        prior = aggregates.closes_before(conn, symbol, day)
-        rows.append(daily_row(symbol, day, stats, prior))
-    with transaction(conn) as cur:
-        aggregates.upsert_daily(cur, (r.as_dict() for r in rows))
+        try:
+            row = daily_row(symbol, day, stats, aggregates.closes_before(conn, symbol, day))
+        except SYMBOL_ERRORS as exc:
+            writer.fail(symbol, f"daily row of {day}", f"{type(exc).__name__}: {exc}")
+            continue
+        if writer.write(symbol, f"daily row of {day}", "daily_aggregates", [row.as_dict()], aggregates.upsert_daily):
+            rows.append(row)
     return rows, missing
 
 
-def refresh_weekly(conn: pymysql.Connection, symbols: Sequence[str], days: Sequence[date]) -> int:
+def refresh_weekly(conn: pymysql.Connection, symbols: Sequence[str], days: Sequence[date],
+                   writer: SymbolWriter | None = None) -> int:
     """Recompute the weekly rows of every ISO week containing one of `days`."""
+    writer = writer or SymbolWriter(conn, [])
     weeks = sorted({iso_week_bounds(d)[2] for d in days})
     written = 0
-    with transaction(conn) as cur:
-        for symbol in symbols:
-            for monday in weeks:
-                daily = aggregates.daily_rows_between(conn, symbol, monday, monday + timedelta(days=6))
-                written += aggregates.upsert_weekly(cur, weekly_rows(symbol, daily))
+    for symbol in symbols:
+        rows = [row for monday in weeks
+                for row in weekly_rows(symbol, aggregates.daily_rows_between(conn, symbol, monday,
+                                                                             monday + timedelta(days=6)))]
+        if rows and writer.write(symbol, "weekly rows", "weekly_aggregates", rows, aggregates.upsert_weekly):
+            written += len(rows)
     return written
 
 
-def refresh_performance(conn: pymysql.Connection, symbols: Sequence[str]) -> int:
+def refresh_performance(conn: pymysql.Connection, symbols: Sequence[str], writer: SymbolWriter | None = None) -> int:
     """Recompute stock_performance of every symbol from its newest daily rows."""
-    rows = []
+    writer = writer or SymbolWriter(conn, [])
+    written = 0
     for symbol in symbols:
         row = performance_row(symbol, aggregates.latest_daily_rows(conn, symbol, PERFORMANCE_HISTORY_ROWS))
-        if row is not None:
-            rows.append(row)
-    with transaction(conn) as cur:
-        return aggregates.upsert_performance(cur, rows)
+        if row is not None and writer.write(symbol, "performance row", "stock_performance", [row],
+                                            aggregates.upsert_performance):
+            written += 1
+    return written
 
 
 def store_indicators(conn: pymysql.Connection, symbol: str, before: date) -> None:
@@ -146,8 +211,9 @@ def run(settings: Settings, days: Sequence[date], *, db: Database, conn: pymysql
     started = time.monotonic()
     symbols = list(settings.stock_symbols)
     summary = RunSummary(days=sorted(days), symbols=len(symbols))
+    writer = SymbolWriter(conn, summary.failed)
     for day in summary.days:
-        rows, missing = aggregate_day(db, conn, symbols, day, settings)
+        rows, missing = aggregate_day(db, conn, symbols, day, settings, writer)
         summary.daily_rows += len(rows)
         if missing:
             summary.missing[day] = missing
@@ -156,8 +222,8 @@ def run(settings: Settings, days: Sequence[date], *, db: Database, conn: pymysql
     if summary.days:
         if refresh_later_indicators(conn, symbols, summary.days[-1]):
             log.info("indicators of the days after %s recomputed from the stored closes", summary.days[-1])
-        summary.weekly_rows = refresh_weekly(conn, symbols, summary.days)
-    summary.performance_rows = refresh_performance(conn, symbols)
+        summary.weekly_rows = refresh_weekly(conn, symbols, summary.days, writer)
+    summary.performance_rows = refresh_performance(conn, symbols, writer)
     summary.deleted_quotes = apply_retention(db, settings, now())
     summary.seconds = time.monotonic() - started
     log.info(
@@ -167,6 +233,9 @@ def run(settings: Settings, days: Sequence[date], *, db: Database, conn: pymysql
         summary.performance_rows, sum(len(v) for v in summary.missing.values()), summary.deleted_quotes,
         settings.retention_days, summary.seconds,
     )
+    if summary.failed:
+        log.error("batch run incomplete: %d write(s) refused, of %s (the other symbols' rows are written)",
+                  len(summary.failed), ", ".join(sorted({f.symbol for f in summary.failed})))
     return summary
 
 
@@ -219,7 +288,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = get_settings()
     days = parse_days(argv, utc_now().astimezone(settings.tz).date())
     setup_logging("batch", settings)
-    return run_with_stores(settings, "batch run", lambda db, conn: run(settings, days, db=db, conn=conn))
+    summaries: list[RunSummary] = []
+    status = run_with_stores(settings, "batch run",
+                             lambda db, conn: summaries.append(run(settings, days, db=db, conn=conn)))
+    failed = [f for summary in summaries for f in summary.failed]
+    if status == 0 and failed:
+        print(f"batch run incomplete: {len(failed)} write(s) refused:", *failed, sep="\n  ", file=sys.stderr)
+        return 1
+    return status
 
 
 if __name__ == "__main__":

@@ -9,7 +9,10 @@ alert_history. Each alert is stored in MongoDB alert_history and MySQL alert_log
 that fired, logged, and delivered by streaming/alert_delivery.py. Offsets are
 committed after a batch's alerts are stored: a crash means redelivery, and a
 redelivered quote finds its alert already there (only unfinished deliveries are
-retried). Run as `python streaming/alerts.py`.
+retried). A quote the schema rejects is skipped (the consumer sends it to the
+dead-letter topic); anything else one quote raises here sends it to the dead-letter
+topic with "alerts:" before the reason, and the service goes on. Run as
+`python streaming/alerts.py`.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import pymysql
-from kafka import KafkaConsumer
+from kafka import KafkaConsumer, KafkaProducer
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import CommitFailedError, KafkaError
 from pymongo.database import Database
@@ -52,7 +55,14 @@ from streaming.alert_rules import (
     time_of_day_baseline,
     volume_alert,
 )
-from streaming.kafka_io import Backoff, consume_batches, next_offsets, retry_until
+from streaming.kafka_io import (
+    Backoff,
+    DeadLetter,
+    consume_batches,
+    next_offsets,
+    retry_until,
+    send_dead_letters,
+)
 from streaming.schema import Acceptance, InvalidQuote, parse_message
 
 STORE_ERRORS = (PyMongoError, pymysql.err.OperationalError, pymysql.err.InterfaceError, MySQLUnavailableError)
@@ -73,9 +83,10 @@ def state_from_doc(doc: dict[str, Any] | None) -> BandState:
 class AlertService:
     def __init__(self, settings: Settings, consumer: KafkaConsumer, db: Database,
                  mysql_connect: Callable[[], pymysql.Connection], mailer: SmtpMailer,
-                 stop: threading.Event, logger: Any) -> None:
+                 stop: threading.Event, logger: Any, dlq: KafkaProducer | None = None) -> None:
         self.settings = settings
         self.consumer = consumer
+        self.dlq = dlq  # where a quote goes that this service cannot handle (None: logged only)
         self.db = db
         self.mysql_connect = mysql_connect
         self._mysql: pymysql.Connection | None = None
@@ -215,27 +226,47 @@ class AlertService:
     # ------------------------------------------------------------------ batches
     def handle(self, records: list[ConsumerRecord]) -> bool:
         """Evaluate a batch and store its alerts, then commit. False if stopped first."""
+        dead: list[DeadLetter] = []
         for rec in records:
             try:
                 quote = parse_message(rec.value, self.rules)
-            except InvalidQuote as exc:
+            except Exception as exc:  # noqa: BLE001 - InvalidQuote or a bug: not a quote either way
                 # The consumer sends it to the DLQ; here it is simply not a quote.
                 self.log.debug("skipped %s[%d]@%d: %s", rec.topic, rec.partition, rec.offset, exc)
                 continue
-            if quote["market_open"] is False:
-                continue  # the market is closed: the last price repeated, nothing traded
-            if not self.windows.known(quote["symbol"]):
-                self.seed_window(quote["symbol"], quote["timestamp"])
-            for check, what in ((self.check_price, "price rule"), (self.check_volume, "volume rule")):
-                done = retry_until(lambda c=check, q=quote: c(q) or True, self.stop,
-                                   f"storing alerts of the {what} for {quote['symbol']} at {quote['timestamp']:%H:%M:%S}", STORE_ERRORS,
-                                   Backoff(0.5, 15.0))
-                if done is None:
+            try:
+                if not self.evaluate(quote):
                     return False
+            except Exception as exc:  # noqa: BLE001 - one quote must not stop the alerts of every later one
+                self._drop_mysql()  # it may be mid-statement
+                reason = str(InvalidQuote(f"alerts: unexpected {type(exc).__name__}: {exc}"))
+                self.log.error("alerts could not handle %s[%d]@%d (%s at %s), sent to %s: %s", rec.topic,
+                               rec.partition, rec.offset, quote["symbol"], quote["timestamp"],
+                               self.settings.kafka_dlq_topic, reason, exc_info=True)
+                dead.append(DeadLetter(rec, reason))
+        if dead and self.dlq is not None:
+            sent = retry_until(lambda: send_dead_letters(self.dlq, self.settings.kafka_dlq_topic, dead) or True,
+                               self.stop, "sending to the dead-letter topic", (KafkaError,))
+            if sent is None:
+                return False
         try:
             self.consumer.commit(next_offsets(records))
         except (CommitFailedError, KafkaError) as exc:
             self.log.warning("commit failed (%s); quotes will be redelivered (alerts are idempotent)", exc)
+        return True
+
+    def evaluate(self, quote: dict[str, Any]) -> bool:
+        """Both rules for one quote, storage errors retried; False if stopped first."""
+        if quote["market_open"] is False:
+            return True  # the market is closed: the last price repeated, nothing traded
+        if not self.windows.known(quote["symbol"]):
+            self.seed_window(quote["symbol"], quote["timestamp"])
+        for check, what in ((self.check_price, "price rule"), (self.check_volume, "volume rule")):
+            done = retry_until(lambda c=check: c(quote) or True, self.stop,
+                               f"storing alerts of the {what} for {quote['symbol']} at {quote['timestamp']:%H:%M:%S}",
+                               STORE_ERRORS, Backoff(0.5, 15.0))
+            if done is None:
+                return False
         return True
 
     def run(self) -> None:
@@ -251,7 +282,7 @@ def run(settings: Settings, stop: threading.Event) -> int:
     from database.mysql import connect_with_retry
     from database.setup_mongodb import ensure_indexes
     from logs.logger_config import get_logger
-    from streaming.kafka_io import ensure_topics, make_consumer
+    from streaming.kafka_io import ensure_topics, make_consumer, make_producer
 
     log = get_logger("alerts")
     mailer = SmtpMailer(settings)
@@ -262,10 +293,11 @@ def run(settings: Settings, stop: threading.Event) -> int:
     db = get_db(make_client(settings), settings)
     if retry_until(lambda: ensure_indexes(db) or True, stop, "creating MongoDB indexes", (PyMongoError,)) is None:
         return 0
-    if not ensure_topics(settings, [settings.kafka_topic], stop):
+    if not ensure_topics(settings, [settings.kafka_topic, settings.kafka_dlq_topic], stop):
         return 0
+    dlq = make_producer(settings, stop)
     consumer = make_consumer(settings, settings.kafka_alerts_group, [settings.kafka_topic], stop)
-    if consumer is None:
+    if dlq is None or consumer is None:
         return 0
     log.info("watching %s as group %s: price move past %g%% (bands, re-armed below %g%%), volume > %gx the usual "
              "for its %d-minute bucket (median of up to %d sessions; the last %d quotes' average until %d sessions "
@@ -273,11 +305,13 @@ def run(settings: Settings, stop: threading.Event) -> int:
              settings.price_change_threshold, settings.price_change_threshold - settings.price_change_hysteresis,
              settings.volume_threshold_multiplier, settings.volume_bucket_minutes, settings.volume_baseline_sessions,
              settings.volume_window, settings.volume_baseline_min_sessions, settings.alert_cooldown_seconds)
-    service = AlertService(settings, consumer, db, lambda: connect_with_retry(settings, attempts=1), mailer, stop, log)
+    service = AlertService(settings, consumer, db, lambda: connect_with_retry(settings, attempts=1), mailer, stop, log,
+                           dlq)
     try:
         service.run()
     finally:
         consumer.close(autocommit=False)
+        dlq.close(timeout=10)
         log.info("alerts stopped: %d alert(s) raised", service.raised)
     return 0
 

@@ -3,6 +3,9 @@
 Each polled batch is validated; good quotes get price_change_pct and processed_at
 and are written in one unordered bulk, idempotent on (symbol, timestamp); bad
 messages go to the dead-letter topic with their original bytes and the reason.
+Whatever one record raises (a rejected quote, an unexpected error while reading it,
+a document MongoDB cannot encode or refuses) sends that record to the DLQ and the
+batch goes on: one message never stops the partition behind it.
 Only when both writes are acknowledged are the batch's offsets committed, so a
 crash at any point means redelivery, and redelivery changes nothing.
 Run as `python streaming/consumer.py` (scale out with several in the same group).
@@ -25,7 +28,7 @@ from pymongo.errors import PyMongoError
 
 from common.clock import utc_now
 from config import Settings
-from database.mongo.prices import insert_quotes
+from database.mongo.prices import insert_quotes_refusing
 from streaming.kafka_io import Backoff, DeadLetter, consume_batches, next_offsets, retry_until, send_dead_letters
 from streaming.schema import Acceptance, InvalidQuote, format_timestamp, parse_message, to_document
 
@@ -48,33 +51,46 @@ class PriceConsumer:
         self.dead = 0
         self.rules = Acceptance.from_settings(settings)  # unknown symbols, far-future stamps
 
-    def split(self, records: list[ConsumerRecord], processed_at: datetime) -> tuple[list[dict[str, Any]], list[DeadLetter]]:
-        docs: list[dict[str, Any]] = []
+    def split(self, records: list[ConsumerRecord],
+              processed_at: datetime) -> tuple[list[tuple[ConsumerRecord, dict[str, Any]]], list[DeadLetter]]:
+        """(record, document) of the good quotes, and the dead letters of the others."""
+        good: list[tuple[ConsumerRecord, dict[str, Any]]] = []
         dead: list[DeadLetter] = []
         for rec in records:
             try:
-                docs.append(to_document(parse_message(rec.value, self.rules, processed_at), processed_at))
+                good.append((rec, to_document(parse_message(rec.value, self.rules, processed_at), processed_at)))
             except InvalidQuote as exc:
-                dead.append(DeadLetter(rec, str(exc)))
-                self.log.warning("rejected %s[%d]@%d to %s: %s", rec.topic, rec.partition, rec.offset,
-                                 self.settings.kafka_dlq_topic, exc)
-        return docs, dead
+                dead.append(self.reject(rec, str(exc)))
+            except Exception as exc:  # noqa: BLE001 - a bug met by one record must not stop the partition
+                dead.append(self.reject(rec, f"unexpected {type(exc).__name__} reading it: {exc}"))
+        return good, dead
+
+    def reject(self, rec: ConsumerRecord, reason: str) -> DeadLetter:
+        reason = str(InvalidQuote(reason))  # cut to InvalidQuote.MAX_REASON like every other reason
+        self.log.warning("rejected %s[%d]@%d to %s: %s", rec.topic, rec.partition, rec.offset,
+                         self.settings.kafka_dlq_topic, reason)
+        return DeadLetter(rec, reason)
 
     def handle(self, records: list[ConsumerRecord]) -> bool:
         """Store one batch and commit it. False if stopped before it was stored (then
         nothing is committed and the batch is redelivered to whoever reads next)."""
-        docs, dead = self.split(records, utc_now())
+        good, dead = self.split(records, utc_now())
+        docs = [doc for _, doc in good]
+        result = retry_until(lambda: insert_quotes_refusing(self.db, docs), self.stop, "writing quotes to MongoDB",
+                             (PyMongoError,), Backoff(0.5, 15.0))
+        if result is None:
+            return False
+        inserted, present, refused = result
+        if refused:
+            dead += [self.reject(good[i][0], reason) for i, reason in sorted(refused.items())]
+            docs = [doc for i, doc in enumerate(docs) if i not in refused]
         if dead:
+            # Before the commit: the offsets move past a bad record only once the DLQ holds it.
             sent = retry_until(lambda: send_dead_letters(self.dlq, self.settings.kafka_dlq_topic, dead) or True,
                                self.stop, "sending to the dead-letter topic", (KafkaError,))
             if sent is None:
                 return False
-        result = retry_until(lambda: insert_quotes(self.db, docs), self.stop, "writing quotes to MongoDB",
-                             (PyMongoError,), Backoff(0.5, 15.0))
-        if result is None:
-            return False
         stored_at = time.time()
-        inserted, present = result
         self.stored += inserted
         self.duplicates += present
         self.dead += len(dead)

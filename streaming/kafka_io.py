@@ -32,10 +32,12 @@ H_PARTITION = "dlq.source.partition"
 H_OFFSET = "dlq.source.offset"
 H_FAILED_AT = "dlq.failed_at"
 H_TRUNCATED = "dlq.original_size"
+H_KEY_TRUNCATED = "dlq.original_key_size"
 # A bad message close to the broker's 1 MB limit plus our headers would not fit
 # in the DLQ, and retrying it would stall the consumer forever: beyond this many
 # bytes the copy is cut and the original size recorded in a header.
 MAX_DLQ_VALUE = 900 * 1024
+MAX_DLQ_KEY = 1024  # a key is a ticker: a huge one is hostile, and value + key must fit too
 
 
 class Backoff:
@@ -183,14 +185,18 @@ def dlq_headers(dead: DeadLetter, failed_at: datetime | None = None) -> list[tup
     ]
 
 
-def dlq_value(dead: DeadLetter) -> tuple[bytes, list[tuple[str, bytes]]]:
-    """The bytes and headers to send to the DLQ (original bytes unless too large to fit)."""
+def dlq_message(dead: DeadLetter) -> tuple[bytes | None, bytes, list[tuple[str, bytes]]]:
+    """The key, bytes and headers to send to the DLQ (the originals unless too large to fit)."""
+    key = dead.record.key
     value = dead.record.value if dead.record.value is not None else b""
     headers = dlq_headers(dead)
     if len(value) > MAX_DLQ_VALUE:
         headers.append((H_TRUNCATED, str(len(value)).encode()))
         value = value[:MAX_DLQ_VALUE]
-    return value, headers
+    if key is not None and len(key) > MAX_DLQ_KEY:
+        headers.append((H_KEY_TRUNCATED, str(len(key)).encode()))
+        key = key[:MAX_DLQ_KEY]
+    return key, value, headers
 
 
 def send_dead_letters(producer: KafkaProducer, topic: str, dead: list[DeadLetter], timeout: float = 30.0) -> None:
@@ -198,8 +204,8 @@ def send_dead_letters(producer: KafkaProducer, topic: str, dead: list[DeadLetter
     the source offsets are committed only once the DLQ holds the messages."""
     futures = []
     for d in dead:
-        value, headers = dlq_value(d)
-        futures.append(producer.send(topic, key=d.record.key, value=value, headers=headers))
+        key, value, headers = dlq_message(d)
+        futures.append(producer.send(topic, key=key, value=value, headers=headers))
     producer.flush(timeout=timeout)
     for future in futures:
         future.get(timeout=timeout)

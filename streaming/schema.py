@@ -2,10 +2,10 @@
 
 Pure (no I/O). One message is one JSON object, UTF-8, keyed by symbol:
 
-    symbol          ticker, e.g. "AAPL" (upper-cased)
+    symbol          ticker, e.g. "AAPL" (upper-cased; config.settings.SYMBOL_RE)
     timestamp       ISO 8601; with an offset it is converted to UTC, without one
                     (the design's example) it is read as UTC
-    price, open, high, low   positive numbers, high >= low
+    price, open, high, low   numbers (never true/false), high >= low
     volume          shares traded in the interval the quote covers, integer >= 0
     change_percent  change from the previous close, percent
     previous_close  optional, positive
@@ -13,6 +13,17 @@ Pure (no I/O). One message is one JSON object, UTF-8, keyed by symbol:
     market_open     optional boolean: was the regular session open at `timestamp`
                     (null if absent). Quotes with false repeat the last price with
                     volume 0; the daily job and the alerts leave them out.
+
+Plausibility bounds (so nonsense never reaches MongoDB, the alerts or the batch's
+MySQL columns; the values are the constants below):
+    timestamp       from 2000-01-01 UTC to one day after the receiver's clock
+                    (MIN_TIMESTAMP, MAX_AHEAD), at most MAX_TIMESTAMP_CHARS characters
+    prices          finite, MIN_PRICE..MAX_PRICE (DECIMAL(14,4) in MySQL holds < 1e10)
+    price, open     within [low, high] (PRICE_RANGE_TOLERANCE: float rounding only)
+    volume          an integer (or a whole float) 0..MAX_VOLUME, so a day's sum fits
+                    MySQL's BIGINT and MongoDB's 8-byte int, and no volume spike
+                    is raised from an absurd count
+    change_percent  finite, within +-MAX_CHANGE_PERCENT
 
 Anything else in the object is ignored. With `Acceptance` rules (the consumer's and
 the alerts service's, from settings) a symbol outside the configured list and a
@@ -36,6 +47,17 @@ REQUIRED = ("symbol", "timestamp", "price", "volume", "open", "high", "low", "ch
 SOURCES = ("yahoo", "alpha_vantage", "simulated")
 UNKNOWN_SOURCE = "unknown"
 
+# Plausibility bounds (see the module docstring): a value outside them is a broken or
+# hostile producer, never a market.
+MIN_TIMESTAMP = datetime(2000, 1, 1, tzinfo=UTC)
+MAX_AHEAD = timedelta(days=1)  # always; Acceptance.max_future (MAX_QUOTE_FUTURE_SECONDS) is usually tighter
+MAX_TIMESTAMP_CHARS = 64
+MIN_PRICE = 0.0001  # the MySQL columns' precision: below it a price is stored as 0
+MAX_PRICE = 10_000_000.0  # ten times the dearest listed share; the columns end at 1e10
+MAX_VOLUME = 10**11  # more shares than any stock has traded in a day, in one quote
+MAX_CHANGE_PERCENT = 100_000.0  # a thousandfold move from the previous close
+PRICE_RANGE_TOLERANCE = 1e-9  # relative: a price rounded differently from its day's high/low
+
 
 class InvalidQuote(ValueError):  # noqa: N818 - the name reads as what the message is
     """The message cannot be accepted; str(exc) is the reason sent to the DLQ."""
@@ -53,7 +75,10 @@ def _number(obj: dict[str, Any], field: str, *, positive: bool) -> float:
     # bool is an int in Python, but `true` is not a price.
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise InvalidQuote(f"{field} is not a number: {value!r}")
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:  # an integer of hundreds of digits
+        raise InvalidQuote(f"{field} is out of range: {value!r}") from None
     if not math.isfinite(value):
         raise InvalidQuote(f"{field} is not finite: {value!r}")
     if positive and value <= 0:
@@ -61,16 +86,48 @@ def _number(obj: dict[str, Any], field: str, *, positive: bool) -> float:
     return value
 
 
+def _price(obj: dict[str, Any], field: str) -> float:
+    value = _number(obj, field, positive=True)
+    if not MIN_PRICE <= value <= MAX_PRICE:
+        raise InvalidQuote(f"{field} is outside the plausible {MIN_PRICE}..{MAX_PRICE:.0f}: {value!r}")
+    return value
+
+
+def _volume(obj: dict[str, Any]) -> int:
+    """An integer 0..MAX_VOLUME; a whole float (1000.0) is taken, compared before any
+    conversion so 2**64 or 1e300 is refused instead of overflowing MongoDB's 8-byte int."""
+    value = obj["volume"]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InvalidQuote(f"volume is not a number: {value!r}")
+    if isinstance(value, float) and (not math.isfinite(value) or not value.is_integer()):
+        raise InvalidQuote(f"volume must be a whole number >= 0: {value!r}")
+    if value < 0:
+        raise InvalidQuote(f"volume must be a whole number >= 0: {value!r}")
+    if value > MAX_VOLUME:
+        raise InvalidQuote(f"volume is beyond the plausible {MAX_VOLUME}: {value!r}")
+    return int(value)
+
+
+def _within_day_range(quote: dict[str, Any], field: str) -> None:
+    low, high, value = quote["low"], quote["high"], quote[field]
+    slack = high * PRICE_RANGE_TOLERANCE
+    if not low - slack <= value <= high + slack:
+        raise InvalidQuote(f"{field} is outside the day's range [{low}, {high}]: {value!r}")
+
+
 def parse_timestamp(value: object) -> datetime:
     """ISO 8601 → aware UTC datetime, truncated to milliseconds (MongoDB's precision,
     so the (symbol, timestamp) key of a stored quote equals the one re-read)."""
     if not isinstance(value, str):
         raise InvalidQuote(f"timestamp is not a string: {value!r}")
+    if len(value) > MAX_TIMESTAMP_CHARS:
+        raise InvalidQuote(f"timestamp is longer than {MAX_TIMESTAMP_CHARS} characters: {value!r}")
     try:
         ts = datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise InvalidQuote(f"timestamp does not parse as ISO 8601: {value!r}") from None
-    ts = ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+        # Year 1 or 9999 with an offset overflows on the way to UTC.
+        ts = ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise InvalidQuote(f"timestamp does not parse as ISO 8601 in range: {value!r}") from None
     return ts.replace(microsecond=ts.microsecond // 1000 * 1000)
 
 
@@ -102,32 +159,36 @@ def validate_quote(obj: object, rules: Acceptance | None = None, now: datetime |
     if missing:
         raise InvalidQuote(f"missing field(s): {', '.join(missing)}")
     symbol = obj["symbol"]
-    if not isinstance(symbol, str) or not SYMBOL_RE.match(symbol.strip().upper()):
+    if not isinstance(symbol, str) or len(symbol) > 32 or not SYMBOL_RE.match(symbol.strip().upper()):
         raise InvalidQuote(f"symbol is not a ticker: {symbol!r}")
     quote: dict[str, Any] = {"symbol": symbol.strip().upper(), "timestamp": parse_timestamp(obj["timestamp"])}
     if rules is not None and rules.symbols is not None and quote["symbol"] not in rules.symbols:
         raise InvalidQuote(f"unknown symbol {quote['symbol']!r} (not in STOCK_SYMBOLS)")
-    if rules is not None and rules.max_future is not None:
-        ahead = quote["timestamp"] - (now or utc_now())
-        if ahead > rules.max_future:
-            raise InvalidQuote(f"timestamp {format_timestamp(quote['timestamp'])} is {ahead.total_seconds():.0f}s "
-                               f"in the future (limit {rules.max_future.total_seconds():.0f}s)")
+    now = now or utc_now()
+    if quote["timestamp"] < MIN_TIMESTAMP:
+        raise InvalidQuote(f"timestamp {format_timestamp(quote['timestamp'])} is before "
+                           f"{format_timestamp(MIN_TIMESTAMP)}")
+    ahead = quote["timestamp"] - now
+    limit = min(MAX_AHEAD, rules.max_future) if rules is not None and rules.max_future is not None else MAX_AHEAD
+    if ahead > limit:
+        raise InvalidQuote(f"timestamp {format_timestamp(quote['timestamp'])} is {ahead.total_seconds():.0f}s "
+                           f"in the future (limit {limit.total_seconds():.0f}s)")
     for field in ("price", "open", "high", "low"):
-        quote[field] = _number(obj, field, positive=True)
+        quote[field] = _price(obj, field)
     if quote["high"] < quote["low"]:
         raise InvalidQuote(f"high {quote['high']} is below low {quote['low']}")
-    volume = _number(obj, "volume", positive=False)
-    if volume < 0 or volume != int(volume):
-        raise InvalidQuote(f"volume must be a whole number >= 0: {obj['volume']!r}")
-    quote["volume"] = int(volume)
+    _within_day_range(quote, "price")
+    _within_day_range(quote, "open")
+    quote["volume"] = _volume(obj)
     quote["change_percent"] = _number(obj, "change_percent", positive=False)
-    quote["previous_close"] = (
-        _number(obj, "previous_close", positive=True) if obj.get("previous_close") is not None else None
-    )
+    if abs(quote["change_percent"]) > MAX_CHANGE_PERCENT:
+        raise InvalidQuote(f"change_percent is beyond the plausible +-{MAX_CHANGE_PERCENT:.0f}: "
+                           f"{quote['change_percent']!r}")
+    quote["previous_close"] = _price(obj, "previous_close") if obj.get("previous_close") is not None else None
     source = obj.get("source")
     if source is None:
         quote["source"] = UNKNOWN_SOURCE
-    elif source in SOURCES:
+    elif isinstance(source, str) and source in SOURCES:
         quote["source"] = source
     else:
         raise InvalidQuote(f"source must be one of {', '.join(SOURCES)}: {source!r}")
@@ -151,6 +212,9 @@ def parse_message(raw: bytes | None, rules: Acceptance | None = None, now: datet
     except RecursionError:
         # '[[[[...' thousands deep: json raises RecursionError, which would kill the consumer.
         raise InvalidQuote("message is not JSON we accept: nested too deeply") from None
+    except ValueError as exc:
+        # An integer literal beyond Python's 4300-digit conversion limit is a plain ValueError.
+        raise InvalidQuote(f"message is not JSON we accept: {exc}") from None
     return validate_quote(obj, rules, now)
 
 

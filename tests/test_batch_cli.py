@@ -118,3 +118,31 @@ def test_scheduler_idles_when_airflow_drives_the_batch(batch_stack: Stack, conn:
         code = service.stop(timeout=30)
     assert code == 0, service.output()
     assert _count(conn) == 0  # no backfill, no catch-up
+
+
+def test_one_absurd_price_fails_its_symbol_only_and_the_run(batch_stack: Stack, settings: Settings, mdb: Database,
+                                                           conn: pymysql.Connection) -> None:
+    # Issue 19: a price that cannot fit DECIMAL(14,4) (stored before the schema refused it, or by another
+    # writer) used to fail the whole day's transaction. Now: the others are written, the bad one is named.
+    tz = settings.tz
+    day = utc_now().astimezone(tz).date() - timedelta(days=1)
+    load(mdb, day_quotes("AAPL", day, [100.0, 1e12, 101.0], tz) + day_quotes("MSFT", day, [400.0, 401.0], tz)
+         + day_quotes("GOOGL", day, [300.0], tz) + day_quotes("TSLA", day, [250.0, 251.0], tz))
+    env = batch_stack.with_env(STOCK_SYMBOLS="AAPL,MSFT,GOOGL,TSLA")
+
+    done = run_script("batch/daily_aggregation.py", env, ["--date", day.isoformat()])
+    assert done.returncode == 1, done.stderr + done.stdout
+    written = rows(conn, "SELECT symbol, close_price FROM daily_aggregates WHERE date = %s ORDER BY symbol", (day,))
+    assert [(r["symbol"], float(r["close_price"])) for r in written] == [("GOOGL", 300.0), ("MSFT", 401.0),
+                                                                          ("TSLA", 251.0)]
+    assert [r["symbol"] for r in rows(conn, "SELECT symbol FROM stock_performance ORDER BY symbol")] == [
+        "GOOGL", "MSFT", "TSLA"]
+    named = f"AAPL: daily row of {day} not written: high_price 1000000000000.0 does not fit the column"
+    assert named in done.stdout and named in done.stderr  # the log and the operator's terminal
+    assert "3 daily rows" in done.stdout and "batch run incomplete: 1 write(s) refused, of AAPL" in done.stdout
+
+    # Fixed at the source (the quote deleted), the re-run writes AAPL and succeeds.
+    mdb["realtime_prices"].delete_many({"price": 1e12})
+    again = run_script("batch/daily_aggregation.py", env, ["--date", day.isoformat()])
+    assert again.returncode == 0, again.stderr + again.stdout
+    assert _count(conn, "date = %s", (day,)) == 4

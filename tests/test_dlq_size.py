@@ -7,8 +7,10 @@ import threading
 from kafka.consumer.fetcher import ConsumerRecord
 
 from streaming.kafka_io import (
+    H_KEY_TRUNCATED,
     H_REASON,
     H_TRUNCATED,
+    MAX_DLQ_KEY,
     MAX_DLQ_VALUE,
     DeadLetter,
     header,
@@ -43,3 +45,21 @@ def test_oversized_dead_letter_is_cut_and_says_its_size(stack: Stack) -> None:
     assert len(cut.value) == MAX_DLQ_VALUE and cut.value == huge[:MAX_DLQ_VALUE]
     assert header(cut, H_TRUNCATED) == str(len(huge))
     assert header(cut, H_REASON) == "not valid JSON"
+
+
+def test_dead_letter_with_a_huge_key_is_cut_too(stack: Stack) -> None:
+    # The key is a ticker; a hostile producer can make it nearly 1 MiB, and the copy with the DLQ
+    # headers would then be over the producer's request limit, retried forever, stalling the partition.
+    settings = stack.settings()
+    make_topics(settings, settings.kafka_dlq_topic)
+    producer = make_producer(settings, threading.Event())
+    assert producer is not None
+    key = b"K" * 1_048_400
+    record = ConsumerRecord("stock-prices", 0, None, 9, 0, 0, key, b"{}", [], None, len(key), 2, 0)
+    try:
+        send_dead_letters(producer, settings.kafka_dlq_topic, [DeadLetter(record, "missing field(s)")])
+    finally:
+        producer.close()
+    [dead] = read_topic(settings.kafka_bootstrap_servers, settings.kafka_dlq_topic, expect=1)
+    assert dead.key == key[:MAX_DLQ_KEY] and dead.value == b"{}"
+    assert header(dead, H_KEY_TRUNCATED) == str(len(key)) and header(dead, H_TRUNCATED) is None

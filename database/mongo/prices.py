@@ -6,9 +6,10 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
+from bson.errors import BSONError
 from pymongo import ASCENDING, DESCENDING
 from pymongo.database import Database
-from pymongo.errors import BulkWriteError
+from pymongo.errors import BulkWriteError, DuplicateKeyError, WriteError
 
 from database.mongo import REALTIME_PRICES
 
@@ -39,6 +40,40 @@ def insert_quotes(db: Database, docs: Sequence[dict[str, Any]]) -> tuple[int, in
             raise
         inserted = exc.details.get("nInserted", 0)
     return inserted, len(docs) - inserted
+
+
+# What one document can raise by itself: BSON cannot encode it (an int beyond 8 bytes
+# raises OverflowError, a key or type it refuses InvalidDocument/TypeError), or the
+# server refuses it (a write error: too large, fails a validator). Retrying never helps.
+DOCUMENT_ERRORS = (BSONError, OverflowError, TypeError, ValueError, WriteError)
+
+
+def insert_quotes_refusing(db: Database, docs: Sequence[dict[str, Any]]) -> tuple[int, int, dict[int, str]]:
+    """As insert_quotes, but a document MongoDB cannot take is refused instead of failing
+    the batch: returns (inserted, already_present, {index in docs: reason}). The others
+    are stored; an error of the connection or the server (PyMongoError) still raises."""
+    try:
+        inserted, present = insert_quotes(db, docs)
+        return inserted, present, {}
+    except BulkWriteError as exc:
+        if exc.details.get("writeConcernErrors"):
+            raise
+        refused = {e["index"]: f"MongoDB refused it: {e.get('errmsg', e.get('code'))}"
+                   for e in exc.details.get("writeErrors", []) if e.get("code") != 11000}
+        inserted = exc.details.get("nInserted", 0)
+        return inserted, len(docs) - inserted - len(refused), refused
+    except DOCUMENT_ERRORS:
+        pass  # the driver could not encode one of them: find which, one at a time
+    inserted, present, refused = 0, 0, {}
+    for i, doc in enumerate(docs):
+        try:
+            db[REALTIME_PRICES].insert_one(dict(doc))
+            inserted += 1
+        except DuplicateKeyError:
+            present += 1
+        except DOCUMENT_ERRORS as exc:
+            refused[i] = f"MongoDB cannot store it: {type(exc).__name__}: {exc}"
+    return inserted, present, refused
 
 
 def latest_quotes(db: Database, symbols: Iterable[str]) -> dict[str, dict[str, Any]]:
