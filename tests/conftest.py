@@ -11,9 +11,9 @@
 `stack` gives one test its own topic, Mongo database, MySQL database and log
 index on those servers, as an env dict for subprocesses and as Settings.
 
-TEST_NOW=<name or ISO instant> (tests/support/clock.py) pins every test to that
-instant as it starts: the test, and every process it starts, read it through
-CLOCK_OFFSET_SECONDS (common/clock.py).
+TEST_NOW=<name or ISO instant> (tests/support/clock.py) starts the whole run at that
+instant: the tests, and every process they start, read it through CLOCK_OFFSET_SECONDS
+(common/clock.py). Tests marked `clock` start at each pinned instant themselves.
 """
 
 from __future__ import annotations
@@ -50,11 +50,18 @@ def mysql_root(database: str | None = None) -> pymysql.Connection:
                            cursorclass=pymysql.cursors.DictCursor)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # Once, before any fixture: module-scoped stacks start their processes with it too.
+    spec = os.environ.get("TEST_NOW", "")
+    if spec:
+        os.environ[OFFSET_VARIABLE] = str(offset_to(pinned_instant(spec)))
+
+
 def pytest_report_header(config: pytest.Config) -> str:
     spec = os.environ.get("TEST_NOW", "")
     if not spec:
         return "clock: real time (TEST_NOW unset); the Docker check pins its containers (tests/support/clock.py)"
-    return f"clock: TEST_NOW={spec}: every test starts at {pinned_instant(spec).isoformat()}"
+    return f"clock: TEST_NOW={spec}: the run starts at {pinned_instant(spec).isoformat()}"
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -66,12 +73,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 @pytest.fixture(autouse=True)
 def _pinned_clock(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each test starts at its `clock` instant, else at TEST_NOW when that is set (the
-    Docker check pins its own instant)."""
+    """A `clock` test starts at its pinned instant ("now": the run's clock, TEST_NOW or real).
+    Such tests must start their processes in function-scoped fixtures, which come after this."""
     spec = getattr(request, "param", "now")
-    if spec == "now":
-        spec = os.environ.get("TEST_NOW", "")
-    if spec and request.node.get_closest_marker("docker") is None:
+    if spec != "now":
         monkeypatch.setenv(OFFSET_VARIABLE, str(offset_to(pinned_instant(spec))))
 
 
