@@ -76,20 +76,6 @@ def paths(api: RecordedApi) -> list[str]:
     return [c.path for c in api.calls()]
 
 
-def yahoo_answer_now(name: str, now: datetime) -> Response:
-    """A recorded chart answer moved in time so that its session holds `now` (as if recorded today)."""
-    body = json.loads((FIXTURES / name).read_text())
-    result = body["chart"]["result"][0]
-    meta = result["meta"]
-    shift = int(now.timestamp()) - meta["regularMarketTime"]
-    meta["regularMarketTime"] += shift
-    for period in [*meta["currentTradingPeriod"].values(), *meta["tradingPeriods"][0]]:
-        period["start"] += shift
-        period["end"] += shift
-    result["timestamp"] = [t + shift for t in result["timestamp"]]
-    return Response(200, json.dumps(body).encode(), "application/json;charset=utf-8")
-
-
 def stored(quote: dict) -> dict:
     """What the consumer would store: the message as validated by the schema."""
     return parse_message(to_message(quote))
