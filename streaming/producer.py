@@ -130,7 +130,7 @@ class QuoteSource:
     def _said_yahoo_refused(self, symbols: list[str], exc: YahooRefused) -> None:
         if exc.kind in QUIET_YAHOO_KINDS:
             return
-        names = ",".join(symbols) if len(symbols) <= 5 else f"{','.join(symbols[:3])},... ({len(symbols)} symbols)"
+        names = ",".join(symbols) if len(symbols) <= 5 else f"{','.join(symbols[:3])} and {len(symbols) - 3} more"
         self.log.warning("Yahoo refused %s (%s): %s; %s from %s until Yahoo answers again", names, exc.kind,
                          exc.detail, names if exc.kind == "unknown_symbol" else "quotes come", self.fallback["yahoo"])
 
