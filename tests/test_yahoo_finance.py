@@ -198,16 +198,21 @@ def test_429_with_retry_after_backs_off_that_long_and_falls_back(chain, recorded
     assert [q["source"] for q in source.tick(DURING + timedelta(seconds=300))] == ["yahoo", "yahoo"]
 
 
-@pytest.mark.parametrize(("name", "status", "kind", "said"), [
-    ("yahoo_429.txt", 429, "rate_limited", "HTTP 429 Too Many Requests; backing off 60 s"),
-    ("yahoo_429.txt", 999, "denied", "HTTP 999 Too Many Requests; backing off 60 s"),
-    ("yahoo_consent.html", 200, "consent", "Yahoo's cookie-consent page"),
-    ("yahoo_chart_unknown_symbol.json", 502, "http_error", "HTTP 502; backing off 60 s"),
-])
+ERROR_PAGE = Response(503, b"<!DOCTYPE html><html><head><title>Yahoo</title></head><body>Will be right back...</body>"
+                          b"</html>", "text/html; charset=utf-8")
+
+
+@pytest.mark.parametrize(("refusal", "kind", "said"), [
+    (answer("yahoo_429.txt", 429), "rate_limited", "HTTP 429 Too Many Requests; backing off 60 s"),
+    (answer("yahoo_429.txt", 999), "denied", "HTTP 999 Too Many Requests; backing off 60 s"),
+    (answer("yahoo_consent.html"), "consent", "Yahoo's cookie-consent page"),
+    (ERROR_PAGE, "html_page", "HTTP 503 HTML page instead of JSON"),
+    (answer("yahoo_chart_unknown_symbol.json", 502), "http_error", "HTTP 502; backing off 60 s"),
+], ids=["429", "999", "consent", "html", "502"])
 def test_refusal_falls_back_says_why_once_and_backs_off(chain, recorded_api: RecordedApi, caplog: pytest.LogCaptureFixture,  # type: ignore[no-untyped-def]
-                                                       name: str, status: int, kind: str, said: str) -> None:
+                                                       refusal: Response, kind: str, said: str) -> None:
     serve_yahoo(recorded_api)
-    recorded_api.route(QUOTE, answer(name, status))
+    recorded_api.route(QUOTE, refusal)
     source = chain("AAPL,MSFT")
     quotes = source.tick(DURING)
     assert [(q["symbol"], q["source"]) for q in quotes] == [("AAPL", "simulated"), ("MSFT", "simulated")]
@@ -239,6 +244,17 @@ def test_unknown_symbol_inside_a_batch_falls_back_for_that_symbol_only(chain, re
     # ZZZZ is not asked again for hours; the others are, in one request each refresh; said once.
     assert asked_symbols(recorded_api) == [["AAPL", "ZZZZ", "MSFT"], ["AAPL", "MSFT"], ["AAPL", "MSFT"]]
     assert len(refusals(caplog)) == 1
+
+
+def test_no_cookie_means_no_crumb_said_once(chain, recorded_api: RecordedApi,  # type: ignore[no-untyped-def]
+                                            caplog: pytest.LogCaptureFixture) -> None:
+    serve_yahoo(recorded_api)
+    recorded_api.route(COOKIE, Response(404, b"<html><body>404 Not Found</body></html>", "text/html"))  # no Set-Cookie
+    source = chain("AAPL")
+    assert [q["source"] for q in source.tick(DURING)] == ["simulated"]
+    assert paths(recorded_api) == HANDSHAKE
+    [line] = refusals(caplog)
+    assert "Yahoo refused AAPL (no_crumb): HTTP 401" in line and "from /v1/test/getcrumb; backing off 60 s" in line
 
 
 def test_150_symbols_cost_two_requests_a_refresh(chain, recorded_api: RecordedApi) -> None:  # type: ignore[no-untyped-def]
