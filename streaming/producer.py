@@ -1,10 +1,10 @@
 """Producer: quotes for every symbol to Kafka `stock-prices`, keyed by symbol.
 
 Each symbol's quote comes from the first source in QUOTE_SOURCES that gives one
-(default yahoo, alpha_vantage, simulated): Yahoo Finance's batch quotes (no key, all
-due symbols in one request per tick, 99 a request; market_data/yahoo_finance.py), Alpha Vantage GLOBAL_QUOTE within its shared call
-budget (needs ALPHA_VANTAGE_API_KEY; without one it is skipped, said once at start),
-then the simulator (market_data/simulator.py), which continues from the symbol's
+(default yahoo, alpha_vantage, simulated): Yahoo Finance's batch quotes (no key; all
+due symbols in one request per tick, 99 a request; market_data/yahoo_finance.py),
+Alpha Vantage GLOBAL_QUOTE within its shared call budget (needs ALPHA_VANTAGE_API_KEY;
+without one it is skipped, said once at start), then the simulator (market_data/simulator.py), which continues from the symbol's
 last real price. A refusal is logged once with its reason and the symbol falls to
 the next source; Yahoo is left alone while it backs off.
 
@@ -36,7 +36,7 @@ from config import Settings
 from market_data.alpha_vantage import AlphaVantageClient, AlphaVantageRefused
 from market_data.market_hours import MarketHours, Session
 from market_data.simulator import MarketSimulator, interval_volume
-from market_data.yahoo_finance import YahooFinanceClient, YahooQuote, YahooRefused, batches
+from market_data.yahoo_finance import BATCH_MAX, YahooFinanceClient, YahooQuote, YahooRefused, batches
 from streaming.schema import to_message
 
 # Refusals after which no further real call is tried in the same tick.
@@ -342,8 +342,9 @@ def run(settings: Settings, stop: threading.Event) -> int:
     log.info("quotes from %s, first that answers; market calendar %s: %s now", " → ".join(source.chain),
              settings.market_calendar, "open" if hours.is_open(now) else "closed")
     if "yahoo" in source.chain:
-        log.info("Yahoo Finance at %s (as Chrome, cookie + crumb; up to 99 symbols a request): each symbol "
-                 "every %gs while open, every %gs while closed (%d quote requests/hour while open)", settings.yahoo_finance_url, settings.yahoo_refresh_seconds,
+        log.info("Yahoo Finance at %s (as Chrome, cookie + crumb; up to %d symbols a request): each symbol "
+                 "every %gs while open, every %gs while closed (%d quote requests/hour while open)",
+                 settings.yahoo_finance_url, BATCH_MAX, settings.yahoo_refresh_seconds,
                  settings.closed_quote_interval_seconds,
                  round(len(batches(settings.stock_symbols)) * 3600 / max(settings.yahoo_refresh_seconds,
                                                                           settings.poll_interval_seconds)))

@@ -291,13 +291,15 @@ def test_chart_endpoint_with_cookie_and_crumb(recorded_api: RecordedApi, stack: 
     assert paths(recorded_api) == [*HANDSHAKE, CHART + "AAPL", CHART + "ZZZZ"]
 
 
+CHROME_AGENT = r"Mozilla/5\.0 \(.+\) AppleWebKit/537\.36 \(KHTML, like Gecko\) Chrome/[\d.]+ Safari/537\.36"
+
+
 def check_chrome(calls: list[Request]) -> None:
     """Every request as Chrome sends it: its agent and client hints, nothing a script would send."""
     assert calls
     for call in calls:
         agent = call.header("User-Agent") or ""
-        assert re.fullmatch(r"Mozilla/5\.0 \(.+\) AppleWebKit/537\.36 \(KHTML, like Gecko\) Chrome/[\d.]+ Safari/537\.36",
-                            agent), agent
+        assert re.fullmatch(CHROME_AGENT, agent), agent
         assert "python" not in agent.lower() and "stock-analysis-system" not in agent
         version = re.search(r"Chrome/(\d+)", agent).group(1)  # type: ignore[union-attr]
         assert f'"Google Chrome";v="{version}"' in (call.header("sec-ch-ua") or ""), call.headers
