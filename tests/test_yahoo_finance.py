@@ -208,7 +208,8 @@ ERROR_PAGE = Response(503, b"<!DOCTYPE html><html><head><title>Yahoo</title></he
     (answer("yahoo_consent.html"), "consent", "Yahoo's cookie-consent page"),
     (ERROR_PAGE, "html_page", "HTTP 503 HTML page instead of JSON"),
     (answer("yahoo_chart_unknown_symbol.json", 502), "http_error", "HTTP 502; backing off 60 s"),
-], ids=["429", "999", "consent", "html", "502"])
+    (Response.fixture("yahoo_quote_open.json", delay=2.5), "timeout", "no answer in 2s; backing off 60 s"),
+], ids=["429", "999", "consent", "html", "502", "timeout"])
 def test_refusal_falls_back_says_why_once_and_backs_off(chain, recorded_api: RecordedApi, caplog: pytest.LogCaptureFixture,  # type: ignore[no-untyped-def]
                                                        refusal: Response, kind: str, said: str) -> None:
     serve_yahoo(recorded_api)
