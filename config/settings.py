@@ -88,9 +88,12 @@ class Settings(BaseSettings):
     # Where quotes come from, in order: each symbol's quote is taken from the first
     # source that gives one (yahoo, alpha_vantage, simulated; see README "Where quotes come from").
     quote_sources: CsvList = ["yahoo", "alpha_vantage", "simulated"]
-    # Yahoo Finance's public chart JSON (no key): one request per symbol every
-    # YAHOO_REFRESH_SECONDS while the market is open (7 symbols at 60 s: 420 requests/hour).
+    # Yahoo Finance (no key), asked as Chrome asks (curl_cffi): the query host serves the crumb,
+    # batch quotes (/v7/finance/quote, 99 symbols a request) and the chart JSON; every symbol is
+    # asked every YAHOO_REFRESH_SECONDS while the market is open (7 or 99 symbols: 60 requests/hour).
     yahoo_finance_url: str = "https://query1.finance.yahoo.com"
+    # Where Yahoo sets the session cookie the crumb belongs to (yfinance asks the same host).
+    yahoo_cookie_url: str = "https://fc.yahoo.com"
     yahoo_refresh_seconds: float = Field(60.0, ge=5, le=86400)
     # Trading calendar (exchange_calendars name): XNYS = NYSE sessions, holidays and
     # half days. "24/7" makes every minute a session (demos and tests at night).

@@ -1,28 +1,35 @@
-"""Yahoo Finance quotes without a key: a thin client of the public chart JSON.
+"""Yahoo Finance quotes without a key, asked the way a browser asks.
 
-    GET {YAHOO_FINANCE_URL}/v8/finance/chart/{symbol}?range=1d&interval=1m
+Every call goes through curl_cffi impersonating Chrome (`impersonate="chrome"`: Chrome's
+TLS and HTTP/2 fingerprint, its User-Agent and client hints; no agent string is written
+here). Since April 2025 Yahoo answers clients that look like scripts (python-requests'
+fingerprint, whatever their agent says) with 429; yfinance moved to curl_cffi for the
+same reason. Like yfinance, the client first gets a cookie and a crumb:
 
-is what yfinance itself reads for prices; it needs no cookie or crumb (the quote
-endpoints do). yfinance is not used: it fetches cookies and crumbs through
-curl_cffi, which a local server of recorded answers cannot stand in for. One answer
-has the day's one-minute bars and a `meta` block: regularMarketPrice, the day's
-high/low/volume, previousClose and currentTradingPeriod (the regular session's
-start and end), so one request gives a full quote and whether the session is open.
+    GET {YAHOO_COOKIE_URL}                       (fc.yahoo.com: sets the session cookie)
+    GET {YAHOO_FINANCE_URL}/v1/test/getcrumb     (with the cookie: the crumb, plain text)
 
-The chart endpoint takes one symbol per request (the spark endpoint takes many but
-carries closes only: no volume, no day range), so the producer asks for each symbol
-at most every YAHOO_REFRESH_SECONDS: 7 symbols at 60 s are 420 requests an hour
-while the market is open, and 7 per CLOSED_QUOTE_INTERVAL_SECONDS while it is closed
-(84 an hour at 300 s). Yahoo publishes no limit (users report from a few hundred to
-about 2,000 an hour per address), so this stays at the low end and backs off at the
-first refusal. Its one-minute bars do not change faster than that anyway.
+and sends both with every call. In the EU the cookie request may end on Yahoo's consent
+page (guce.yahoo.com / consent.yahoo.com): that is reported as refusal `consent` (the
+log says so and the quotes fall back), not clicked through. A 401 "Invalid Crumb" drops
+cookie and crumb, does the handshake again and repeats the call once.
+
+Quotes come in batches (Yahoo's limit: 99 symbols per request):
+
+    GET {YAHOO_FINANCE_URL}/v7/finance/quote?symbols=AAPL,MSFT,...&crumb=...
+
+so 7 symbols cost 1 request a refresh and 100 cost 2. A symbol Yahoo does not know is
+simply missing from the answer; it becomes `unknown_symbol` for that symbol alone and
+is asked again after 6 hours. The chart endpoint
+(`/v8/finance/chart/{symbol}?range=1d&interval=1m`, `chart()`) stays for one-minute
+bars and history.
 
 Yahoo says no as HTTP 429 ("Too Many Requests", plain text), 999 (request denied),
-an HTML consent or error page instead of JSON, or a JSON chart.error (unknown
-symbol: 404 "Not Found"). Every refusal becomes `YahooRefused(kind, detail)`; after
-429/999/HTML/unreachable the client backs off (60 s doubling to 30 min, or the
-Retry-After the answer gives) and refuses without asking until then. Parsing is pure
-(`parse_chart`) and tested without a server.
+an HTML consent or error page instead of JSON, or a JSON error. Every refusal becomes
+`YahooRefused(kind, detail)`; after 429/999/HTML/consent/unreachable the client backs
+off (60 s doubling to 30 min, or the Retry-After the answer gives) and refuses without
+asking until then. Parsing is pure (`parse_chart`, `parse_quotes`) and tested without a
+server.
 """
 
 from __future__ import annotations
@@ -30,24 +37,27 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
-import requests
+from curl_cffi import requests as curl_requests
 
 from config import Settings
 
-# Yahoo answers scripts without a browser-like agent with 429 more readily.
-USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) stock-analysis-system/1.0"
+IMPERSONATE = "chrome"  # curl_cffi's newest Chrome: fingerprint, agent and client hints together
+BATCH_MAX = 99  # symbols per /v7/finance/quote request (Yahoo's limit)
+CONSENT_HOSTS = ("guce.", "consent.")  # where Yahoo sends EU visitors before any cookie
 BACKOFF_FIRST = 60.0
 BACKOFF_MAX = 1800.0
 UNKNOWN_SYMBOL_RETRY = timedelta(hours=6)  # a symbol Yahoo does not know is asked again after this
-BACKOFF_KINDS = {"rate_limited", "denied", "html_page", "unreachable", "timeout", "http_error"}
+BACKOFF_KINDS = {"rate_limited", "denied", "html_page", "consent", "no_crumb", "invalid_crumb", "unreachable",
+                 "timeout", "http_error"}
 
 
 class YahooRefused(Exception):  # noqa: N818 - it is a refusal, not a programming error
     """Yahoo said no (or we are backing off). kind is one of KINDS."""
 
-    KINDS = ("rate_limited", "denied", "html_page", "unknown_symbol", "http_error", "timeout",
-             "unreachable", "bad_payload", "backing_off", "symbol_skipped")
+    KINDS = ("rate_limited", "denied", "html_page", "consent", "no_crumb", "invalid_crumb", "unknown_symbol",
+             "http_error", "timeout", "unreachable", "bad_payload", "backing_off", "symbol_skipped")
 
     def __init__(self, kind: str, detail: str = "") -> None:
         super().__init__(f"{kind}: {detail}" if detail else kind)
@@ -65,10 +75,15 @@ class YahooQuote:
     previous_close: float
     day_volume: int
     market_time: datetime  # of regularMarketPrice
-    session_start: datetime
-    session_end: datetime
+    # The regular session, from a chart answer; a quote answer has no session times but
+    # Yahoo's marketState ("REGULAR" while the regular session is open).
+    session_start: datetime | None = None
+    session_end: datetime | None = None
+    market_state: str | None = None
 
     def market_open(self, now: datetime) -> bool:
+        if self.session_start is None or self.session_end is None:
+            return self.market_state == "REGULAR"
         return self.session_start <= now < self.session_end
 
     @property
@@ -142,18 +157,108 @@ def parse_chart(payload: Any, symbol: str) -> YahooQuote:
     return quote
 
 
-def _looks_like_html(resp: requests.Response) -> bool:
+
+def finance_error(payload: Any) -> YahooRefused | None:
+    """The refusal in a JSON error answer ({"finance": {"error": ...}}, e.g. 401 Invalid Crumb)."""
+    for key in ("finance", "quoteResponse"):
+        block = payload.get(key) if isinstance(payload, dict) else None
+        error = block.get("error") if isinstance(block, dict) else None
+        if error:
+            code = str(error.get("code", "")) if isinstance(error, dict) else ""
+            description = str(error.get("description", ""))[:200] if isinstance(error, dict) else str(error)[:200]
+            kind = "invalid_crumb" if "invalid crumb" in description.lower() else "bad_payload"
+            return YahooRefused(kind, f"{code}: {description}".strip(": "))
+    return None
+
+
+def parse_quote(item: dict[str, Any]) -> YahooQuote:
+    """One entry of quoteResponse.result → YahooQuote (bad_payload if it lacks a price)."""
+    try:
+        symbol = str(item["symbol"]).upper()
+        price = float(item["regularMarketPrice"])
+        previous_close = float(item["regularMarketPreviousClose"])
+        open_ = float(item.get("regularMarketOpen") or price)
+        high = float(item.get("regularMarketDayHigh") or price)
+        low = float(item.get("regularMarketDayLow") or price)
+        quote = YahooQuote(
+            symbol=symbol, price=price, open=open_,
+            high=max(high, price, open_), low=min(low, price, open_),
+            previous_close=previous_close, day_volume=int(item.get("regularMarketVolume") or 0),
+            market_time=_ts(item["regularMarketTime"]), market_state=str(item.get("marketState", "")),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise YahooRefused("bad_payload", f"unexpected quote fields: {exc!r}") from exc
+    if quote.price <= 0 or quote.previous_close <= 0 or quote.low <= 0:
+        raise YahooRefused("bad_payload", f"non-positive price in the answer for {symbol}")
+    return quote
+
+
+def parse_quotes(payload: Any, symbols: list[str]) -> tuple[dict[str, YahooQuote], dict[str, YahooRefused]]:
+    """A /v7/finance/quote answer → (quotes by symbol, refusal by symbol for the others).
+    Yahoo leaves out the symbols it does not know; they are `unknown_symbol`."""
+    refusal = finance_error(payload)
+    if refusal is not None:
+        raise refusal
+    result = payload.get("quoteResponse", {}).get("result") if isinstance(payload, dict) else None
+    if not isinstance(result, list):
+        raise YahooRefused("bad_payload", "no quoteResponse.result in the answer")
+    quotes: dict[str, YahooQuote] = {}
+    refused: dict[str, YahooRefused] = {}
+    asked = {s.upper(): s for s in symbols}
+    for item in result:
+        if not isinstance(item, dict) or str(item.get("symbol", "")).upper() not in asked:
+            continue
+        symbol = asked[str(item["symbol"]).upper()]
+        try:
+            quotes[symbol] = parse_quote(item)
+        except YahooRefused as exc:
+            refused[symbol] = exc
+    for symbol in symbols:
+        if symbol not in quotes and symbol not in refused:
+            refused[symbol] = YahooRefused("unknown_symbol", "Not Found: not in Yahoo's quote answer")
+    return quotes, refused
+
+
+def batches(symbols: list[str], size: int = BATCH_MAX) -> list[list[str]]:
+    return [symbols[i:i + size] for i in range(0, len(symbols), size)]
+
+
+def _looks_like_html(resp: Any) -> bool:
     kind = resp.headers.get("Content-Type", "").lower()
     return "html" in kind or resp.content.lstrip()[:1] == b"<"
 
 
+def _is_consent(resp: Any) -> bool:
+    """Yahoo's cookie-consent page (EU): its host, or its form when served elsewhere."""
+    host = urlsplit(str(resp.url)).hostname or ""
+    return host.startswith(CONSENT_HOSTS) or (_looks_like_html(resp) and b'name="csrfToken"' in resp.content)
+
+
+def _refusal(resp: Any) -> YahooRefused | None:
+    """The refusal an answer carries in its status or body before any JSON is read."""
+    if resp.status_code in (429, 999):
+        kind = "rate_limited" if resp.status_code == 429 else "denied"
+        refusal = YahooRefused(kind, f"HTTP {resp.status_code} {resp.text.strip()[:80]}".strip())
+        refusal.retry_after = resp.headers.get("Retry-After")  # type: ignore[attr-defined]
+        return refusal
+    if _is_consent(resp):
+        return YahooRefused("consent", f"Yahoo's cookie-consent page ({str(resp.url).split('?')[0]}): "
+                                       "Yahoo wants consent from this address; not given automatically")
+    if _looks_like_html(resp):
+        return YahooRefused("html_page", f"HTTP {resp.status_code} HTML page instead of JSON "
+                                         f"(consent or error page, {str(resp.url).split('?')[0]})")
+    return None
+
+
 class YahooFinanceClient:
-    def __init__(self, settings: Settings, session: requests.Session | None = None) -> None:
+    """Yahoo over one curl_cffi session impersonating Chrome, with the cookie + crumb handshake."""
+
+    def __init__(self, settings: Settings, session: curl_requests.Session | None = None) -> None:
         self.url = settings.yahoo_finance_url.rstrip("/")
+        self.cookie_url = settings.yahoo_cookie_url
         self.timeout = settings.http_timeout_seconds
-        self.session = session or requests.Session()
-        self.session.headers["User-Agent"] = USER_AGENT
-        self.session.headers["Accept"] = "application/json"
+        self.session = session or curl_requests.Session(impersonate=IMPERSONATE)
+        self.crumb: str | None = None
         self.blocked_until: datetime | None = None
         self.failures = 0
         self.unknown: dict[str, datetime] = {}  # symbol -> when to ask again
@@ -166,49 +271,122 @@ class YahooFinanceClient:
         self.blocked_until = now + timedelta(seconds=seconds)
         return seconds
 
-    def quote(self, symbol: str, now: datetime) -> YahooQuote:
+    def _guarded(self, now: datetime, call: Any) -> Any:
+        """call() unless backing off; a refusal that warrants it starts (or extends) the backoff."""
         if self.blocked_until is not None and now < self.blocked_until:
             raise YahooRefused("backing_off", f"until {self.blocked_until:%H:%M:%S} UTC")
-        if symbol in self.unknown and now < self.unknown[symbol]:
-            raise YahooRefused("symbol_skipped", "Yahoo did not know it")
         try:
-            quote = self._fetch(symbol)
+            result = call()
         except YahooRefused as exc:
             if exc.kind in BACKOFF_KINDS:
                 seconds = self._back_off(now, getattr(exc, "retry_after", None))
                 exc.detail = f"{exc.detail}; backing off {seconds:.0f} s"
-            elif exc.kind == "unknown_symbol":
-                self.unknown[symbol] = now + UNKNOWN_SYMBOL_RETRY
             raise
         self.failures = 0
         self.blocked_until = None
-        return quote
+        return result
 
-    def _fetch(self, symbol: str) -> YahooQuote:
+    # ------------------------------------------------------------------ http
+    def _send(self, url: str, params: dict[str, str] | None = None) -> Any:
         try:
-            resp = self.session.get(f"{self.url}/v8/finance/chart/{symbol}",
-                                    params={"range": "1d", "interval": "1m"}, timeout=self.timeout)
-        except requests.Timeout as exc:
+            return self.session.get(url, params=params, timeout=self.timeout, allow_redirects=True)
+        except curl_requests.exceptions.Timeout as exc:
             raise YahooRefused("timeout", f"no answer in {self.timeout:g}s") from exc
-        except requests.RequestException as exc:
+        except curl_requests.exceptions.RequestException as exc:
             raise YahooRefused("unreachable", type(exc).__name__) from exc
-        if resp.status_code in (429, 999):
-            kind = "rate_limited" if resp.status_code == 429 else "denied"
-            refusal = YahooRefused(kind, f"HTTP {resp.status_code} {resp.text.strip()[:80]}".strip())
-            refusal.retry_after = resp.headers.get("Retry-After")  # type: ignore[attr-defined]
+
+    def _handshake(self) -> str:
+        """Cookie from YAHOO_COOKIE_URL, then the crumb that goes with it (as yfinance does)."""
+        resp = self._send(self.cookie_url)  # fc.yahoo.com answers 404 with the cookie: the status is no news
+        if _is_consent(resp) or resp.status_code in (429, 999):
+            raise _refusal(resp)  # type: ignore[misc]
+        resp = self._send(f"{self.url}/v1/test/getcrumb")
+        refusal = _refusal(resp)
+        if refusal is not None:
             raise refusal
-        if _looks_like_html(resp):
-            raise YahooRefused("html_page", f"HTTP {resp.status_code} HTML page instead of JSON "
-                                            f"(consent or error page, {resp.url.split('?')[0]})")
+        crumb = resp.text.strip()
+        if resp.status_code != 200 or not crumb or crumb.startswith(("<", "{")) or len(crumb) > 64:
+            raise YahooRefused("no_crumb", f"HTTP {resp.status_code} {crumb[:80]!r} from /v1/test/getcrumb")
+        return crumb
+
+    def _get_json(self, path: str, params: dict[str, str]) -> tuple[int, Any]:
+        """GET a JSON answer with cookie and crumb; on 401 Invalid Crumb a new handshake and one more try."""
+        for attempt in (1, 2):
+            if self.crumb is None:
+                self.crumb = self._handshake()
+            resp = self._send(f"{self.url}{path}", {**params, "crumb": self.crumb})
+            refusal = _refusal(resp)
+            if refusal is not None:
+                raise refusal
+            try:
+                payload = resp.json()
+            except ValueError as exc:
+                if resp.status_code != 200:
+                    raise YahooRefused("http_error", f"HTTP {resp.status_code}") from exc
+                raise YahooRefused("bad_payload", "answer is not JSON") from exc
+            if resp.status_code == 401:
+                error = finance_error(payload)
+                if error is not None and error.kind == "invalid_crumb":
+                    # Cookie and crumb expired or were never good: start over, once.
+                    self.crumb = None
+                    self.session.cookies.clear()
+                    if attempt == 1:
+                        continue
+                    raise error
+            return resp.status_code, payload
+        raise AssertionError("unreachable")  # the loop returns or raises
+
+    # ------------------------------------------------------------------ quotes
+    def quotes(self, symbols: list[str], now: datetime) -> tuple[dict[str, YahooQuote], dict[str, YahooRefused]]:
+        """Quotes for many symbols, BATCH_MAX per request: (quotes, refusal by symbol for the rest).
+        A refusal of the first request (429, consent, ...) is raised; after a later one the
+        batches already answered are kept and the rest carry that refusal."""
+        quotes: dict[str, YahooQuote] = {}
+        refused: dict[str, YahooRefused] = {}
+        ask = []
+        for symbol in symbols:
+            if symbol in self.unknown and now < self.unknown[symbol]:
+                refused[symbol] = YahooRefused("symbol_skipped", "Yahoo did not know it")
+            else:
+                ask.append(symbol)
+        for batch in batches(ask):
+            try:
+                got, missing = self._guarded(now, lambda b=batch: self._quote_batch(b))
+            except YahooRefused as exc:
+                if not quotes:
+                    raise
+                refused.update({s: exc for s in batch})
+                continue
+            quotes.update(got)
+            for symbol, exc in missing.items():
+                if exc.kind == "unknown_symbol":
+                    self.unknown[symbol] = now + UNKNOWN_SYMBOL_RETRY
+            refused.update(missing)
+        return quotes, refused
+
+    def _quote_batch(self, batch: list[str]) -> tuple[dict[str, YahooQuote], dict[str, YahooRefused]]:
+        status, payload = self._get_json("/v7/finance/quote", {"symbols": ",".join(batch)})
+        if status != 200:
+            raise finance_error(payload) or YahooRefused("http_error", f"HTTP {status}")
+        return parse_quotes(payload, batch)
+
+    # ------------------------------------------------------------------ chart
+    def quote(self, symbol: str, now: datetime) -> YahooQuote:
+        """One symbol's quote from the chart endpoint (its one-minute bars and session times)."""
+        if symbol in self.unknown and now < self.unknown[symbol]:
+            raise YahooRefused("symbol_skipped", "Yahoo did not know it")
         try:
-            payload = resp.json()
-        except ValueError as exc:
-            if resp.status_code != 200:
-                raise YahooRefused("http_error", f"HTTP {resp.status_code}") from exc
-            raise YahooRefused("bad_payload", "answer is not JSON") from exc
-        if resp.status_code != 200:
+            return self._guarded(now, lambda: self._chart(symbol))
+        except YahooRefused as exc:
+            if exc.kind == "unknown_symbol":
+                self.unknown[symbol] = now + UNKNOWN_SYMBOL_RETRY
+            raise
+
+    def _chart(self, symbol: str) -> YahooQuote:
+        status, payload = self._get_json(f"/v8/finance/chart/{symbol}", {"range": "1d", "interval": "1m"})
+        if status != 200:
             refusal = chart_error(payload)
             if refusal is not None and refusal.kind == "unknown_symbol":
                 raise refusal
-            raise YahooRefused("http_error", f"HTTP {resp.status_code}")
+            raise YahooRefused("http_error", f"HTTP {status}")
         return parse_chart(payload, symbol)

@@ -1,10 +1,10 @@
 """Producer: quotes for every symbol to Kafka `stock-prices`, keyed by symbol.
 
 Each symbol's quote comes from the first source in QUOTE_SOURCES that gives one
-(default yahoo, alpha_vantage, simulated): Yahoo Finance's chart JSON (no key,
-market_data/yahoo_finance.py), Alpha Vantage GLOBAL_QUOTE within its shared call
-budget (needs ALPHA_VANTAGE_API_KEY; without one it is skipped, said once at start),
-then the simulator (market_data/simulator.py), which continues from the symbol's
+(default yahoo, alpha_vantage, simulated): Yahoo Finance's batch quotes (no key; all
+due symbols in one request per tick, 99 a request; market_data/yahoo_finance.py),
+Alpha Vantage GLOBAL_QUOTE within its shared call budget (needs ALPHA_VANTAGE_API_KEY;
+without one it is skipped, said once at start), then the simulator (market_data/simulator.py), which continues from the symbol's
 last real price. A refusal is logged once with its reason and the symbol falls to
 the next source; Yahoo is left alone while it backs off.
 
@@ -36,7 +36,7 @@ from config import Settings
 from market_data.alpha_vantage import AlphaVantageClient, AlphaVantageRefused
 from market_data.market_hours import MarketHours, Session
 from market_data.simulator import MarketSimulator, interval_volume
-from market_data.yahoo_finance import YahooFinanceClient, YahooQuote, YahooRefused
+from market_data.yahoo_finance import BATCH_MAX, YahooFinanceClient, YahooQuote, YahooRefused, batches
 from streaming.schema import to_message
 
 # Refusals after which no further real call is tried in the same tick.
@@ -102,13 +102,22 @@ class QuoteSource:
                          for i, name in enumerate(self.chain)}
 
     # ------------------------------------------------------------------ yahoo
+    def _yahoo_session(self, q: YahooQuote, now: datetime) -> Session | None:
+        """The regular session of a Yahoo quote: the chart answer's own, else the calendar's."""
+        if q.session_start is not None and q.session_end is not None:
+            return Session(now.date(), q.session_start, q.session_end)
+        return self.hours.session_at(now)
+
     def _yahoo_volume(self, q: YahooQuote, now: datetime) -> int:
         """Shares traded since the symbol's previous quote, from Yahoo's day volume."""
         if not q.market_open(now):
             return 0
+        session = self._yahoo_session(q, now)
+        # The day volume restarts with each session: a session (or, without one, a day) is its key.
+        key = session.open if session is not None else datetime(now.year, now.month, now.day, tzinfo=now.tzinfo)
         before = self._day_volume.get(q.symbol)
-        self._day_volume[q.symbol] = (q.session_start, q.day_volume, now)
-        if before is not None and before[0] == q.session_start and q.day_volume >= before[1]:
+        self._day_volume[q.symbol] = (key, q.day_volume, now)
+        if before is not None and before[0] == key and q.day_volume >= before[1]:
             traded = q.day_volume - before[1]  # since this symbol's previous Yahoo answer
             # Quotes from another source in between (Yahoo backing off) already carried
             # part of it: only the share since the symbol's last quote, so the volume rule
@@ -116,22 +125,31 @@ class QuoteSource:
             since_yahoo = (now - before[2]).total_seconds()
             since_any = (now - self._last_quote_at.get(q.symbol, before[2])).total_seconds()
             return int(traded * min(1.0, since_any / since_yahoo)) if since_yahoo > 0 else traded
-        session = Session(now.date(), q.session_start, q.session_end)
         return interval_volume(q.day_volume, session, now, self.yahoo_refresh)
 
+    def _said_yahoo_refused(self, symbols: list[str], exc: YahooRefused) -> None:
+        if exc.kind in QUIET_YAHOO_KINDS:
+            return
+        names = ",".join(symbols) if len(symbols) <= 5 else f"{','.join(symbols[:3])} and {len(symbols) - 3} more"
+        self.log.warning("Yahoo refused %s (%s): %s; %s from %s until Yahoo answers again", names, exc.kind,
+                         exc.detail, names if exc.kind == "unknown_symbol" else "quotes come", self.fallback["yahoo"])
+
     def _from_yahoo(self, pending: list[str], now: datetime) -> dict[str, dict[str, Any]]:
+        """All pending symbols in one batch request (99 a request): each answered symbol a yahoo quote."""
         assert self.yahoo is not None
+        try:
+            answered, refused = self.yahoo.quotes(pending, now)
+        except YahooRefused as exc:  # the whole request: said once for all its symbols
+            self._said_yahoo_refused(pending, exc)
+            return {}
+        # One line per refusal: per symbol (unknown, bad entry) or per refused later batch.
+        by_refusal: dict[int, tuple[YahooRefused, list[str]]] = {}
+        for symbol, exc in refused.items():
+            by_refusal.setdefault(id(exc), (exc, []))[1].append(symbol)
+        for exc, symbols in by_refusal.values():
+            self._said_yahoo_refused(symbols, exc)
         got: dict[str, dict[str, Any]] = {}
-        for symbol in pending:
-            try:
-                q = self.yahoo.quote(symbol, now)
-            except YahooRefused as exc:
-                if exc.kind not in QUIET_YAHOO_KINDS:
-                    self.log.warning("Yahoo refused %s (%s): %s; %s from %s until Yahoo answers again",
-                                     symbol, exc.kind, exc.detail,
-                                     symbol if exc.kind == "unknown_symbol" else "quotes come",
-                                     self.fallback["yahoo"])
-                continue
+        for symbol, q in answered.items():
             quote = yahoo_message(q, now, self._yahoo_volume(q, now))
             self.simulator.anchor(quote, now)
             got[symbol] = quote
@@ -324,11 +342,12 @@ def run(settings: Settings, stop: threading.Event) -> int:
     log.info("quotes from %s, first that answers; market calendar %s: %s now", " → ".join(source.chain),
              settings.market_calendar, "open" if hours.is_open(now) else "closed")
     if "yahoo" in source.chain:
-        log.info("Yahoo Finance at %s: each symbol every %gs while open, every %gs while closed "
-                 "(%d requests/hour while open)", settings.yahoo_finance_url, settings.yahoo_refresh_seconds,
+        log.info("Yahoo Finance at %s (as Chrome, cookie + crumb; up to %d symbols a request): each symbol "
+                 "every %gs while open, every %gs while closed (%d quote requests/hour while open)",
+                 settings.yahoo_finance_url, BATCH_MAX, settings.yahoo_refresh_seconds,
                  settings.closed_quote_interval_seconds,
-                 round(len(settings.stock_symbols) * 3600 / max(settings.yahoo_refresh_seconds,
-                                                                 settings.poll_interval_seconds)))
+                 round(len(batches(settings.stock_symbols)) * 3600 / max(settings.yahoo_refresh_seconds,
+                                                                          settings.poll_interval_seconds)))
     if settings.simulation_event_rate:
         log.info("SIMULATION_EVENT_RATE=%g: simulated 5-9 %% moves with heavy volume, per symbol per session hour",
                  settings.simulation_event_rate)

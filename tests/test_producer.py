@@ -16,8 +16,18 @@ from scripts.servers import TansuBroker
 from scripts.waiting import free_port, wait_for
 from tests.conftest import Stack
 from tests.support.http_fixture import RecordedApi, Request, Response
+from tests.support.yahoo_api import (
+    COOKIE,
+    CRUMB_PATH,
+    QUOTE,
+    asked_symbols,
+    moved_to,
+    recorded_entries,
+    serve_yahoo,
+    yahoo_env,
+)
 from tests.test_streaming_support import read_topic
-from tests.test_yahoo_finance import yahoo_answer_now
+from tests.test_yahoo_finance import check_chrome
 
 SYMBOLS = ["AAPL", "GOOGL", "MSFT", "AMZN", "TSLA", "META", "NVDA"]
 FIELDS = {"symbol", "timestamp", "price", "volume", "open", "high", "low", "change_percent", "previous_close", "source",
@@ -142,11 +152,11 @@ def test_broker_down_at_start_then_up(stack: Stack) -> None:
 
 def test_yahoo_quotes_from_recorded_answers(stack: Stack, recorded_api: RecordedApi) -> None:
     """The producer as in its container with QUOTE_SOURCES=yahoo,simulated: a live Yahoo
-    answer, a market-closed one and a symbol Yahoo does not know."""
-    recorded_api.route("/v8/finance/chart/AAPL", yahoo_answer_now("yahoo_chart_AAPL_open.json", utc_now()))
-    recorded_api.route("/v8/finance/chart/MSFT", Response.fixture("yahoo_chart_MSFT_closed.json"))
-    recorded_api.route("/v8/finance/chart/ZZZZ", Response.fixture("yahoo_chart_unknown_symbol.json", 404))
-    env = stack.with_env(QUOTE_SOURCES="yahoo,alpha_vantage,simulated", YAHOO_FINANCE_URL=recorded_api.url,
+    answer, a market-closed one and a symbol Yahoo does not know, all in one batch request."""
+    entries = {**moved_to(recorded_entries("yahoo_quote_open.json"), utc_now()),
+               **recorded_entries("yahoo_quote_closed.json")}
+    serve_yahoo(recorded_api, {s: entries[s] for s in ("AAPL", "MSFT")})
+    env = stack.with_env(QUOTE_SOURCES="yahoo,alpha_vantage,simulated", **yahoo_env(recorded_api),
                          STOCK_SYMBOLS="AAPL,MSFT,ZZZZ", POLL_INTERVAL_SECONDS="0.3", YAHOO_REFRESH_SECONDS="5",
                          SIMULATION_SEED="3", **ALWAYS_OPEN)
     out, records = run_producer(stack, env, 4)
@@ -163,7 +173,10 @@ def test_yahoo_quotes_from_recorded_answers(stack: Stack, recorded_api: Recorded
     assert msft == [msft[0]] and msft[0]["source"] == "yahoo" and msft[0]["market_open"] is False
     assert msft[0]["volume"] == 0 and msft[0]["price"] == 481.2023
     assert len(zzzz) >= 4 and {b["source"] for b in zzzz} == {"simulated"}
-    assert len(recorded_api.calls("/v8/finance/chart/ZZZZ")) == 1
+    # One handshake and one request for the three; ZZZZ is not asked again. All of it as Chrome.
+    assert asked_symbols(recorded_api) == [["AAPL", "MSFT", "ZZZZ"]]
+    assert [c.path for c in recorded_api.calls()] == [COOKIE, CRUMB_PATH, QUOTE]
+    check_chrome(recorded_api.calls())
 
 
 def test_restart_continues_from_the_last_stored_quote(stack: Stack) -> None:

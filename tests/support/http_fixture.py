@@ -25,6 +25,7 @@ class Response:
     body: bytes = b""
     content_type: str = "application/json"
     delay: float = 0.0  # seconds before answering (for timeout tests)
+    headers: dict[str, str] = field(default_factory=dict)  # more headers (Set-Cookie, Retry-After, ...)
 
     @classmethod
     def fixture(cls, name: str, status: int = 200, content_type: str | None = None, delay: float = 0.0) -> Response:
@@ -39,6 +40,10 @@ class Request:
     path: str
     query: dict[str, str]
     headers: dict[str, str]
+
+    def header(self, name: str) -> str | None:
+        """A request header by name, whatever its case (HTTP/2-style clients send lower case)."""
+        return next((v for k, v in self.headers.items() if k.lower() == name.lower()), None)
 
 
 Handler = Callable[[Request], Response]
@@ -108,6 +113,8 @@ class RecordedApi:
                     self.send_response(resp.status)
                     self.send_header("Content-Type", resp.content_type)
                     self.send_header("Content-Length", str(len(resp.body)))
+                    for name, value in resp.headers.items():
+                        self.send_header(name, value)
                     self.end_headers()
                     self.wfile.write(resp.body)
                 except (BrokenPipeError, ConnectionResetError):
