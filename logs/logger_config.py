@@ -28,6 +28,7 @@ from collections import deque
 from datetime import UTC, datetime
 from typing import Any
 
+from common.retry import Backoff, retry
 from config import Settings, get_settings
 
 # Attributes every LogRecord has; anything else came in through `extra=`.
@@ -122,6 +123,7 @@ class ElasticsearchHandler(logging.Handler):
         self._dropped = 0
         self._in_flight = 0
         self._closed = False
+        self._closing = threading.Event()  # set by close(): ends the waits between failed shipments
         self._template_ready = False
         self.shipped = 0
         self._thread = threading.Thread(target=self._run, name="es-log-shipper", daemon=True)
@@ -191,29 +193,29 @@ class ElasticsearchHandler(logging.Handler):
                 "log queue was full: dropped %d oldest records bound for Elasticsearch", dropped
             )
 
+    def _ship_next(self) -> bool:
+        """Ship the next batch (a failed one goes back to the queue and raises); False once closed and empty."""
+        batch = self._take_batch()
+        if not batch:
+            return not self._closed
+        try:
+            self._ship(batch)
+        except Exception:
+            self._requeue(batch)
+            raise
+        with self._cond:
+            self.shipped += len(batch)
+            self._in_flight = 0
+            self._cond.notify_all()
+        self._report_drops()
+        return True
+
     def _run(self) -> None:
-        backoff = 0.5
-        while True:
-            batch = self._take_batch()
-            if not batch:
-                if self._closed:
-                    return
-                continue
-            try:
-                self._ship(batch)
-            except Exception:
-                self._requeue(batch)
-                if self._closed:
-                    return
-                time.sleep(backoff)
-                backoff = min(backoff * 2, self.max_backoff)
-                continue
-            backoff = 0.5
-            with self._cond:
-                self.shipped += len(batch)
-                self._in_flight = 0
-                self._cond.notify_all()
-            self._report_drops()
+        # Silent retries (log=None): a line about Elasticsearch being down would queue for it too.
+        backoff = Backoff(0.5, self.max_backoff)
+        while retry(self._ship_next, what="shipping logs", retry_on=(Exception,), stop=self._closing, backoff=backoff,
+                    log=None) is True:
+            pass
 
     # --- lifecycle -------------------------------------------------------------
     @property
@@ -232,6 +234,7 @@ class ElasticsearchHandler(logging.Handler):
         self.flush()
         with self._cond:
             self._closed = True
+            self._closing.set()
             self._cond.notify_all()
         super().close()
 

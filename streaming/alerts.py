@@ -30,6 +30,7 @@ from pymongo.errors import PyMongoError
 
 from common.clock import utc_now
 from common.mailer import SmtpMailer
+from common.retry import STOPPED, Backoff, retry
 from config import Settings
 from database.mongo import alerts as mongo_alerts
 from database.mongo.prices import volumes_before, volumes_in_windows
@@ -52,7 +53,7 @@ from streaming.alert_rules import (
     time_of_day_baseline,
     volume_alert,
 )
-from streaming.kafka_io import Backoff, consume_batches, next_offsets, retry_until
+from streaming.kafka_io import consume_batches, next_offsets
 from streaming.schema import Acceptance, InvalidQuote, parse_message
 
 STORE_ERRORS = (PyMongoError, pymysql.err.OperationalError, pymysql.err.InterfaceError, MySQLUnavailableError)
@@ -227,10 +228,10 @@ class AlertService:
             if not self.windows.known(quote["symbol"]):
                 self.seed_window(quote["symbol"], quote["timestamp"])
             for check, what in ((self.check_price, "price rule"), (self.check_volume, "volume rule")):
-                done = retry_until(lambda c=check, q=quote: c(q) or True, self.stop,
-                                   f"storing alerts of the {what} for {quote['symbol']} at {quote['timestamp']:%H:%M:%S}", STORE_ERRORS,
-                                   Backoff(0.5, 15.0))
-                if done is None:
+                done = retry(lambda c=check, q=quote: c(q), stop=self.stop, retry_on=STORE_ERRORS,
+                             what=f"storing alerts of the {what} for {quote['symbol']} at {quote['timestamp']:%H:%M:%S}",
+                             backoff=Backoff(0.5, 15.0))
+                if done is STOPPED:
                     return False
         try:
             self.consumer.commit(next_offsets(records))
@@ -260,7 +261,7 @@ def run(settings: Settings, stop: threading.Event) -> int:
     elif not settings.alert_email_recipients:
         log.info("ALERT_EMAIL_RECIPIENTS is empty: alerts are emailed to opted-in users only")
     db = get_db(make_client(settings), settings)
-    if retry_until(lambda: ensure_indexes(db) or True, stop, "creating MongoDB indexes", (PyMongoError,)) is None:
+    if retry(lambda: ensure_indexes(db), what="creating MongoDB indexes", retry_on=(PyMongoError,), stop=stop) is STOPPED:
         return 0
     if not ensure_topics(settings, [settings.kafka_topic], stop):
         return 0

@@ -24,9 +24,10 @@ from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
 from common.clock import utc_now
+from common.retry import STOPPED, Backoff, retry
 from config import Settings
 from database.mongo.prices import insert_quotes
-from streaming.kafka_io import Backoff, DeadLetter, consume_batches, next_offsets, retry_until, send_dead_letters
+from streaming.kafka_io import DeadLetter, consume_batches, next_offsets, send_dead_letters
 from streaming.schema import Acceptance, InvalidQuote, format_timestamp, parse_message, to_document
 
 SUMMARY_QUOTES = 10  # quotes named in the per-batch INFO line
@@ -65,13 +66,13 @@ class PriceConsumer:
         nothing is committed and the batch is redelivered to whoever reads next)."""
         docs, dead = self.split(records, utc_now())
         if dead:
-            sent = retry_until(lambda: send_dead_letters(self.dlq, self.settings.kafka_dlq_topic, dead) or True,
-                               self.stop, "sending to the dead-letter topic", (KafkaError,))
-            if sent is None:
+            sent = retry(lambda: send_dead_letters(self.dlq, self.settings.kafka_dlq_topic, dead),
+                         what="sending to the dead-letter topic", retry_on=(KafkaError,), stop=self.stop)
+            if sent is STOPPED:
                 return False
-        result = retry_until(lambda: insert_quotes(self.db, docs), self.stop, "writing quotes to MongoDB",
-                             (PyMongoError,), Backoff(0.5, 15.0))
-        if result is None:
+        result = retry(lambda: insert_quotes(self.db, docs), what="writing quotes to MongoDB",
+                       retry_on=(PyMongoError,), stop=self.stop, backoff=Backoff(0.5, 15.0))
+        if result is STOPPED:
             return False
         stored_at = time.time()
         inserted, present = result
@@ -109,7 +110,7 @@ def run(settings: Settings, stop: threading.Event) -> int:
     log = get_logger("kafka_consumer")
     db = get_db(make_client(settings), settings)
     # The unique (symbol, timestamp) index is what makes redelivery harmless: have it first.
-    if retry_until(lambda: ensure_indexes(db) or True, stop, "creating MongoDB indexes", (PyMongoError,)) is None:
+    if retry(lambda: ensure_indexes(db), what="creating MongoDB indexes", retry_on=(PyMongoError,), stop=stop) is STOPPED:
         return 0
     if not ensure_topics(settings, [settings.kafka_topic, settings.kafka_dlq_topic], stop):
         return 0
