@@ -81,14 +81,12 @@ def summarize_failures(failures: dict[str, str]) -> str:
 
 def alpha_vantage_source(settings: Settings, db: Database) -> NewsApi | None:
     """NEWS_SENTIMENT through the shared client and call budget, or None without a key."""
-    if not settings.alpha_vantage_api_key:
-        log.info("Alpha Vantage news skipped: ALPHA_VANTAGE_API_KEY is not set")
-        return None
-    from database.mongo.api_budget import MongoCallBudget
-    from market_data.alpha_vantage import AlphaVantageClient
+    from market_data.alpha_vantage import alpha_vantage_client
 
-    budget = MongoCallBudget(db, settings.alpha_vantage_calls_per_minute, settings.alpha_vantage_calls_per_day)
-    return AlphaVantageClient(settings, budget)
+    client = alpha_vantage_client(settings, db)
+    if client is None:
+        log.info("Alpha Vantage news skipped: ALPHA_VANTAGE_API_KEY is not set")
+    return client
 
 
 def scrape_and_store(settings: Settings, db: Database, report: RunReport, now: datetime,

@@ -401,7 +401,7 @@ class NewsScraper:
                 except AlphaVantageRefused as exc:
                     result.failures[key] = str(exc)
                     # Out of calls or no key: asking again for the next symbol only spends more.
-                    if exc.kind in ("no_key", "budget_exhausted", "rate_limit_note", "rate_limit_information"):
+                    if exc.kind.ends_tick:
                         skip.add(name)
                         log.warning("%s refused (%s); skipping it for the rest of this run", name, exc)
                     else:

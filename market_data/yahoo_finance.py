@@ -33,26 +33,22 @@ from typing import Any
 
 import requests
 
+from common.retry import Backoff
 from config import Settings
+from market_data.refusal import Refusal, SourceRefused
 
 # Yahoo answers scripts without a browser-like agent with 429 more readily.
 USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) stock-analysis-system/1.0"
-BACKOFF_FIRST = 60.0
-BACKOFF_MAX = 1800.0
+BACKOFF = Backoff(60.0, 1800.0)
 UNKNOWN_SYMBOL_RETRY = timedelta(hours=6)  # a symbol Yahoo does not know is asked again after this
-BACKOFF_KINDS = {"rate_limited", "denied", "html_page", "unreachable", "timeout", "http_error"}
+BACKOFF_KINDS = {Refusal.RATE_LIMITED, Refusal.DENIED, Refusal.HTML_PAGE, Refusal.UNREACHABLE, Refusal.TIMEOUT,
+                 Refusal.HTTP_ERROR}
 
 
-class YahooRefused(Exception):  # noqa: N818 - it is a refusal, not a programming error
-    """Yahoo said no (or we are backing off). kind is one of KINDS."""
+class YahooRefused(SourceRefused):
+    """Yahoo said no (or we are backing off)."""
 
-    KINDS = ("rate_limited", "denied", "html_page", "unknown_symbol", "http_error", "timeout",
-             "unreachable", "bad_payload", "backing_off", "symbol_skipped")
-
-    def __init__(self, kind: str, detail: str = "") -> None:
-        super().__init__(f"{kind}: {detail}" if detail else kind)
-        self.kind = kind
-        self.detail = detail
+    retry_after: str | None = None  # the Retry-After header of a 429/999 answer
 
 
 @dataclass(frozen=True)
@@ -87,12 +83,12 @@ def _first(values: list[Any] | None) -> float | None:
 def chart_error(payload: Any) -> YahooRefused | None:
     """The refusal a chart answer carries in chart.error, if any."""
     if not isinstance(payload, dict) or not isinstance(payload.get("chart"), dict):
-        return YahooRefused("bad_payload", "no \"chart\" object in the answer")
+        return YahooRefused(Refusal.BAD_PAYLOAD, "no \"chart\" object in the answer")
     error = payload["chart"].get("error")
     if error:
         code = str(error.get("code", "")) if isinstance(error, dict) else str(error)
         description = str(error.get("description", ""))[:200] if isinstance(error, dict) else ""
-        kind = "unknown_symbol" if code == "Not Found" else "bad_payload"
+        kind = Refusal.UNKNOWN_SYMBOL if code == "Not Found" else Refusal.BAD_PAYLOAD
         return YahooRefused(kind, f"{code}: {description}".strip(": "))
     return None
 
@@ -104,13 +100,13 @@ def parse_chart(payload: Any, symbol: str) -> YahooQuote:
         raise refusal
     results = payload["chart"].get("result") or []
     if not results or not isinstance(results[0], dict):
-        raise YahooRefused("bad_payload", "empty chart.result")
+        raise YahooRefused(Refusal.BAD_PAYLOAD, "empty chart.result")
     result = results[0]
     try:
         meta = result["meta"]
         got = str(meta["symbol"]).upper()
         if got != symbol.upper():
-            raise YahooRefused("bad_payload", f"asked for {symbol}, got {got}")
+            raise YahooRefused(Refusal.BAD_PAYLOAD, f"asked for {symbol}, got {got}")
         price = float(meta["regularMarketPrice"])
         bars = (result.get("indicators", {}).get("quote") or [{}])[0]
         previous_close = float(meta.get("previousClose") or meta["chartPreviousClose"])
@@ -136,9 +132,9 @@ def parse_chart(payload: Any, symbol: str) -> YahooQuote:
     except YahooRefused:
         raise
     except (KeyError, IndexError, TypeError, ValueError) as exc:
-        raise YahooRefused("bad_payload", f"unexpected chart fields: {exc!r}") from exc
+        raise YahooRefused(Refusal.BAD_PAYLOAD, f"unexpected chart fields: {exc!r}") from exc
     if quote.price <= 0 or quote.previous_close <= 0 or quote.low <= 0:
-        raise YahooRefused("bad_payload", f"non-positive price in the answer for {symbol}")
+        raise YahooRefused(Refusal.BAD_PAYLOAD, f"non-positive price in the answer for {symbol}")
     return quote
 
 
@@ -160,24 +156,24 @@ class YahooFinanceClient:
 
     def _back_off(self, now: datetime, retry_after: str | None) -> float:
         self.failures += 1
-        seconds = min(BACKOFF_FIRST * 2 ** (self.failures - 1), BACKOFF_MAX)
+        seconds = BACKOFF.delay(self.failures)
         if retry_after and retry_after.strip().isdigit():
-            seconds = min(max(float(retry_after), seconds), BACKOFF_MAX)
+            seconds = min(max(float(retry_after), seconds), BACKOFF.maximum)
         self.blocked_until = now + timedelta(seconds=seconds)
         return seconds
 
     def quote(self, symbol: str, now: datetime) -> YahooQuote:
         if self.blocked_until is not None and now < self.blocked_until:
-            raise YahooRefused("backing_off", f"until {self.blocked_until:%H:%M:%S} UTC")
+            raise YahooRefused(Refusal.BACKING_OFF, f"until {self.blocked_until:%H:%M:%S} UTC")
         if symbol in self.unknown and now < self.unknown[symbol]:
-            raise YahooRefused("symbol_skipped", "Yahoo did not know it")
+            raise YahooRefused(Refusal.SYMBOL_SKIPPED, "Yahoo did not know it")
         try:
             quote = self._fetch(symbol)
         except YahooRefused as exc:
             if exc.kind in BACKOFF_KINDS:
-                seconds = self._back_off(now, getattr(exc, "retry_after", None))
+                seconds = self._back_off(now, exc.retry_after)
                 exc.detail = f"{exc.detail}; backing off {seconds:.0f} s"
-            elif exc.kind == "unknown_symbol":
+            elif exc.kind is Refusal.UNKNOWN_SYMBOL:
                 self.unknown[symbol] = now + UNKNOWN_SYMBOL_RETRY
             raise
         self.failures = 0
@@ -189,26 +185,26 @@ class YahooFinanceClient:
             resp = self.session.get(f"{self.url}/v8/finance/chart/{symbol}",
                                     params={"range": "1d", "interval": "1m"}, timeout=self.timeout)
         except requests.Timeout as exc:
-            raise YahooRefused("timeout", f"no answer in {self.timeout:g}s") from exc
+            raise YahooRefused(Refusal.TIMEOUT, f"no answer in {self.timeout:g}s") from exc
         except requests.RequestException as exc:
-            raise YahooRefused("unreachable", type(exc).__name__) from exc
+            raise YahooRefused(Refusal.UNREACHABLE, type(exc).__name__) from exc
         if resp.status_code in (429, 999):
-            kind = "rate_limited" if resp.status_code == 429 else "denied"
+            kind = Refusal.RATE_LIMITED if resp.status_code == 429 else Refusal.DENIED
             refusal = YahooRefused(kind, f"HTTP {resp.status_code} {resp.text.strip()[:80]}".strip())
-            refusal.retry_after = resp.headers.get("Retry-After")  # type: ignore[attr-defined]
+            refusal.retry_after = resp.headers.get("Retry-After")
             raise refusal
         if _looks_like_html(resp):
-            raise YahooRefused("html_page", f"HTTP {resp.status_code} HTML page instead of JSON "
+            raise YahooRefused(Refusal.HTML_PAGE, f"HTTP {resp.status_code} HTML page instead of JSON "
                                             f"(consent or error page, {resp.url.split('?')[0]})")
         try:
             payload = resp.json()
         except ValueError as exc:
             if resp.status_code != 200:
-                raise YahooRefused("http_error", f"HTTP {resp.status_code}") from exc
-            raise YahooRefused("bad_payload", "answer is not JSON") from exc
+                raise YahooRefused(Refusal.HTTP_ERROR, f"HTTP {resp.status_code}") from exc
+            raise YahooRefused(Refusal.BAD_PAYLOAD, "answer is not JSON") from exc
         if resp.status_code != 200:
             refusal = chart_error(payload)
-            if refusal is not None and refusal.kind == "unknown_symbol":
+            if refusal is not None and refusal.kind is Refusal.UNKNOWN_SYMBOL:
                 raise refusal
-            raise YahooRefused("http_error", f"HTTP {resp.status_code}")
+            raise YahooRefused(Refusal.HTTP_ERROR, f"HTTP {resp.status_code}")
         return parse_chart(payload, symbol)

@@ -11,9 +11,10 @@ from pymongo import MongoClient
 
 from database.mongo.api_budget import MongoCallBudget
 from database.setup_mongodb import ensure_indexes
-from market_data.alpha_vantage import AlphaVantageClient, AlphaVantageRefused, LocalCallBudget, parse_daily_series
+from market_data.alpha_vantage import AlphaVantageClient, AlphaVantageRefused, parse_daily_series
 from scripts.servers import SecantusMongo
 from tests.conftest import Stack
+from tests.support.call_budget import LocalCallBudget
 from tests.support.http_fixture import RecordedApi, Response
 
 QUOTE = {"Global Quote": {

@@ -39,12 +39,6 @@ def last_alert_time(db: Database, symbol: str, rule: str) -> datetime | None:
     return doc["quote_timestamp"] if doc else None
 
 
-def alerts_for(db: Database, symbol: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
-    """Newest alerts first, optionally of one symbol."""
-    query: dict[str, Any] = {} if symbol is None else {"symbol": symbol}
-    return list(db[ALERT_HISTORY].find(query, {"_id": 0}).sort("created_at", DESCENDING).limit(limit))
-
-
 # --- price-band state ------------------------------------------------------------
 
 def _state_id(symbol: str) -> str:

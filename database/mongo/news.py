@@ -60,10 +60,6 @@ def news_for_symbols(db: Database, symbols: Iterable[str], since: datetime,
     }
 
 
-def count_articles(db: Database, symbol: str | None = None) -> int:
-    return db[NEWS_ARTICLES].count_documents({} if symbol is None else {"symbols": symbol})
-
-
 def latest_fetch(db: Database) -> datetime | None:
     """When the newest stored article was first read (None on an empty collection)."""
     doc = db[NEWS_ARTICLES].find_one({}, {"_id": 0, "fetched_at": 1}, sort=[("fetched_at", DESCENDING)])
