@@ -30,7 +30,7 @@ from database.mongo.prices import latest_quotes
 from database.setup_mongodb import ensure_indexes
 from logs.logger_config import get_logger
 
-log = get_logger("daily_news")
+log = get_logger("articles.daily_news")
 
 DIGEST_WINDOW = timedelta(hours=24)
 

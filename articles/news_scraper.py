@@ -28,7 +28,7 @@ from config import Settings
 from config.symbols import company_name
 from logs.logger_config import get_logger
 
-log = get_logger("news_scraper")
+log = get_logger("articles.news_scraper")
 
 USER_AGENT = "stock-analysis-system-news/1.0 (+https://github.com/; daily news digest; polite: one request per host per second)"
 MAX_FEED_BYTES = 5 * 1024 * 1024

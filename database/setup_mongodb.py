@@ -87,7 +87,7 @@ def main() -> None:
     setup_logging("setup_mongodb", settings)
     client = make_client(settings)
     ensure_indexes(get_db(client, settings))
-    get_logger("setup_mongodb").info("MongoDB %s: collections and indexes ready", settings.mongo_db)
+    get_logger("database.setup_mongodb").info("MongoDB %s: collections and indexes ready", settings.mongo_db)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ from flask_web_app.security import resolve_secret_key, security_headers
 from flask_web_app.views import api, auth, pages
 from logs.logger_config import get_logger, setup_logging
 
-log = get_logger("flask.app")
+log = get_logger("flask_web_app.app")
 csrf = CSRFProtect()
 
 

@@ -10,8 +10,8 @@ it dropped.
 Usage in an entry point::
 
     from logs.logger_config import setup_logging, get_logger
-    setup_logging("producer")
-    log = get_logger("kafka_producer")
+    setup_logging("producer")                 # the service: on every record, stdout and Elasticsearch
+    log = get_logger("streaming.producer")    # the module: __name__, or its dotted name in a script
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from typing import Any
 from common.retry import Backoff, retry
 from config import Settings, get_settings
 
+log = logging.getLogger(__name__)
 # Attributes every LogRecord has; anything else came in through `extra=`.
 _STANDARD_ATTRS = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
 # Our own transport's loggers must not feed back into the queue they drain.
@@ -189,7 +190,7 @@ class ElasticsearchHandler(logging.Handler):
         with self._cond:
             dropped, self._dropped = self._dropped, 0
         if dropped:
-            logging.getLogger("logs.elasticsearch").warning(
+            log.warning(
                 "log queue was full: dropped %d oldest records bound for Elasticsearch", dropped
             )
 
@@ -283,7 +284,7 @@ def _log_uncaught(exc_type: type[BaseException], exc: BaseException, tb: Any) ->
     if issubclass(exc_type, KeyboardInterrupt):
         sys.__excepthook__(exc_type, exc, tb)
         return
-    logging.getLogger("uncaught").critical("service stopped by an unhandled exception: %s", exc, exc_info=(exc_type, exc, tb))
+    log.critical("service stopped by an unhandled exception: %s", exc, exc_info=(exc_type, exc, tb))
 
 
 def get_logger(name: str) -> logging.Logger:

@@ -254,7 +254,7 @@ def run(settings: Settings, stop: threading.Event) -> int:
     from logs.logger_config import get_logger
     from streaming.kafka_io import ensure_topics, make_consumer
 
-    log = get_logger("alerts")
+    log = get_logger("streaming.alerts")
     mailer = SmtpMailer(settings)
     if not mailer.enabled:
         log.info("email is off (SMTP_SERVER / EMAIL_SENDER not set): alerts are stored and logged, not emailed")

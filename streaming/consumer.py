@@ -107,7 +107,7 @@ def run(settings: Settings, stop: threading.Event) -> int:
     from logs.logger_config import get_logger
     from streaming.kafka_io import ensure_topics, make_consumer, make_producer
 
-    log = get_logger("kafka_consumer")
+    log = get_logger("streaming.consumer")
     db = get_db(make_client(settings), settings)
     # The unique (symbol, timestamp) index is what makes redelivery harmless: have it first.
     if retry(lambda: ensure_indexes(db), what="creating MongoDB indexes", retry_on=(PyMongoError,), stop=stop) is STOPPED:

@@ -300,7 +300,7 @@ def run(settings: Settings, stop: threading.Event) -> int:
     from logs.logger_config import get_logger
     from streaming.kafka_io import ensure_topics, make_producer
 
-    log = get_logger("kafka_producer")
+    log = get_logger("streaming.producer")
     hours = MarketHours(settings.market_calendar)
     db = get_db(make_client(settings, server_selection_timeout_ms=2000), settings)
     client = alpha_vantage_client(settings, db) if "alpha_vantage" in settings.quote_sources else None

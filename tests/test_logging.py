@@ -129,7 +129,7 @@ def test_full_queue_drops_oldest_and_reports_the_count(private_es: OsmemSearch) 
     handler = ElasticsearchHandler(_client(private_es.url), index, "test", max_queue=50, max_backoff=0.5)
     logger = _logger(handler)
     # The drop report is logged through the root logger; route it to this handler too.
-    drop_logger = logging.getLogger("logs.elasticsearch")
+    drop_logger = logging.getLogger("logs.logger_config")
     drop_logger.addHandler(handler)
     try:
         for i in range(200):

@@ -217,7 +217,7 @@ def test_entry_point_runs_from_repository_root_like_the_container(news: Stack, d
 
     proc = run_script("articles/daily_news.py", news.env, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "[news] daily_news: daily news run for" in proc.stdout
+    assert "[news] articles.daily_news: daily news run for" in proc.stdout
     assert db.news_articles.count_documents({}) == 6
     [mail] = inbox.to("ana@example.com")
     assert "Apple services record lifts shares" in _bodies(mail.message)[1]

@@ -17,7 +17,7 @@ from scripts.waiting import free_port, wait_for
 
 # ---------------------------------------------------------------------- reading back
 # What the producer says for each delivered quote at DEBUG (streaming/producer.py).
-_SENT = re.compile(r"kafka_producer: sent (\S+) (\S+) ")
+_SENT = re.compile(r"streaming.producer: sent (\S+) (\S+) ")
 _STOPPED = re.compile(r"producer stopped: (\d+) delivered, (\d+) not delivered \((\d+) still unsent\)")
 
 
