@@ -176,7 +176,8 @@ def run(settings: Settings, db: Database, *, now: datetime | None = None, scrape
                  len(report.written), report.outbox)
     log.info("daily news run for %s done: %d articles (%d new), %d source failures, digests: %d sent, "
              "%d written, %d already sent, %d failed", report.day, report.articles_found, report.articles_new,
-             len(report.source_failures), len(report.sent), len(report.written), len(report.skipped), len(report.failed))
+             len(report.source_failures), len(report.sent), len(report.written), len(report.skipped),
+             len(report.failed))
     return report
 
 

@@ -182,7 +182,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from logs.logger_config import setup_logging
 
     parser = argparse.ArgumentParser(prog="batch/backfill.py", description="Fill daily history (see module doc).")
-    parser.add_argument("--force", action="store_true", help="also symbols that already have history (missing days only)")
+    parser.add_argument("--force", action="store_true",
+                        help="also symbols that already have history (missing days only)")
     args = parser.parse_args(argv)
     settings = get_settings()
     setup_logging("batch", settings)

@@ -44,7 +44,8 @@ INDEXES: dict[str, list[IndexModel]] = {
     ALERT_HISTORY: [
         IndexModel([("alert_key", ASCENDING)], unique=True, name="uq_alert_key"),
         # Cooldown look-up (last alert of a symbol and rule) and "latest alerts".
-        IndexModel([("symbol", ASCENDING), ("rule", ASCENDING), ("quote_timestamp", DESCENDING)], name="ix_symbol_rule_time"),
+        IndexModel([("symbol", ASCENDING), ("rule", ASCENDING), ("quote_timestamp", DESCENDING)],
+                   name="ix_symbol_rule_time"),
         IndexModel([("created_at", DESCENDING)], name="ix_created"),
     ],
     # ALERT_STATE is keyed by _id ("price_band|SYMBOL"): no index of its own.

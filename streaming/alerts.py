@@ -228,9 +228,9 @@ class AlertService:
             if not self.windows.known(quote["symbol"]):
                 self.seed_window(quote["symbol"], quote["timestamp"])
             for check, what in ((self.check_price, "price rule"), (self.check_volume, "volume rule")):
-                done = retry(lambda c=check, q=quote: c(q), stop=self.stop, retry_on=STORE_ERRORS,
-                             what=f"storing alerts of the {what} for {quote['symbol']} at {quote['timestamp']:%H:%M:%S}",
-                             backoff=Backoff(0.5, 15.0))
+                at = f"{quote['symbol']} at {quote['timestamp']:%H:%M:%S}"
+                done = retry(lambda c=check, q=quote: c(q), what=f"storing alerts of the {what} for {at}",
+                             retry_on=STORE_ERRORS, stop=self.stop, backoff=Backoff(0.5, 15.0))
                 if done is STOPPED:
                     return False
         try:
@@ -261,7 +261,8 @@ def run(settings: Settings, stop: threading.Event) -> int:
     elif not settings.alert_email_recipients:
         log.info("ALERT_EMAIL_RECIPIENTS is empty: alerts are emailed to opted-in users only")
     db = get_db(make_client(settings), settings)
-    if retry(lambda: ensure_indexes(db), what="creating MongoDB indexes", retry_on=(PyMongoError,), stop=stop) is STOPPED:
+    indexed = retry(lambda: ensure_indexes(db), what="creating MongoDB indexes", retry_on=(PyMongoError,), stop=stop)
+    if indexed is STOPPED:
         return 0
     if not ensure_topics(settings, [settings.kafka_topic], stop):
         return 0

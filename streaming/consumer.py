@@ -110,7 +110,8 @@ def run(settings: Settings, stop: threading.Event) -> int:
     log = get_logger("streaming.consumer")
     db = get_db(make_client(settings), settings)
     # The unique (symbol, timestamp) index is what makes redelivery harmless: have it first.
-    if retry(lambda: ensure_indexes(db), what="creating MongoDB indexes", retry_on=(PyMongoError,), stop=stop) is STOPPED:
+    indexed = retry(lambda: ensure_indexes(db), what="creating MongoDB indexes", retry_on=(PyMongoError,), stop=stop)
+    if indexed is STOPPED:
         return 0
     if not ensure_topics(settings, [settings.kafka_topic, settings.kafka_dlq_topic], stop):
         return 0

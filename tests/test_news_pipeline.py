@@ -95,7 +95,8 @@ def _bodies(mail: email.message.EmailMessage) -> tuple[str, str]:
     return mail.get_body(("plain",)).get_content(), mail.get_body(("html",)).get_content()
 
 
-def test_articles_stored_once_across_sources_symbols_and_runs(news: Stack, db: Database, recorded_api: RecordedApi) -> None:
+def test_articles_stored_once_across_sources_symbols_and_runs(news: Stack, db: Database,
+                                                              recorded_api: RecordedApi) -> None:
     serve(recorded_api,
           yahoo={"AAPL": feed("yahoo_aapl.xml"), "MSFT": feed("yahoo_msft.xml")},
           google={"AAPL": feed("google_aapl.xml"), "MSFT": feed("yahoo_empty.xml")},

@@ -301,7 +301,8 @@ XSS_TITLES = [
 def test_stored_xss_in_news_and_alerts_is_neutralised(seeded: SimpleNamespace) -> None:
     now = seeded.now
     seeded.db[NEWS_ARTICLES].insert_many([
-        {"url": url, "title": title, "summary": "<iframe src=//evil.example>", "source": "<b onmouseover=alert(1)>Evil</b>",
+        {"url": url, "title": title, "summary": "<iframe src=//evil.example>",
+         "source": "<b onmouseover=alert(1)>Evil</b>",
          "published_at": now + timedelta(minutes=i + 1), "published_date": now.date().isoformat(), "symbols": ["AAPL"],
          "sentiment": {"label": "<script>alert('s')</script>", "score": 0.1}, "fetched_at": now}
         for i, (url, title) in enumerate(zip(

@@ -124,8 +124,9 @@ def test_market_closed_answer_keeps_the_last_price(chain, recorded_api: Recorded
     ("yahoo_429.txt", 999, "denied", "HTTP 999 Too Many Requests; backing off 60 s"),
     ("yahoo_consent.html", 200, "html_page", "HTML page instead of JSON"),
 ])
-def test_refusal_falls_back_says_why_once_and_backs_off(chain, recorded_api: RecordedApi, caplog: pytest.LogCaptureFixture,  # type: ignore[no-untyped-def]
-                                                       name: str, status: int, kind: str, said: str) -> None:
+def test_refusal_falls_back_says_why_once_and_backs_off(  # type: ignore[no-untyped-def]
+        chain, recorded_api: RecordedApi, caplog: pytest.LogCaptureFixture, name: str, status: int, kind: str,
+        said: str) -> None:
     recorded_api.route(CHART + "AAPL", answer(name, status))
     recorded_api.route(CHART + "MSFT", answer("yahoo_chart_AAPL_open.json"))  # never reached: backing off
     source = chain("AAPL,MSFT")
@@ -200,7 +201,8 @@ def test_yahoo_quotes_reach_mongodb_and_the_dashboard(kafka: TansuBroker, mongo:
                  timeout=60, what="a yahoo quote stored")
         doc = probe.db.realtime_prices.find_one({"symbol": "AAPL", "source": "yahoo"})
         assert doc["price"] == 259.7447 and doc["market_open"] is True
-        latest = {q["symbol"]: q for q in requests.get(stack.flask_url + "/api/quotes/latest", timeout=10).json()["quotes"]}
+        quotes = requests.get(stack.flask_url + "/api/quotes/latest", timeout=10).json()["quotes"]
+        latest = {q["symbol"]: q for q in quotes}
         assert latest["AAPL"]["source"] == "yahoo" and latest["MSFT"]["source"] == "simulated"
         html = requests.get(stack.flask_url + "/", timeout=10).text
         row = re.search(r'<tr data-symbol="AAPL".*?</tr>', html, re.S).group(0)  # type: ignore[union-attr]

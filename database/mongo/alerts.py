@@ -18,7 +18,8 @@ from pymongo.database import Database
 from database.mongo import ALERT_DELIVERIES, ALERT_HISTORY, ALERT_STATE, USERS
 
 
-def store_alert(db: Database, record: dict[str, Any], email_status: str, created_at: datetime) -> tuple[dict[str, Any], bool]:
+def store_alert(db: Database, record: dict[str, Any], email_status: str,
+                created_at: datetime) -> tuple[dict[str, Any], bool]:
     """Insert the alert unless its alert_key exists; returns (stored document, newly inserted)."""
     doc = {**record, "email_status": email_status, "email_error": None, "created_at": created_at}
     before = db[ALERT_HISTORY].find_one_and_update(

@@ -81,7 +81,8 @@ def claim_digest(db: Database, email: str, date: str, now: datetime) -> bool:
         db[DIGEST_LOG].insert_one({**key, "status": "sending", "claimed_at": now})
         return True
     except DuplicateKeyError:
-        retry = db[DIGEST_LOG].update_one({**key, "status": "failed"}, {"$set": {"status": "sending", "claimed_at": now}})
+        retry = db[DIGEST_LOG].update_one({**key, "status": "failed"},
+                                          {"$set": {"status": "sending", "claimed_at": now}})
         return retry.modified_count == 1
 
 

@@ -49,9 +49,10 @@ def connect_with_retry(
 ) -> pymysql.Connection:
     """Connect, retrying with exponential backoff; MySQLUnavailableError with the cause when it gives up."""
     try:
-        return retry(lambda: connect(settings), what=f"connecting to MySQL at {settings.mysql_host}:{settings.mysql_port}",
-                     retry_on=(pymysql.err.OperationalError,), attempts=attempts, backoff=Backoff(backoff, max_backoff),
-                     log=log)
+        return retry(lambda: connect(settings),
+                     what=f"connecting to MySQL at {settings.mysql_host}:{settings.mysql_port}",
+                     retry_on=(pymysql.err.OperationalError,), attempts=attempts,
+                     backoff=Backoff(backoff, max_backoff), log=log)
     except pymysql.err.OperationalError as last:
         raise MySQLUnavailableError(
             f"MySQL at {settings.mysql_host}:{settings.mysql_port} is unreachable after {attempts} attempts: {last}"
