@@ -30,7 +30,7 @@ from database.mongo.prices import latest_quotes
 from database.setup_mongodb import ensure_indexes
 from logs.logger_config import get_logger
 
-log = get_logger("daily_news")
+log = get_logger("articles.daily_news")
 
 DIGEST_WINDOW = timedelta(hours=24)
 
@@ -81,14 +81,12 @@ def summarize_failures(failures: dict[str, str]) -> str:
 
 def alpha_vantage_source(settings: Settings, db: Database) -> NewsApi | None:
     """NEWS_SENTIMENT through the shared client and call budget, or None without a key."""
-    if not settings.alpha_vantage_api_key:
-        log.info("Alpha Vantage news skipped: ALPHA_VANTAGE_API_KEY is not set")
-        return None
-    from database.mongo.api_budget import MongoCallBudget
-    from market_data.alpha_vantage import AlphaVantageClient
+    from market_data.alpha_vantage import alpha_vantage_client
 
-    budget = MongoCallBudget(db, settings.alpha_vantage_calls_per_minute, settings.alpha_vantage_calls_per_day)
-    return AlphaVantageClient(settings, budget)
+    client = alpha_vantage_client(settings, db)
+    if client is None:
+        log.info("Alpha Vantage news skipped: ALPHA_VANTAGE_API_KEY is not set")
+    return client
 
 
 def scrape_and_store(settings: Settings, db: Database, report: RunReport, now: datetime,
@@ -178,7 +176,8 @@ def run(settings: Settings, db: Database, *, now: datetime | None = None, scrape
                  len(report.written), report.outbox)
     log.info("daily news run for %s done: %d articles (%d new), %d source failures, digests: %d sent, "
              "%d written, %d already sent, %d failed", report.day, report.articles_found, report.articles_new,
-             len(report.source_failures), len(report.sent), len(report.written), len(report.skipped), len(report.failed))
+             len(report.source_failures), len(report.sent), len(report.written), len(report.skipped),
+             len(report.failed))
     return report
 
 

@@ -28,9 +28,10 @@ from config import Settings
 from config.symbols import company_name
 from logs.logger_config import get_logger
 
-log = get_logger("news_scraper")
+log = get_logger("articles.news_scraper")
 
-USER_AGENT = "stock-analysis-system-news/1.0 (+https://github.com/; daily news digest; polite: one request per host per second)"
+USER_AGENT = ("stock-analysis-system-news/1.0 (+https://github.com/; daily news digest; "
+              "polite: one request per host per second)")
 MAX_FEED_BYTES = 5 * 1024 * 1024
 SUMMARY_MAX_CHARS = 600
 
@@ -39,7 +40,8 @@ GOOGLE = "Google News"
 ALPHA_VANTAGE = "Alpha Vantage"
 
 # Query parameters that only track the click; two links differing in them are one article.
-_TRACKING_PARAMS = re.compile(r"^(utm_.*|\.tsrc|ncid|guccounter|guce_.*|soc_src|soc_trk|fbclid|gclid|mc_cid|mc_eid|cmpid|ocid|taid|yptr)$", re.I)
+_TRACKING_PARAMS = re.compile(
+    r"^(utm_.*|\.tsrc|ncid|guccounter|guce_.*|soc_src|soc_trk|fbclid|gclid|mc_cid|mc_eid|cmpid|ocid|taid|yptr)$", re.I)
 # Alpha Vantage prints time_published without a zone; its timestamps are US Eastern
 # (the market's clock), so they are read in that zone and stored in UTC.
 _AV_ZONE = ZoneInfo("America/New_York")
@@ -98,7 +100,8 @@ def canonical_url(url: str | None) -> str | None:
     host = parts.hostname.lower()
     if parts.port and not ((scheme == "http" and parts.port == 80) or (scheme == "https" and parts.port == 443)):
         host = f"{host}:{parts.port}"
-    query = urlencode([(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _TRACKING_PARAMS.match(k)])
+    query = urlencode([(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+                       if not _TRACKING_PARAMS.match(k)])
     path = parts.path or "/"
     if len(path) > 1:
         path = path.rstrip("/")
@@ -377,7 +380,8 @@ class NewsScraper:
                 self.fetcher.get(s.yahoo_rss_url.format(symbol=quote_plus(sym), query=quote_plus(sym))), sym, now)))
         if s.google_news_rss_url:
             sources.append((GOOGLE, lambda sym, now: parse_google_news_rss(
-                self.fetcher.get(s.google_news_rss_url.format(symbol=quote_plus(sym), query=quote_plus(google_query(sym)))), sym, now)))
+                self.fetcher.get(s.google_news_rss_url.format(symbol=quote_plus(sym),
+                                                              query=quote_plus(google_query(sym)))), sym, now)))
         if self.alpha_vantage is not None:
             sources.append((ALPHA_VANTAGE, lambda sym, now: parse_alpha_vantage_news(
                 self.alpha_vantage.news_sentiment([sym]), sym, now)))  # type: ignore[union-attr]
@@ -401,7 +405,7 @@ class NewsScraper:
                 except AlphaVantageRefused as exc:
                     result.failures[key] = str(exc)
                     # Out of calls or no key: asking again for the next symbol only spends more.
-                    if exc.kind in ("no_key", "budget_exhausted", "rate_limit_note", "rate_limit_information"):
+                    if exc.kind.ends_tick:
                         skip.add(name)
                         log.warning("%s refused (%s); skipping it for the rest of this run", name, exc)
                     else:

@@ -29,7 +29,7 @@ from database.mongo import get_db, make_client
 from database.mongo import news as news_db
 from logs.logger_config import get_logger
 
-log = get_logger("news.scheduler")
+log = get_logger("articles.scheduler")
 
 
 class NewsService:

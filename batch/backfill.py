@@ -97,6 +97,7 @@ def _has_history(conn: pymysql.Connection, symbol: str, today: date) -> bool:
 def _real_bars(client: DailySeriesClient | None, symbol: str, window: Sequence[date],
                sleep: Callable[[float], None]) -> list[dict[str, Any]]:
     from market_data.alpha_vantage import AlphaVantageRefused
+    from market_data.refusal import Refusal
 
     if client is None:
         return []
@@ -105,7 +106,7 @@ def _real_bars(client: DailySeriesClient | None, symbol: str, window: Sequence[d
             bars = client.daily_series(symbol)
             break
         except AlphaVantageRefused as exc:
-            if exc.kind == "budget_exhausted" and attempt == 1:
+            if exc.kind is Refusal.BUDGET_EXHAUSTED and attempt == 1:
                 # Likely the per-minute share; one wait, then simulate rather than stall.
                 log.info("%s: Alpha Vantage budget spent for now; waiting %.0f s once", symbol, BUDGET_WAIT_SECONDS)
                 sleep(BUDGET_WAIT_SECONDS)
@@ -166,21 +167,13 @@ def backfill(settings: Settings, *, db: Database, conn: pymysql.Connection, toda
     return summary
 
 
-def make_client(settings: Settings, db: Database) -> DailySeriesClient | None:
-    """The Alpha Vantage client on the shared budget, or None without a key."""
-    if not settings.alpha_vantage_api_key:
-        return None
-    from database.mongo.api_budget import MongoCallBudget
-    from market_data.alpha_vantage import AlphaVantageClient
-
-    budget = MongoCallBudget(db, settings.alpha_vantage_calls_per_minute, settings.alpha_vantage_calls_per_day)
-    return AlphaVantageClient(settings, budget)
-
-
 def run_backfill(settings: Settings, *, db: Database, conn: pymysql.Connection, force: bool = False,
                  sleep: Callable[[float], None] = time.sleep) -> BackfillSummary:
+    from market_data.alpha_vantage import alpha_vantage_client
+
     today = utc_now().astimezone(settings.tz).date()
-    return backfill(settings, db=db, conn=conn, today=today, client=make_client(settings, db), force=force, sleep=sleep)
+    return backfill(settings, db=db, conn=conn, today=today, client=alpha_vantage_client(settings, db), force=force,
+                    sleep=sleep)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -189,7 +182,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from logs.logger_config import setup_logging
 
     parser = argparse.ArgumentParser(prog="batch/backfill.py", description="Fill daily history (see module doc).")
-    parser.add_argument("--force", action="store_true", help="also symbols that already have history (missing days only)")
+    parser.add_argument("--force", action="store_true",
+                        help="also symbols that already have history (missing days only)")
     args = parser.parse_args(argv)
     settings = get_settings()
     setup_logging("batch", settings)

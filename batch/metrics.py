@@ -35,9 +35,6 @@ TRADING_DAYS_PER_YEAR = 252
 PERFORMANCE_WINDOW_DAYS = 90
 RETURN_WINDOWS = (7, 30, 90)
 
-REAL_SOURCES = {"yahoo", "alpha_vantage", "real"}
-
-
 def source_label(sources: Iterable[str | None]) -> str:
     """'real', 'simulated' or 'mixed' for a set of quote/row sources.
 
@@ -114,13 +111,6 @@ def daily_row(symbol: str, day: date, stats: Mapping[str, Any], prior_closes: Se
         tick_count=ticks,
         source=source_label(stats.get("sources") or []),
     )
-
-
-def population_std(values: Sequence[float]) -> float | None:
-    """Population standard deviation (what the schema's volatility column means)."""
-    if not values:
-        return None
-    return statistics.pstdev(values)
 
 
 def iso_week_bounds(day: date) -> tuple[int, int, date, date]:

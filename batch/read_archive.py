@@ -32,7 +32,8 @@ def summarize(symbol: str, day: date, rows: list[dict[str, Any]]) -> str:
     prices = [r["price"] for r in rows if r.get("price") is not None]
     sources = sorted({str(r.get("source")) for r in rows})
     lines = [
-        f"{symbol} {day}: {len(rows)} quotes from {rows[0]['timestamp'].isoformat()} to {rows[-1]['timestamp'].isoformat()}",
+        f"{symbol} {day}: {len(rows)} quotes from {rows[0]['timestamp'].isoformat()} "
+        f"to {rows[-1]['timestamp'].isoformat()}",
         f"  open {prices[0]:.4f}  close {prices[-1]:.4f}  high {max(prices):.4f}  low {min(prices):.4f}"
         if prices else "  no prices",
         f"  volume {sum(r.get('volume') or 0 for r in rows)}  source {', '.join(sources)}",

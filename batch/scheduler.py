@@ -28,6 +28,7 @@ from pymongo.database import Database
 from batch.backfill import run_backfill
 from batch.daily_aggregation import days_in_range, run
 from batch.stores import describe_failure, open_stores
+from common.retry import Backoff, retry
 from common.schedule import run_schedule
 from common.service import idle_until_stopped
 from config import Settings
@@ -37,7 +38,7 @@ from logs.logger_config import get_logger
 log = get_logger("batch.scheduler")
 
 STARTUP_ATTEMPTS = 6
-STARTUP_MAX_WAIT_SECONDS = 60.0
+STARTUP_BACKOFF = Backoff(5.0, 60.0)
 
 
 def day_for_fire(fire: datetime, settings: Settings) -> date:
@@ -87,19 +88,10 @@ class BatchService:
 
     def catch_up(self, last_fire: datetime) -> None:
         """Backfill on empty tables and aggregate missed days; retried while the
-        databases come up (compose may start us first)."""
-        wait = 5.0
-        for attempt in range(1, STARTUP_ATTEMPTS + 1):
-            try:
-                self._with_stores("start-up", lambda db, conn: self._startup(db, conn, last_fire))
-                return
-            except RuntimeError as exc:
-                if attempt == STARTUP_ATTEMPTS or self.stop.is_set():
-                    raise
-                log.warning("%s; retrying in %.0f s (attempt %d of %d)", exc, wait, attempt, STARTUP_ATTEMPTS)
-                if self.stop.wait(wait):
-                    return
-                wait = min(wait * 2, STARTUP_MAX_WAIT_SECONDS)
+        databases come up (compose may start us first); the last failure is raised."""
+        retry(lambda: self._with_stores("start-up", lambda db, conn: self._startup(db, conn, last_fire)),
+              what="batch start-up", retry_on=(RuntimeError,), stop=self.stop, attempts=STARTUP_ATTEMPTS,
+              backoff=STARTUP_BACKOFF, log=log)
 
 
 def run_scheduler(settings: Settings, stop: threading.Event) -> int:

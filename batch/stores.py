@@ -70,7 +70,7 @@ def run_with_stores(settings: Settings, what: str, job: Callable[[Database, pymy
         message = describe_failure(exc, settings)
         if message is None:
             raise
-        get_logger("batch").error("%s failed: %s", what, message)
+        get_logger("batch.stores").error("%s failed: %s", what, message)
         print(f"{what} failed: {message}", file=sys.stderr)
         return 1
     return 0

@@ -100,8 +100,8 @@ def plan_stages(db: Any, end: datetime) -> dict[str, str]:
     """The winning plan's stages of the two hot queries, as the server explains them."""
     queries = {
         "latest quote": {"find": REALTIME_PRICES, "filter": {"symbol": "AAPL"}, "sort": {"timestamp": -1}, "limit": 1},
-        "intraday 1 h": {"find": REALTIME_PRICES, "filter": {"symbol": "AAPL", "timestamp": {"$gte": end - timedelta(hours=1),
-                                                                                          "$lt": end}},
+        "intraday 1 h": {"find": REALTIME_PRICES,
+                         "filter": {"symbol": "AAPL", "timestamp": {"$gte": end - timedelta(hours=1), "$lt": end}},
                          "sort": {"timestamp": 1}},
     }
     out = {}

@@ -171,7 +171,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", default="streaming,batch,web", help="comma list of streaming, batch, web")
     parser.add_argument("--full", action="store_true",
-                        help="issue sizes: 500 symbols (780k docs) for batch, 10k and 1M quotes for web (streaming already uses 50,000/5,000)")
+                        help="issue sizes: 500 symbols (780k docs) for batch, 10k and 1M quotes for web "
+                             "(streaming already uses 50,000/5,000)")
     parser.add_argument("--stream-messages", type=int, default=50_000)
     parser.add_argument("--stream-baseline-messages", type=int, default=5_000)
     parser.add_argument("--batch-symbols", type=int, default=60)

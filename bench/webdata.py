@@ -118,8 +118,9 @@ def seed_daily(settings: Settings, symbols: list[str], days: int, last: date) ->
     try:
         with conn.cursor() as cur:
             cur.executemany(
-                "INSERT INTO daily_aggregates (symbol, date, open_price, close_price, high_price, low_price, avg_price, "
-                "total_volume, avg_volume, volatility, daily_change_pct, sma_20, rsi_14, tick_count, source) "
+                "INSERT INTO daily_aggregates (symbol, date, open_price, close_price, high_price, low_price, "
+                "avg_price, total_volume, avg_volume, volatility, daily_change_pct, sma_20, rsi_14, tick_count, "
+                "source) "
                 "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)", rows)
             cur.executemany(
                 "INSERT INTO stock_performance (symbol, as_of_date, latest_close, return_7d_pct, return_30d_pct, "

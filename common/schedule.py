@@ -33,7 +33,7 @@ from croniter import croniter
 from common.clock import utc_now
 from logs.logger_config import get_logger
 
-log = get_logger("schedule")
+log = get_logger(__name__)
 
 Clock = Callable[[], datetime]
 Sleep = Callable[[float], None]

@@ -21,7 +21,7 @@ def run_service(service: str, run: Callable[[Settings, threading.Event], int]) -
 
     settings = get_settings()
     setup_logging(service, settings)
-    log = get_logger(service)
+    log = get_logger(__name__)
     stop = threading.Event()
 
     def _stop(signum: int, _frame: object) -> None:

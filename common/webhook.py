@@ -31,8 +31,8 @@ from common.webhook_rules import (
 from common.webhook_send import Resolver, WebhookError, post, system_resolver
 
 __all__ = ["MAX_URL_LENGTH", "REASON_INTERNAL", "REASON_INTERNAL_ERROR", "REASON_QUEUE_FULL", "REASON_REFUSED",
-           "REASON_TIMEOUT", "REASON_USER_BUSY", "Dispatcher", "Job", "Policy", "WebhookError", "body", "check_url", "post", "redact",
-           "shown_reason", "url_problem"]
+           "REASON_TIMEOUT", "REASON_USER_BUSY", "Dispatcher", "Job", "Policy", "WebhookError", "body", "check_url",
+           "post", "redact", "shown_reason", "url_problem"]
 
 MAX_TEXT = 1900  # Discord refuses content over 2000 characters
 

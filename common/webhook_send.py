@@ -89,7 +89,8 @@ def post(url: str, payload: dict[str, Any], timeout: float, policy: Policy | Non
     finally:
         deadline.close()
     if not 200 <= status < 300:
-        raise WebhookError(f"HTTP {status}", f"{where} answered HTTP {status}", retry=status in (408, 429) or status >= 500)
+        raise WebhookError(f"HTTP {status}", f"{where} answered HTTP {status}",
+                           retry=status in (408, 429) or status >= 500)
 
 
 def _resolve(target: Target, resolve: Resolver, deadline: _Deadline, where: str) -> list[IPAddress]:

@@ -23,7 +23,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 # Tickers as exchanges print them: AAPL, BRK.B, RDS-A.
 SYMBOL_RE = re.compile(r"^[A-Z][A-Z0-9.\-]{0,9}$")
 # A host name as sent on the wire (ASCII, lower case; IDNA already applied); `_` for compose service names.
-HOST_NAME_RE = re.compile(r"(?=.{1,253}$)(?:[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?)(?:\.[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?)*")
+_LABEL = r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?"
+HOST_NAME_RE = re.compile(rf"(?=.{{1,253}}$)(?:{_LABEL})(?:\.{_LABEL})*")
 
 Port = Annotated[int, Field(ge=1, le=65535)]
 CsvList = Annotated[list[str], NoDecode]

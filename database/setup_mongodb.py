@@ -45,7 +45,8 @@ INDEXES: dict[str, list[IndexModel]] = {
     ALERT_HISTORY: [
         IndexModel([("alert_key", ASCENDING)], unique=True, name="uq_alert_key"),
         # Cooldown look-up (last alert of a symbol and rule) and "latest alerts".
-        IndexModel([("symbol", ASCENDING), ("rule", ASCENDING), ("quote_timestamp", DESCENDING)], name="ix_symbol_rule_time"),
+        IndexModel([("symbol", ASCENDING), ("rule", ASCENDING), ("quote_timestamp", DESCENDING)],
+                   name="ix_symbol_rule_time"),
         IndexModel([("created_at", DESCENDING)], name="ix_created"),
     ],
     # ALERT_STATE is keyed by _id ("price_band|SYMBOL"): no index of its own.
@@ -93,7 +94,7 @@ def main() -> None:
     setup_logging("setup_mongodb", settings)
     client = make_client(settings)
     ensure_indexes(get_db(client, settings))
-    get_logger("setup_mongodb").info("MongoDB %s: collections and indexes ready", settings.mongo_db)
+    get_logger("database.setup_mongodb").info("MongoDB %s: collections and indexes ready", settings.mongo_db)
 
 
 if __name__ == "__main__":

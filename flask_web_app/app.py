@@ -28,7 +28,7 @@ from flask_web_app.sessions import MongoSessionInterface
 from flask_web_app.views import api, auth, pages
 from logs.logger_config import get_logger, setup_logging
 
-log = get_logger("flask.app")
+log = get_logger("flask_web_app.app")
 csrf = CSRFProtect()
 
 

@@ -26,7 +26,7 @@ from database.mysql.dashboard import ping as mysql_ping
 from database.setup_mongodb import ensure_indexes
 from logs.logger_config import get_logger
 
-log = get_logger("flask.db")
+log = get_logger("flask_web_app.db")
 T = TypeVar("T")
 
 MONGO_ERRORS: tuple[type[Exception], ...] = (PyMongoError,)

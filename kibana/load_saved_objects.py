@@ -72,7 +72,8 @@ def wait_for_kibana(base: str, wait_seconds: float) -> None:
         except (urllib.error.URLError, OSError, ValueError) as exc:
             # 503 "Kibana server is not ready yet" while it starts; connection refused before.
             if time.monotonic() >= deadline:
-                raise SystemExit(f"kibana-setup: Kibana at {base} did not answer within {wait_seconds:.0f}s: {exc}") from exc
+                raise SystemExit(f"kibana-setup: Kibana at {base} did not answer within {wait_seconds:.0f}s: {exc}") \
+                    from exc
             time.sleep(3)
 
 
@@ -80,7 +81,8 @@ def load(base: str, index: str = DEFAULT_INDEX, wait_seconds: float = 300) -> di
     """Import the saved objects and make the logs data view Discover's default."""
     base = base.rstrip("/")
     wait_for_kibana(base, wait_seconds)
-    body, ctype = multipart("file", SAVED_OBJECTS.name, prepare_objects(SAVED_OBJECTS.read_text(encoding="utf-8"), index).encode())
+    objects = prepare_objects(SAVED_OBJECTS.read_text(encoding="utf-8"), index)
+    body, ctype = multipart("file", SAVED_OBJECTS.name, objects.encode())
     result = _request(f"{base}/api/saved_objects/_import?overwrite=true", data=body, content_type=ctype)
     if not result.get("success"):
         raise SystemExit(f"kibana-setup: import failed: {json.dumps(result.get('errors', result))[:2000]}")

@@ -10,8 +10,8 @@ it dropped.
 Usage in an entry point::
 
     from logs.logger_config import setup_logging, get_logger
-    setup_logging("producer")
-    log = get_logger("kafka_producer")
+    setup_logging("producer")                 # the service: on every record, stdout and Elasticsearch
+    log = get_logger("streaming.producer")    # the module: __name__, or its dotted name in a script
 """
 
 from __future__ import annotations
@@ -28,8 +28,10 @@ from collections import deque
 from datetime import UTC, datetime
 from typing import Any
 
+from common.retry import Backoff, retry
 from config import Settings, get_settings
 
+log = logging.getLogger(__name__)
 # Attributes every LogRecord has; anything else came in through `extra=`.
 _STANDARD_ATTRS = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
 # Our own transport's loggers must not feed back into the queue they drain.
@@ -122,6 +124,7 @@ class ElasticsearchHandler(logging.Handler):
         self._dropped = 0
         self._in_flight = 0
         self._closed = False
+        self._closing = threading.Event()  # set by close(): ends the waits between failed shipments
         self._template_ready = False
         self.shipped = 0
         self._thread = threading.Thread(target=self._run, name="es-log-shipper", daemon=True)
@@ -187,33 +190,33 @@ class ElasticsearchHandler(logging.Handler):
         with self._cond:
             dropped, self._dropped = self._dropped, 0
         if dropped:
-            logging.getLogger("logs.elasticsearch").warning(
+            log.warning(
                 "log queue was full: dropped %d oldest records bound for Elasticsearch", dropped
             )
 
+    def _ship_next(self) -> bool:
+        """Ship the next batch (a failed one goes back to the queue and raises); False once closed and empty."""
+        batch = self._take_batch()
+        if not batch:
+            return not self._closed
+        try:
+            self._ship(batch)
+        except Exception:
+            self._requeue(batch)
+            raise
+        with self._cond:
+            self.shipped += len(batch)
+            self._in_flight = 0
+            self._cond.notify_all()
+        self._report_drops()
+        return True
+
     def _run(self) -> None:
-        backoff = 0.5
-        while True:
-            batch = self._take_batch()
-            if not batch:
-                if self._closed:
-                    return
-                continue
-            try:
-                self._ship(batch)
-            except Exception:
-                self._requeue(batch)
-                if self._closed:
-                    return
-                time.sleep(backoff)
-                backoff = min(backoff * 2, self.max_backoff)
-                continue
-            backoff = 0.5
-            with self._cond:
-                self.shipped += len(batch)
-                self._in_flight = 0
-                self._cond.notify_all()
-            self._report_drops()
+        # Silent retries (log=None): a line about Elasticsearch being down would queue for it too.
+        backoff = Backoff(0.5, self.max_backoff)
+        while retry(self._ship_next, what="shipping logs", retry_on=(Exception,), stop=self._closing, backoff=backoff,
+                    log=None) is True:
+            pass
 
     # --- lifecycle -------------------------------------------------------------
     @property
@@ -232,6 +235,7 @@ class ElasticsearchHandler(logging.Handler):
         self.flush()
         with self._cond:
             self._closed = True
+            self._closing.set()
             self._cond.notify_all()
         super().close()
 
@@ -280,7 +284,7 @@ def _log_uncaught(exc_type: type[BaseException], exc: BaseException, tb: Any) ->
     if issubclass(exc_type, KeyboardInterrupt):
         sys.__excepthook__(exc_type, exc, tb)
         return
-    logging.getLogger("uncaught").critical("service stopped by an unhandled exception: %s", exc, exc_info=(exc_type, exc, tb))
+    log.critical("service stopped by an unhandled exception: %s", exc, exc_info=(exc_type, exc, tb))
 
 
 def get_logger(name: str) -> logging.Logger:

@@ -1,3 +1,5 @@
-"""Where quotes and market news come from: outside APIs (Alpha Vantage) and
-their parsing. Shared by the producer, the backfill and the news job; never
-imports any role's folder."""
+"""Where quotes come from, and when the market is open: the outside sources'
+clients (alpha_vantage: quotes, daily history and news; yahoo_finance: quotes)
+with their parsing and one kind of refusal (refusal), the simulator that stands
+in for them (simulator), and the NYSE calendar (market_hours). Shared by the
+producer, the batch and the news job; never imports any role's folder."""

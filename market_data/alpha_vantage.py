@@ -2,38 +2,31 @@
 NEWS_SENTIMENT (news), all spending one call budget.
 
 The free tier allows very few calls, and says no in several ways, all with
-HTTP 200. Every refusal becomes `AlphaVantageRefused(kind, detail)` so callers
-can log which and fall back (simulation for quotes, other sources for news).
+HTTP 200. Every refusal becomes `AlphaVantageRefused(kind, detail)` (kind: a
+market_data.refusal.Refusal, which says whether it ends the tick or the day) so
+callers can log which and fall back (simulation for quotes, other sources for news).
+`alpha_vantage_client(settings, db)` builds the client on the shared call budget.
 Parsing is pure (`parse_*`, `refusal_of`) and tested without a server.
 """
 
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import Callable
 from datetime import date
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import requests
 
 from config import Settings
+from market_data.refusal import Refusal, SourceRefused
+
+if TYPE_CHECKING:
+    from pymongo.database import Database
 
 USER_AGENT = "stock-analysis-system/1.0 (+https://github.com/; educational market dashboard)"
 
 
-class AlphaVantageRefused(Exception):  # noqa: N818 - it is a refusal, not a programming error
-    """The API (or our budget) said no. kind is one of KINDS."""
-
-    KINDS = (
-        "no_key", "budget_exhausted", "http_error", "timeout", "bad_payload",
-        "error_message", "rate_limit_note", "rate_limit_information", "empty_quote",
-    )
-
-    def __init__(self, kind: str, detail: str = "") -> None:
-        super().__init__(f"{kind}: {detail}" if detail else kind)
-        self.kind = kind
-        self.detail = detail
+class AlphaVantageRefused(SourceRefused):
+    """Alpha Vantage (or our budget for it) said no."""
 
 
 # --------------------------------------------------------------------------- budget
@@ -43,41 +36,17 @@ class CallBudget(Protocol):
         ...
 
 
-class LocalCallBudget:
-    """Per-minute and per-day call budget for one process (thread-safe)."""
-
-    def __init__(self, per_minute: int, per_day: int, clock: Callable[[], float] = time.time) -> None:
-        self.per_minute = per_minute
-        self.per_day = per_day
-        self.clock = clock
-        self._lock = threading.Lock()
-        self._minute: tuple[int, int] = (-1, 0)  # (minute number, calls)
-        self._day: tuple[int, int] = (-1, 0)  # (day number, calls)
-
-    def try_spend(self) -> bool:
-        now = self.clock()
-        minute, day = int(now // 60), int(now // 86400)
-        with self._lock:
-            m_calls = self._minute[1] if self._minute[0] == minute else 0
-            d_calls = self._day[1] if self._day[0] == day else 0
-            if m_calls >= self.per_minute or d_calls >= self.per_day:
-                return False
-            self._minute = (minute, m_calls + 1)
-            self._day = (day, d_calls + 1)
-            return True
-
-
 # --------------------------------------------------------------------------- parsing
 def refusal_of(payload: Any) -> AlphaVantageRefused | None:
     """The refusal a 200 answer carries, if any."""
     if not isinstance(payload, dict):
-        return AlphaVantageRefused("bad_payload", f"expected a JSON object, got {type(payload).__name__}")
+        return AlphaVantageRefused(Refusal.BAD_PAYLOAD, f"expected a JSON object, got {type(payload).__name__}")
     if "Error Message" in payload:
-        return AlphaVantageRefused("error_message", str(payload["Error Message"])[:300])
+        return AlphaVantageRefused(Refusal.ERROR_MESSAGE, str(payload["Error Message"])[:300])
     if "Note" in payload:
-        return AlphaVantageRefused("rate_limit_note", str(payload["Note"])[:300])
+        return AlphaVantageRefused(Refusal.RATE_LIMIT_NOTE, str(payload["Note"])[:300])
     if "Information" in payload:
-        return AlphaVantageRefused("rate_limit_information", str(payload["Information"])[:300])
+        return AlphaVantageRefused(Refusal.RATE_LIMIT_INFORMATION, str(payload["Information"])[:300])
     return None
 
 
@@ -90,7 +59,7 @@ def parse_global_quote(payload: dict[str, Any]) -> dict[str, Any]:
     """GLOBAL_QUOTE → {symbol, price, volume, open, high, low, previous_close, change_percent, latest_trading_day}."""
     quote = payload.get("Global Quote")
     if not quote:
-        raise AlphaVantageRefused("empty_quote", "empty \"Global Quote\" (unknown symbol or throttled)")
+        raise AlphaVantageRefused(Refusal.EMPTY_QUOTE, "empty \"Global Quote\" (unknown symbol or throttled)")
     try:
         return {
             "symbol": str(quote["01. symbol"]).upper(),
@@ -104,14 +73,14 @@ def parse_global_quote(payload: dict[str, Any]) -> dict[str, Any]:
             "change_percent": _num(quote, "10. change percent"),
         }
     except (KeyError, ValueError, TypeError) as exc:
-        raise AlphaVantageRefused("bad_payload", f"unexpected Global Quote fields: {exc!r}") from exc
+        raise AlphaVantageRefused(Refusal.BAD_PAYLOAD, f"unexpected Global Quote fields: {exc!r}") from exc
 
 
 def parse_daily_series(payload: dict[str, Any]) -> list[dict[str, Any]]:
     """TIME_SERIES_DAILY → [{date, open, high, low, close, volume}], oldest first."""
     series = payload.get("Time Series (Daily)")
     if not isinstance(series, dict) or not series:
-        raise AlphaVantageRefused("bad_payload", "no \"Time Series (Daily)\" in the answer")
+        raise AlphaVantageRefused(Refusal.BAD_PAYLOAD, "no \"Time Series (Daily)\" in the answer")
     rows = []
     try:
         for day, bar in series.items():
@@ -124,7 +93,7 @@ def parse_daily_series(payload: dict[str, Any]) -> list[dict[str, Any]]:
                 "volume": int(_num(bar, "5. volume")),
             })
     except (KeyError, ValueError, TypeError) as exc:
-        raise AlphaVantageRefused("bad_payload", f"unexpected daily bar: {exc!r}") from exc
+        raise AlphaVantageRefused(Refusal.BAD_PAYLOAD, f"unexpected daily bar: {exc!r}") from exc
     rows.sort(key=lambda r: r["date"])
     return rows
 
@@ -145,21 +114,21 @@ class AlphaVantageClient:
 
     def _call(self, **params: str) -> dict[str, Any]:
         if not self.api_key:
-            raise AlphaVantageRefused("no_key", "ALPHA_VANTAGE_API_KEY is not set")
+            raise AlphaVantageRefused(Refusal.NO_KEY, "ALPHA_VANTAGE_API_KEY is not set")
         if not self.budget.try_spend():
-            raise AlphaVantageRefused("budget_exhausted", "call budget for this minute/day is spent")
+            raise AlphaVantageRefused(Refusal.BUDGET_EXHAUSTED, "call budget for this minute/day is spent")
         try:
             resp = self.session.get(self.url, params={**params, "apikey": self.api_key}, timeout=self.timeout)
         except requests.Timeout as exc:
-            raise AlphaVantageRefused("timeout", f"no answer in {self.timeout}s") from exc
+            raise AlphaVantageRefused(Refusal.TIMEOUT, f"no answer in {self.timeout}s") from exc
         except requests.RequestException as exc:
-            raise AlphaVantageRefused("http_error", type(exc).__name__) from exc
+            raise AlphaVantageRefused(Refusal.HTTP_ERROR, type(exc).__name__) from exc
         if resp.status_code != 200:
-            raise AlphaVantageRefused("http_error", f"HTTP {resp.status_code}")
+            raise AlphaVantageRefused(Refusal.HTTP_ERROR, f"HTTP {resp.status_code}")
         try:
             payload = resp.json()
         except ValueError as exc:
-            raise AlphaVantageRefused("bad_payload", "answer is not JSON") from exc
+            raise AlphaVantageRefused(Refusal.BAD_PAYLOAD, "answer is not JSON") from exc
         refusal = refusal_of(payload)
         if refusal is not None:
             raise refusal
@@ -168,7 +137,7 @@ class AlphaVantageClient:
     def global_quote(self, symbol: str) -> dict[str, Any]:
         quote = parse_global_quote(self._call(function="GLOBAL_QUOTE", symbol=symbol))
         if quote["symbol"] != symbol.upper():
-            raise AlphaVantageRefused("bad_payload", f"asked for {symbol}, got {quote['symbol']}")
+            raise AlphaVantageRefused(Refusal.BAD_PAYLOAD, f"asked for {symbol}, got {quote['symbol']}")
         return quote
 
     def daily_series(self, symbol: str, outputsize: str = "compact") -> list[dict[str, Any]]:
@@ -177,5 +146,16 @@ class AlphaVantageClient:
     def news_sentiment(self, tickers: list[str], limit: int = 50) -> dict[str, Any]:
         payload = self._call(function="NEWS_SENTIMENT", tickers=",".join(tickers), limit=str(limit))
         if not isinstance(payload.get("feed"), list):
-            raise AlphaVantageRefused("bad_payload", "no \"feed\" list in NEWS_SENTIMENT answer")
+            raise AlphaVantageRefused(Refusal.BAD_PAYLOAD, "no \"feed\" list in NEWS_SENTIMENT answer")
         return payload
+
+
+def alpha_vantage_client(settings: Settings, db: Database) -> AlphaVantageClient | None:
+    """The one way every role gets Alpha Vantage: a client spending the call budget all
+    processes share (in MongoDB), or None without ALPHA_VANTAGE_API_KEY."""
+    if not settings.alpha_vantage_api_key:
+        return None
+    from database.mongo.api_budget import MongoCallBudget
+
+    budget = MongoCallBudget(db, settings.alpha_vantage_calls_per_minute, settings.alpha_vantage_calls_per_day)
+    return AlphaVantageClient(settings, budget)

@@ -41,28 +41,23 @@ from urllib.parse import urlsplit
 
 from curl_cffi import requests as curl_requests
 
+from common.retry import Backoff
 from config import Settings
+from market_data.refusal import Refusal, SourceRefused
 
 IMPERSONATE = "chrome"  # curl_cffi's newest Chrome: fingerprint, agent and client hints together
 BATCH_MAX = 99  # symbols per /v7/finance/quote request (Yahoo's limit)
 CONSENT_HOSTS = ("guce.", "consent.")  # where Yahoo sends EU visitors before any cookie
-BACKOFF_FIRST = 60.0
-BACKOFF_MAX = 1800.0
+BACKOFF = Backoff(60.0, 1800.0)
 UNKNOWN_SYMBOL_RETRY = timedelta(hours=6)  # a symbol Yahoo does not know is asked again after this
-BACKOFF_KINDS = {"rate_limited", "denied", "html_page", "consent", "no_crumb", "invalid_crumb", "unreachable",
-                 "timeout", "http_error"}
+BACKOFF_KINDS = {Refusal.RATE_LIMITED, Refusal.DENIED, Refusal.HTML_PAGE, Refusal.CONSENT, Refusal.NO_CRUMB,
+                 Refusal.INVALID_CRUMB, Refusal.UNREACHABLE, Refusal.TIMEOUT, Refusal.HTTP_ERROR}
 
 
-class YahooRefused(Exception):  # noqa: N818 - it is a refusal, not a programming error
-    """Yahoo said no (or we are backing off). kind is one of KINDS."""
+class YahooRefused(SourceRefused):
+    """Yahoo said no (or we are backing off)."""
 
-    KINDS = ("rate_limited", "denied", "html_page", "consent", "no_crumb", "invalid_crumb", "unknown_symbol",
-             "http_error", "timeout", "unreachable", "bad_payload", "backing_off", "symbol_skipped")
-
-    def __init__(self, kind: str, detail: str = "") -> None:
-        super().__init__(f"{kind}: {detail}" if detail else kind)
-        self.kind = kind
-        self.detail = detail
+    retry_after: str | None = None  # the Retry-After header of a 429/999 answer
 
 
 @dataclass(frozen=True)
@@ -102,12 +97,12 @@ def _first(values: list[Any] | None) -> float | None:
 def chart_error(payload: Any) -> YahooRefused | None:
     """The refusal a chart answer carries in chart.error, if any."""
     if not isinstance(payload, dict) or not isinstance(payload.get("chart"), dict):
-        return YahooRefused("bad_payload", "no \"chart\" object in the answer")
+        return YahooRefused(Refusal.BAD_PAYLOAD, "no \"chart\" object in the answer")
     error = payload["chart"].get("error")
     if error:
         code = str(error.get("code", "")) if isinstance(error, dict) else str(error)
         description = str(error.get("description", ""))[:200] if isinstance(error, dict) else ""
-        kind = "unknown_symbol" if code == "Not Found" else "bad_payload"
+        kind = Refusal.UNKNOWN_SYMBOL if code == "Not Found" else Refusal.BAD_PAYLOAD
         return YahooRefused(kind, f"{code}: {description}".strip(": "))
     return None
 
@@ -119,13 +114,13 @@ def parse_chart(payload: Any, symbol: str) -> YahooQuote:
         raise refusal
     results = payload["chart"].get("result") or []
     if not results or not isinstance(results[0], dict):
-        raise YahooRefused("bad_payload", "empty chart.result")
+        raise YahooRefused(Refusal.BAD_PAYLOAD, "empty chart.result")
     result = results[0]
     try:
         meta = result["meta"]
         got = str(meta["symbol"]).upper()
         if got != symbol.upper():
-            raise YahooRefused("bad_payload", f"asked for {symbol}, got {got}")
+            raise YahooRefused(Refusal.BAD_PAYLOAD, f"asked for {symbol}, got {got}")
         price = float(meta["regularMarketPrice"])
         bars = (result.get("indicators", {}).get("quote") or [{}])[0]
         previous_close = float(meta.get("previousClose") or meta["chartPreviousClose"])
@@ -151,9 +146,9 @@ def parse_chart(payload: Any, symbol: str) -> YahooQuote:
     except YahooRefused:
         raise
     except (KeyError, IndexError, TypeError, ValueError) as exc:
-        raise YahooRefused("bad_payload", f"unexpected chart fields: {exc!r}") from exc
+        raise YahooRefused(Refusal.BAD_PAYLOAD, f"unexpected chart fields: {exc!r}") from exc
     if quote.price <= 0 or quote.previous_close <= 0 or quote.low <= 0:
-        raise YahooRefused("bad_payload", f"non-positive price in the answer for {symbol}")
+        raise YahooRefused(Refusal.BAD_PAYLOAD, f"non-positive price in the answer for {symbol}")
     return quote
 
 
@@ -166,7 +161,7 @@ def finance_error(payload: Any) -> YahooRefused | None:
         if error:
             code = str(error.get("code", "")) if isinstance(error, dict) else ""
             description = str(error.get("description", ""))[:200] if isinstance(error, dict) else str(error)[:200]
-            kind = "invalid_crumb" if "invalid crumb" in description.lower() else "bad_payload"
+            kind = Refusal.INVALID_CRUMB if "invalid crumb" in description.lower() else Refusal.BAD_PAYLOAD
             return YahooRefused(kind, f"{code}: {description}".strip(": "))
     return None
 
@@ -187,9 +182,9 @@ def parse_quote(item: dict[str, Any]) -> YahooQuote:
             market_time=_ts(item["regularMarketTime"]), market_state=str(item.get("marketState", "")),
         )
     except (KeyError, TypeError, ValueError) as exc:
-        raise YahooRefused("bad_payload", f"unexpected quote fields: {exc!r}") from exc
+        raise YahooRefused(Refusal.BAD_PAYLOAD, f"unexpected quote fields: {exc!r}") from exc
     if quote.price <= 0 or quote.previous_close <= 0 or quote.low <= 0:
-        raise YahooRefused("bad_payload", f"non-positive price in the answer for {symbol}")
+        raise YahooRefused(Refusal.BAD_PAYLOAD, f"non-positive price in the answer for {symbol}")
     return quote
 
 
@@ -201,7 +196,7 @@ def parse_quotes(payload: Any, symbols: list[str]) -> tuple[dict[str, YahooQuote
         raise refusal
     result = payload.get("quoteResponse", {}).get("result") if isinstance(payload, dict) else None
     if not isinstance(result, list):
-        raise YahooRefused("bad_payload", "no quoteResponse.result in the answer")
+        raise YahooRefused(Refusal.BAD_PAYLOAD, "no quoteResponse.result in the answer")
     quotes: dict[str, YahooQuote] = {}
     refused: dict[str, YahooRefused] = {}
     asked = {s.upper(): s for s in symbols}
@@ -215,7 +210,7 @@ def parse_quotes(payload: Any, symbols: list[str]) -> tuple[dict[str, YahooQuote
             refused[symbol] = exc
     for symbol in symbols:
         if symbol not in quotes and symbol not in refused:
-            refused[symbol] = YahooRefused("unknown_symbol", "Not Found: not in Yahoo's quote answer")
+            refused[symbol] = YahooRefused(Refusal.UNKNOWN_SYMBOL, "Not Found: not in Yahoo's quote answer")
     return quotes, refused
 
 
@@ -237,15 +232,15 @@ def _is_consent(resp: Any) -> bool:
 def _refusal(resp: Any) -> YahooRefused | None:
     """The refusal an answer carries in its status or body before any JSON is read."""
     if resp.status_code in (429, 999):
-        kind = "rate_limited" if resp.status_code == 429 else "denied"
+        kind = Refusal.RATE_LIMITED if resp.status_code == 429 else Refusal.DENIED
         refusal = YahooRefused(kind, f"HTTP {resp.status_code} {resp.text.strip()[:80]}".strip())
         refusal.retry_after = resp.headers.get("Retry-After")  # type: ignore[attr-defined]
         return refusal
     if _is_consent(resp):
-        return YahooRefused("consent", f"Yahoo's cookie-consent page ({str(resp.url).split('?')[0]}): "
+        return YahooRefused(Refusal.CONSENT, f"Yahoo's cookie-consent page ({str(resp.url).split('?')[0]}): "
                                        "Yahoo wants consent from this address; not given automatically")
     if _looks_like_html(resp):
-        return YahooRefused("html_page", f"HTTP {resp.status_code} HTML page instead of JSON "
+        return YahooRefused(Refusal.HTML_PAGE, f"HTTP {resp.status_code} HTML page instead of JSON "
                                          f"(consent or error page, {str(resp.url).split('?')[0]})")
     return None
 
@@ -265,16 +260,16 @@ class YahooFinanceClient:
 
     def _back_off(self, now: datetime, retry_after: str | None) -> float:
         self.failures += 1
-        seconds = min(BACKOFF_FIRST * 2 ** (self.failures - 1), BACKOFF_MAX)
+        seconds = BACKOFF.delay(self.failures)
         if retry_after and retry_after.strip().isdigit():
-            seconds = min(max(float(retry_after), seconds), BACKOFF_MAX)
+            seconds = min(max(float(retry_after), seconds), BACKOFF.maximum)
         self.blocked_until = now + timedelta(seconds=seconds)
         return seconds
 
     def _guarded(self, now: datetime, call: Any) -> Any:
         """call() unless backing off; a refusal that warrants it starts (or extends) the backoff."""
         if self.blocked_until is not None and now < self.blocked_until:
-            raise YahooRefused("backing_off", f"until {self.blocked_until:%H:%M:%S} UTC")
+            raise YahooRefused(Refusal.BACKING_OFF, f"until {self.blocked_until:%H:%M:%S} UTC")
         try:
             result = call()
         except YahooRefused as exc:
@@ -291,9 +286,9 @@ class YahooFinanceClient:
         try:
             return self.session.get(url, params=params, timeout=self.timeout, allow_redirects=True)
         except curl_requests.exceptions.Timeout as exc:
-            raise YahooRefused("timeout", f"no answer in {self.timeout:g}s") from exc
+            raise YahooRefused(Refusal.TIMEOUT, f"no answer in {self.timeout:g}s") from exc
         except curl_requests.exceptions.RequestException as exc:
-            raise YahooRefused("unreachable", type(exc).__name__) from exc
+            raise YahooRefused(Refusal.UNREACHABLE, type(exc).__name__) from exc
 
     def _handshake(self) -> str:
         """Cookie from YAHOO_COOKIE_URL, then the crumb that goes with it (as yfinance does)."""
@@ -306,7 +301,7 @@ class YahooFinanceClient:
             raise refusal
         crumb = resp.text.strip()
         if resp.status_code != 200 or not crumb or crumb.startswith(("<", "{")) or len(crumb) > 64:
-            raise YahooRefused("no_crumb", f"HTTP {resp.status_code} {crumb[:80]!r} from /v1/test/getcrumb")
+            raise YahooRefused(Refusal.NO_CRUMB, f"HTTP {resp.status_code} {crumb[:80]!r} from /v1/test/getcrumb")
         return crumb
 
     def _get_json(self, path: str, params: dict[str, str]) -> tuple[int, Any]:
@@ -322,11 +317,11 @@ class YahooFinanceClient:
                 payload = resp.json()
             except ValueError as exc:
                 if resp.status_code != 200:
-                    raise YahooRefused("http_error", f"HTTP {resp.status_code}") from exc
-                raise YahooRefused("bad_payload", "answer is not JSON") from exc
+                    raise YahooRefused(Refusal.HTTP_ERROR, f"HTTP {resp.status_code}") from exc
+                raise YahooRefused(Refusal.BAD_PAYLOAD, "answer is not JSON") from exc
             if resp.status_code == 401:
                 error = finance_error(payload)
-                if error is not None and error.kind == "invalid_crumb":
+                if error is not None and error.kind is Refusal.INVALID_CRUMB:
                     # Cookie and crumb expired or were never good: start over, once.
                     self.crumb = None
                     self.session.cookies.clear()
@@ -346,7 +341,7 @@ class YahooFinanceClient:
         ask = []
         for symbol in symbols:
             if symbol in self.unknown and now < self.unknown[symbol]:
-                refused[symbol] = YahooRefused("symbol_skipped", "Yahoo did not know it")
+                refused[symbol] = YahooRefused(Refusal.SYMBOL_SKIPPED, "Yahoo did not know it")
             else:
                 ask.append(symbol)
         for batch in batches(ask):
@@ -359,7 +354,7 @@ class YahooFinanceClient:
                 continue
             quotes.update(got)
             for symbol, exc in missing.items():
-                if exc.kind == "unknown_symbol":
+                if exc.kind is Refusal.UNKNOWN_SYMBOL:
                     self.unknown[symbol] = now + UNKNOWN_SYMBOL_RETRY
             refused.update(missing)
         return quotes, refused
@@ -367,18 +362,18 @@ class YahooFinanceClient:
     def _quote_batch(self, batch: list[str]) -> tuple[dict[str, YahooQuote], dict[str, YahooRefused]]:
         status, payload = self._get_json("/v7/finance/quote", {"symbols": ",".join(batch)})
         if status != 200:
-            raise finance_error(payload) or YahooRefused("http_error", f"HTTP {status}")
+            raise finance_error(payload) or YahooRefused(Refusal.HTTP_ERROR, f"HTTP {status}")
         return parse_quotes(payload, batch)
 
     # ------------------------------------------------------------------ chart
     def quote(self, symbol: str, now: datetime) -> YahooQuote:
         """One symbol's quote from the chart endpoint (its one-minute bars and session times)."""
         if symbol in self.unknown and now < self.unknown[symbol]:
-            raise YahooRefused("symbol_skipped", "Yahoo did not know it")
+            raise YahooRefused(Refusal.SYMBOL_SKIPPED, "Yahoo did not know it")
         try:
             return self._guarded(now, lambda: self._chart(symbol))
         except YahooRefused as exc:
-            if exc.kind == "unknown_symbol":
+            if exc.kind is Refusal.UNKNOWN_SYMBOL:
                 self.unknown[symbol] = now + UNKNOWN_SYMBOL_RETRY
             raise
 
@@ -386,7 +381,7 @@ class YahooFinanceClient:
         status, payload = self._get_json(f"/v8/finance/chart/{symbol}", {"range": "1d", "interval": "1m"})
         if status != 200:
             refusal = chart_error(payload)
-            if refusal is not None and refusal.kind == "unknown_symbol":
+            if refusal is not None and refusal.kind is Refusal.UNKNOWN_SYMBOL:
                 raise refusal
-            raise YahooRefused("http_error", f"HTTP {status}")
+            raise YahooRefused(Refusal.HTTP_ERROR, f"HTTP {status}")
         return parse_chart(payload, symbol)

@@ -14,7 +14,9 @@ from elastic_transport import Urllib3HttpNode
 
 
 class CompatNode(Urllib3HttpNode):
-    def perform_request(self, method: str, target: str, body: Any = None, headers: Any = None, request_timeout: Any = None) -> Any:  # type: ignore[override]
+    def perform_request(  # type: ignore[override]
+        self, method: str, target: str, body: Any = None, headers: Any = None, request_timeout: Any = None
+    ) -> Any:
         fixed = dict(headers or {})
         for key in list(fixed):
             value = str(fixed[key])

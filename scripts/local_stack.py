@@ -242,7 +242,8 @@ def main(argv: list[str] | None = None) -> int:
 
     stack = LocalStack(flask_port=args.flask_port or free_port(), poll_interval=args.poll_interval,
                        mysql_host=args.mysql_host, mysql_port=args.mysql_port, mysql_user=args.mysql_user,
-                       mysql_password=args.mysql_password, mysql_database=args.mysql_database, roles=[r for r in args.roles.split(",") if r])
+                       mysql_password=args.mysql_password, mysql_database=args.mysql_database,
+                       roles=[r for r in args.roles.split(",") if r])
     stopping: list[int] = []
 
     def _stop(signum: int, _frame: Any) -> None:
@@ -256,7 +257,8 @@ def main(argv: list[str] | None = None) -> int:
         while True:
             for role, proc in stack.processes.items():
                 if not proc.running:
-                    print(f"{role} exited with {proc.proc.returncode if proc.proc else '?'}; see {proc.log_path}", file=sys.stderr)
+                    code = proc.proc.returncode if proc.proc else "?"
+                    print(f"{role} exited with {code}; see {proc.log_path}", file=sys.stderr)
                     raise KeyboardInterrupt
             time.sleep(1.0)  # watch the roles; Ctrl-C / SIGTERM interrupts
     except KeyboardInterrupt:

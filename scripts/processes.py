@@ -29,7 +29,8 @@ def service_env(env: dict[str, str]) -> dict[str, str]:
 class ServiceProcess:
     """One role (e.g. streaming/consumer.py) as a child process with its output in a file."""
 
-    def __init__(self, script: str, env: dict[str, str], args: list[str] | None = None, name: str | None = None) -> None:
+    def __init__(self, script: str, env: dict[str, str], args: list[str] | None = None,
+                 name: str | None = None) -> None:
         self.script = script
         self.env = env
         self.args = args or []
@@ -72,7 +73,8 @@ class ServiceProcess:
             self.proc.wait()
 
 
-def run_script(script: str, env: dict[str, str], args: list[str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def run_script(script: str, env: dict[str, str], args: list[str] | None = None,
+               timeout: float = 300) -> subprocess.CompletedProcess[str]:
     """Run a one-shot entry point to completion (e.g. batch/daily_aggregation.py)."""
     return subprocess.run(
         [sys.executable, script, *(args or [])], cwd=ROOT, env=service_env(env),

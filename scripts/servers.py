@@ -66,7 +66,8 @@ class ServerProcess:
         self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                      env=self.child_env())
         try:
-            wait_for(lambda: self._alive() and self.ready(), timeout=self.start_timeout, what=f"{self.name} on port {self.port}")
+            wait_for(lambda: self._alive() and self.ready(), timeout=self.start_timeout,
+                     what=f"{self.name} on port {self.port}")
         except TimeoutError:
             self.stop()
             raise RuntimeError(f"{self.name} did not start; see {self.log_path}") from None
@@ -102,7 +103,8 @@ class TansuBroker(ServerProcess):
 
     name = "tansu"
 
-    def __init__(self, port: int | None = None, storage: str = "memory://tansu/", extra_env: dict[str, str] | None = None) -> None:
+    def __init__(self, port: int | None = None, storage: str = "memory://tansu/",
+                 extra_env: dict[str, str] | None = None) -> None:
         super().__init__(port)
         self.storage = storage
         self.extra_env = extra_env or {}
@@ -156,7 +158,8 @@ class OsmemSearch(ServerProcess):
         return f"http://127.0.0.1:{self.port}"
 
     def command(self) -> list[str]:
-        return [_package_bin("osmem_server", "osmem-server"), "-addr", f"127.0.0.1:{self.port}", "-no-stdin-watch", "-no-ja"]
+        return [_package_bin("osmem_server", "osmem-server"), "-addr", f"127.0.0.1:{self.port}", "-no-stdin-watch",
+                "-no-ja"]
 
     def ready(self) -> bool:
         return requests.get(self.url, timeout=1).status_code == 200

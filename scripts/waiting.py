@@ -22,7 +22,8 @@ def wait_for(condition: Callable[[], T], timeout: float = 30.0, interval: float 
         except Exception as exc:  # the server may not be up yet
             last_exc = exc
         if time.monotonic() >= deadline:
-            raise TimeoutError(f"timed out after {timeout}s waiting for {what}" + (f" (last error: {last_exc!r})" if last_exc else ""))
+            last = f" (last error: {last_exc!r})" if last_exc else ""
+            raise TimeoutError(f"timed out after {timeout}s waiting for {what}{last}")
         time.sleep(interval)
 
 

@@ -101,7 +101,8 @@ class Deliveries:
         def add(channel: str, recipient: str, target: str, user_id: str | None, status: str = "pending",
                 error: str | None = None, url: str | None = None) -> None:
             doc = {"_id": f"{alert.key}|{channel}|{recipient}", "alert_key": alert.key, "symbol": alert.symbol,
-                   "rule": alert.rule, "message": alert.message, "quote_timestamp": alert.quote_timestamp, "day": day, "channel": channel, "recipient": recipient, "target": target,
+                   "rule": alert.rule, "message": alert.message, "quote_timestamp": alert.quote_timestamp, "day": day,
+                   "channel": channel, "recipient": recipient, "target": target,
                    "user_id": user_id, "status": status, "error": error, "attempts": 0, "created_at": now,
                    "updated_at": now, "url": url, "text": render_webhook_text(alert) if channel == WEBHOOK else None}
             planned.append(mongo_alerts.plan_delivery(self.db, doc)[0])
@@ -119,7 +120,8 @@ class Deliveries:
             if not user_wants(rules, alert):
                 continue
             status, error = "pending", None
-            if rules.user_id not in existing and mongo_alerts.counted_alerts(self.db, rules.user_id, day) >= rules.daily_cap:
+            if rules.user_id not in existing and (
+                    mongo_alerts.counted_alerts(self.db, rules.user_id, day) >= rules.daily_cap):
                 status, error = "capped", f"daily cap of {rules.daily_cap} alert(s) reached"
             if self.mailer.enabled and rules.email and rules.email.lower() not in system_addresses:
                 # (An address in ALERT_EMAIL_RECIPIENTS gets every alert once already.)
@@ -153,7 +155,8 @@ class Deliveries:
                 doc["status"], doc["error"] = "failed", failure_reason(exc)
                 self.log.warning("alert %s: email to %r failed: %s", alert.key, doc["target"], exc)
             doc["attempts"] = doc.get("attempts", 0) + 1
-            mongo_alerts.set_delivery_status(self.db, doc["_id"], doc["status"], doc["error"], doc["attempts"], self.clock())
+            mongo_alerts.set_delivery_status(self.db, doc["_id"], doc["status"], doc["error"], doc["attempts"],
+                                             self.clock())
         sent = [d for d in emails if d["status"] in ("sent", "failed")]
         failed = [d for d in sent if d["status"] == "failed"]
         if failed:

@@ -32,7 +32,6 @@ from streaming.schema import format_timestamp
 
 PRICE_CHANGE = "price_change"
 VOLUME_SPIKE = "volume_spike"
-RULES = (PRICE_CHANGE, VOLUME_SPIKE)
 
 TIME_OF_DAY = "time_of_day"  # baseline kinds
 RECENT_AVERAGE = "recent_average"

@@ -33,6 +33,7 @@ from pymongo.errors import PyMongoError
 
 from common.clock import utc_now
 from common.mailer import SmtpMailer
+from common.retry import STOPPED, Backoff, retry
 from config import Settings
 from database.mongo import alerts as mongo_alerts
 from database.mongo.prices import volumes_before, volumes_in_windows
@@ -55,14 +56,7 @@ from streaming.alert_rules import (
     time_of_day_baseline,
     volume_alert,
 )
-from streaming.kafka_io import (
-    Backoff,
-    DeadLetter,
-    consume_batches,
-    next_offsets,
-    retry_until,
-    send_dead_letters,
-)
+from streaming.kafka_io import DeadLetter, consume_batches, next_offsets, send_dead_letters
 from streaming.schema import Acceptance, InvalidQuote, parse_message
 
 STORE_ERRORS = (PyMongoError, pymysql.err.OperationalError, pymysql.err.InterfaceError, MySQLUnavailableError)
@@ -245,9 +239,9 @@ class AlertService:
                                self.settings.kafka_dlq_topic, reason, exc_info=True)
                 dead.append(DeadLetter(rec, reason))
         if dead and self.dlq is not None:
-            sent = retry_until(lambda: send_dead_letters(self.dlq, self.settings.kafka_dlq_topic, dead) or True,
-                               self.stop, "sending to the dead-letter topic", (KafkaError,))
-            if sent is None:
+            sent = retry(lambda: send_dead_letters(self.dlq, self.settings.kafka_dlq_topic, dead),
+                         what="sending to the dead-letter topic", retry_on=(KafkaError,), stop=self.stop)
+            if sent is STOPPED:
                 return False
         try:
             self.consumer.commit(next_offsets(records))
@@ -261,11 +255,11 @@ class AlertService:
             return True  # the market is closed: the last price repeated, nothing traded
         if not self.windows.known(quote["symbol"]):
             self.seed_window(quote["symbol"], quote["timestamp"])
+        at = f"{quote['symbol']} at {quote['timestamp']:%H:%M:%S}"
         for check, what in ((self.check_price, "price rule"), (self.check_volume, "volume rule")):
-            done = retry_until(lambda c=check: c(quote) or True, self.stop,
-                               f"storing alerts of the {what} for {quote['symbol']} at {quote['timestamp']:%H:%M:%S}",
-                               STORE_ERRORS, Backoff(0.5, 15.0))
-            if done is None:
+            done = retry(lambda c=check: c(quote), what=f"storing alerts of the {what} for {at}",
+                         retry_on=STORE_ERRORS, stop=self.stop, backoff=Backoff(0.5, 15.0))
+            if done is STOPPED:
                 return False
         return True
 
@@ -284,14 +278,15 @@ def run(settings: Settings, stop: threading.Event) -> int:
     from logs.logger_config import get_logger
     from streaming.kafka_io import ensure_topics, make_consumer, make_producer
 
-    log = get_logger("alerts")
+    log = get_logger("streaming.alerts")
     mailer = SmtpMailer(settings)
     if not mailer.enabled:
         log.info("email is off (SMTP_SERVER / EMAIL_SENDER not set): alerts are stored and logged, not emailed")
     elif not settings.alert_email_recipients:
         log.info("ALERT_EMAIL_RECIPIENTS is empty: alerts are emailed to opted-in users only")
     db = get_db(make_client(settings), settings)
-    if retry_until(lambda: ensure_indexes(db) or True, stop, "creating MongoDB indexes", (PyMongoError,)) is None:
+    indexed = retry(lambda: ensure_indexes(db), what="creating MongoDB indexes", retry_on=(PyMongoError,), stop=stop)
+    if indexed is STOPPED:
         return 0
     if not ensure_topics(settings, [settings.kafka_topic, settings.kafka_dlq_topic], stop):
         return 0

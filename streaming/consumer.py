@@ -27,9 +27,10 @@ from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
 from common.clock import utc_now
+from common.retry import STOPPED, Backoff, retry
 from config import Settings
 from database.mongo.prices import insert_quotes_refusing
-from streaming.kafka_io import Backoff, DeadLetter, consume_batches, next_offsets, retry_until, send_dead_letters
+from streaming.kafka_io import DeadLetter, consume_batches, next_offsets, send_dead_letters
 from streaming.schema import Acceptance, InvalidQuote, format_timestamp, parse_message, to_document
 
 SUMMARY_QUOTES = 10  # quotes named in the per-batch INFO line
@@ -76,9 +77,9 @@ class PriceConsumer:
         nothing is committed and the batch is redelivered to whoever reads next)."""
         good, dead = self.split(records, utc_now())
         docs = [doc for _, doc in good]
-        result = retry_until(lambda: insert_quotes_refusing(self.db, docs), self.stop, "writing quotes to MongoDB",
-                             (PyMongoError,), Backoff(0.5, 15.0))
-        if result is None:
+        result = retry(lambda: insert_quotes_refusing(self.db, docs), what="writing quotes to MongoDB",
+                       retry_on=(PyMongoError,), stop=self.stop, backoff=Backoff(0.5, 15.0))
+        if result is STOPPED:
             return False
         inserted, present, refused = result
         if refused:
@@ -86,9 +87,9 @@ class PriceConsumer:
             docs = [doc for i, doc in enumerate(docs) if i not in refused]
         if dead:
             # Before the commit: the offsets move past a bad record only once the DLQ holds it.
-            sent = retry_until(lambda: send_dead_letters(self.dlq, self.settings.kafka_dlq_topic, dead) or True,
-                               self.stop, "sending to the dead-letter topic", (KafkaError,))
-            if sent is None:
+            sent = retry(lambda: send_dead_letters(self.dlq, self.settings.kafka_dlq_topic, dead),
+                         what="sending to the dead-letter topic", retry_on=(KafkaError,), stop=self.stop)
+            if sent is STOPPED:
                 return False
         stored_at = time.time()
         self.stored += inserted
@@ -122,10 +123,11 @@ def run(settings: Settings, stop: threading.Event) -> int:
     from logs.logger_config import get_logger
     from streaming.kafka_io import ensure_topics, make_consumer, make_producer
 
-    log = get_logger("kafka_consumer")
+    log = get_logger("streaming.consumer")
     db = get_db(make_client(settings), settings)
     # The unique (symbol, timestamp) index is what makes redelivery harmless: have it first.
-    if retry_until(lambda: ensure_indexes(db) or True, stop, "creating MongoDB indexes", (PyMongoError,)) is None:
+    indexed = retry(lambda: ensure_indexes(db), what="creating MongoDB indexes", retry_on=(PyMongoError,), stop=stop)
+    if indexed is STOPPED:
         return 0
     if not ensure_topics(settings, [settings.kafka_topic, settings.kafka_dlq_topic], stop):
         return 0

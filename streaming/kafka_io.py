@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
@@ -20,10 +20,11 @@ from kafka.errors import KafkaError, TopicAlreadyExistsError
 from kafka.structs import OffsetAndMetadata
 
 from common.clock import utc_now
+from common.retry import STOPPED, retry
 from config import Settings
 
-T = TypeVar("T")
-log = logging.getLogger("kafka_io")
+log = logging.getLogger(__name__)
+KAFKA_DOWN = (KafkaError, OSError)
 
 # DLQ headers (values are UTF-8 bytes).
 H_REASON = "dlq.reason"
@@ -40,39 +41,6 @@ MAX_DLQ_VALUE = 900 * 1024
 MAX_DLQ_KEY = 1024  # a key is a ticker: a huge one is hostile, and value + key must fit too
 
 
-class Backoff:
-    """Exponential backoff delays: initial, x2 each time, capped; reset after a success."""
-
-    def __init__(self, initial: float = 0.5, maximum: float = 30.0) -> None:
-        self.initial = initial
-        self.maximum = maximum
-        self.current = initial
-
-    def next(self) -> float:
-        delay = self.current
-        self.current = min(self.current * 2, self.maximum)
-        return delay
-
-    def reset(self) -> None:
-        self.current = self.initial
-
-
-def retry_until(action: Callable[[], T], stop: threading.Event, what: str,
-                retry_on: tuple[type[BaseException], ...], backoff: Backoff | None = None) -> T | None:
-    """Run `action` until it succeeds (its value) or `stop` is set (None), logging each failure."""
-    backoff = backoff or Backoff()
-    attempt = 0
-    while not stop.is_set():
-        attempt += 1
-        try:
-            return action()
-        except retry_on as exc:
-            delay = backoff.next()
-            log.warning("%s failed (attempt %d): %s; retrying in %.1fs", what, attempt, exc or type(exc).__name__, delay)
-            stop.wait(delay)
-    return None
-
-
 def _common(settings: Settings) -> dict[str, Any]:
     return {"bootstrap_servers": settings.kafka_bootstrap_servers.split(","), "client_id": "stock-analysis-system"}
 
@@ -81,7 +49,7 @@ def ensure_topics(settings: Settings, names: Iterable[str], stop: threading.Even
     """Create the topics (partitions/replication from settings) unless they exist. Idempotent.
     Retries while the broker is unreachable; False only if stopped first."""
 
-    def create() -> bool:
+    def create() -> None:
         admin = KafkaAdminClient(**_common(settings), request_timeout_ms=15000)
         try:
             existing = set(admin.list_topics())
@@ -93,11 +61,10 @@ def ensure_topics(settings: Settings, names: Iterable[str], stop: threading.Even
                     log.info("created topic %s with %d partitions", name, settings.kafka_partitions)
                 except TopicAlreadyExistsError:
                     pass  # another service won the race
-            return True
         finally:
             admin.close()
 
-    return bool(retry_until(create, stop, "creating Kafka topics", (KafkaError, OSError)))
+    return retry(create, what="creating Kafka topics", retry_on=KAFKA_DOWN, stop=stop, log=log) is not STOPPED
 
 
 def make_producer(settings: Settings, stop: threading.Event, **overrides: Any) -> KafkaProducer | None:
@@ -113,8 +80,9 @@ def make_producer(settings: Settings, stop: threading.Event, **overrides: Any) -
         "key_serializer": lambda k: k.encode("utf-8") if isinstance(k, str) else k,
     }
     config.update(overrides)
-    return retry_until(lambda: KafkaProducer(**config), stop, "connecting the Kafka producer",
-                       (KafkaError, OSError))
+    producer = retry(lambda: KafkaProducer(**config), what="connecting the Kafka producer", retry_on=KAFKA_DOWN,
+                     stop=stop, log=log)
+    return None if producer is STOPPED else producer
 
 
 def make_consumer(settings: Settings, group: str, topics: list[str], stop: threading.Event,
@@ -139,7 +107,8 @@ def make_consumer(settings: Settings, group: str, topics: list[str], stop: threa
         consumer.subscribe(topics)
         return consumer
 
-    return retry_until(connect, stop, f"connecting Kafka consumer group {group}", (KafkaError, OSError))
+    consumer = retry(connect, what=f"connecting Kafka consumer group {group}", retry_on=KAFKA_DOWN, stop=stop, log=log)
+    return None if consumer is STOPPED else consumer
 
 
 def consume_batches(consumer: KafkaConsumer, stop: threading.Event, handle: Callable[[list[ConsumerRecord]], bool],

@@ -4,8 +4,8 @@ Each symbol's quote comes from the first source in QUOTE_SOURCES that gives one
 (default yahoo, alpha_vantage, simulated): Yahoo Finance's batch quotes (no key; all
 due symbols in one request per tick, 99 a request; market_data/yahoo_finance.py),
 Alpha Vantage GLOBAL_QUOTE within its shared call budget (needs ALPHA_VANTAGE_API_KEY;
-without one it is skipped, said once at start), then the simulator (market_data/simulator.py), which continues from the symbol's
-last real price. A refusal is logged once with its reason and the symbol falls to
+without one it is skipped, said once at start), then the simulator (market_data/simulator.py),
+which continues from the symbol's last real price. A refusal is logged once with its reason and the symbol falls to
 the next source; Yahoo is left alone while it backs off.
 
 Cadence per symbol, while the regular session is open (MARKET_CALENDAR): every
@@ -33,16 +33,15 @@ from pymongo.errors import PyMongoError
 
 from common.clock import utc_now
 from config import Settings
-from market_data.alpha_vantage import AlphaVantageClient, AlphaVantageRefused
+from market_data.alpha_vantage import AlphaVantageClient, AlphaVantageRefused, alpha_vantage_client
 from market_data.market_hours import MarketHours, Session
+from market_data.refusal import Refusal
 from market_data.simulator import MarketSimulator, interval_volume
 from market_data.yahoo_finance import BATCH_MAX, YahooFinanceClient, YahooQuote, YahooRefused, batches
 from streaming.schema import to_message
 
-# Refusals after which no further real call is tried in the same tick.
-STOP_TICK_KINDS = {"budget_exhausted", "rate_limit_note", "rate_limit_information", "no_key"}
 # Yahoo refusals already said (the backoff that follows is silent until it ends).
-QUIET_YAHOO_KINDS = {"backing_off", "symbol_skipped"}
+QUIET_YAHOO_KINDS = {Refusal.BACKING_OFF, Refusal.SYMBOL_SKIPPED}
 MAX_PENDING = 10000  # quotes kept for re-sending while the broker is away
 
 
@@ -132,7 +131,8 @@ class QuoteSource:
             return
         names = ",".join(symbols) if len(symbols) <= 5 else f"{','.join(symbols[:3])} and {len(symbols) - 3} more"
         self.log.warning("Yahoo refused %s (%s): %s; %s from %s until Yahoo answers again", names, exc.kind,
-                         exc.detail, names if exc.kind == "unknown_symbol" else "quotes come", self.fallback["yahoo"])
+                         exc.detail, names if exc.kind is Refusal.UNKNOWN_SYMBOL else "quotes come",
+                         self.fallback["yahoo"])
 
     def _from_yahoo(self, pending: list[str], now: datetime) -> dict[str, dict[str, Any]]:
         """All pending symbols in one batch request (99 a request): each answered symbol a yahoo quote."""
@@ -195,7 +195,7 @@ class QuoteSource:
                 self._budget_said = False
                 self._spent(now)
             except AlphaVantageRefused as exc:
-                if exc.kind == "budget_exhausted":
+                if exc.kind is Refusal.BUDGET_EXHAUSTED:
                     # Said once per exhaustion, not every tick.
                     if not self._budget_said:
                         self.log.info("Alpha Vantage call budget spent for now; %s until it refills",
@@ -206,7 +206,7 @@ class QuoteSource:
                     self._spent(now)  # the call reached the API and counted
                     self.log.warning("Alpha Vantage refused %s (%s): %s; %s for it this tick",
                                      symbol, exc.kind, exc.detail, self.fallback["alpha_vantage"])
-                if exc.kind in STOP_TICK_KINDS:
+                if exc.kind.ends_tick:
                     break
             except PyMongoError as exc:  # the shared budget lives in MongoDB
                 self.log.warning("call budget unavailable (%s); %s this tick", exc, self.fallback["alpha_vantage"])
@@ -316,17 +316,14 @@ def anchor_on_stored(simulator: MarketSimulator, settings: Settings, db: Any, lo
 
 def run(settings: Settings, stop: threading.Event) -> int:
     from database.mongo import get_db, make_client
-    from database.mongo.api_budget import MongoCallBudget
     from logs.logger_config import get_logger
     from streaming.kafka_io import ensure_topics, make_producer
 
-    log = get_logger("kafka_producer")
+    log = get_logger("streaming.producer")
     hours = MarketHours(settings.market_calendar)
     db = get_db(make_client(settings, server_selection_timeout_ms=2000), settings)
-    client: AlphaVantageClient | None = None
-    if settings.alpha_vantage_api_key and "alpha_vantage" in settings.quote_sources:
-        budget = MongoCallBudget(db, settings.alpha_vantage_calls_per_minute, settings.alpha_vantage_calls_per_day)
-        client = AlphaVantageClient(settings, budget)
+    client = alpha_vantage_client(settings, db) if "alpha_vantage" in settings.quote_sources else None
+    if client is not None:
         log.info("Alpha Vantage on: up to %d calls/minute and %d/day, round-robin over %s",
                  settings.alpha_vantage_calls_per_minute, settings.alpha_vantage_calls_per_day,
                  ", ".join(settings.stock_symbols))

@@ -68,7 +68,8 @@ def test_dags_load_with_schedules_from_the_settings(airflow_python: Path, tmp_pa
     dags = out["dags"]
     assert set(dags) == {"daily_batch", "news_pipeline", "maintenance"}
     expected = {
-        "daily_batch": ("daily_batch_dag.py", CUSTOM["BATCH_CRON"], {"market_day": [], "daily_aggregation": ["market_day"]}),
+        "daily_batch": ("daily_batch_dag.py", CUSTOM["BATCH_CRON"],
+                        {"market_day": [], "daily_aggregation": ["market_day"]}),
         "news_pipeline": ("news_pipeline_dag.py", CUSTOM["NEWS_CRON"], {"daily_news": []}),
         "maintenance": ("maintenance_dag.py", CUSTOM["MAINTENANCE_CRON"],
                         {"ensure_mongo_indexes": [], "backfill_history": ["ensure_mongo_indexes"]}),
@@ -100,7 +101,8 @@ def test_dags_load_with_schedules_from_the_settings(airflow_python: Path, tmp_pa
 def test_defaults_are_the_containers_schedules(airflow_python: Path, tmp_path: Path) -> None:
     out = probe(airflow_python, tmp_path, {})
     crons = {d: (v["cron"], v["timezone"]) for d, v in out["dags"].items()}
-    assert crons == {"daily_batch": ("0 0 * * *", "America/New_York"), "news_pipeline": ("0 8 * * *", "America/New_York"),
+    assert crons == {"daily_batch": ("0 0 * * *", "America/New_York"),
+                     "news_pipeline": ("0 8 * * *", "America/New_York"),
                      "maintenance": ("0 3 * * 0", "America/New_York")}
 
 

@@ -241,8 +241,9 @@ def test_slow_and_dead_webhooks_fail_with_the_reason_without_holding_up_the_stre
     dead = f"http://127.0.0.1:{free_port()}/down"
     user = add_user(db, "ann@example.test", [], alert_webhook_url=dead)
     receiver.delay["/slow"] = 3.0
-    env = stack.with_env(SMTP_SERVER="", ALERT_WEBHOOK_URL=receiver.url("/slow"), WEBHOOK_ALLOWED_HTTP_HOSTS="127.0.0.1",
-                         WEBHOOK_ALLOWED_INTERNAL_HOSTS="127.0.0.1", WEBHOOK_TIMEOUT_SECONDS="1", WEBHOOK_MAX_ATTEMPTS="2", WEBHOOK_RETRY_SECONDS="0.5")
+    env = stack.with_env(SMTP_SERVER="", ALERT_WEBHOOK_URL=receiver.url("/slow"),
+                         WEBHOOK_ALLOWED_HTTP_HOSTS="127.0.0.1", WEBHOOK_ALLOWED_INTERNAL_HOSTS="127.0.0.1",
+                         WEBHOOK_TIMEOUT_SECONDS="1", WEBHOOK_MAX_ATTEMPTS="2", WEBHOOK_RETRY_SECONDS="0.5")
     moves = [1.0, 6.0, 6.1, 11.0, 2.0, 1.0, 6.5] + [6.5] * 33  # three events in 40 quotes
     produce(settings.kafka_bootstrap_servers, settings.kafka_topic, moves_at("TSLA", OPEN, moves))
 

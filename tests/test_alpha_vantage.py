@@ -11,9 +11,10 @@ from pymongo import MongoClient
 
 from database.mongo.api_budget import MongoCallBudget
 from database.setup_mongodb import ensure_indexes
-from market_data.alpha_vantage import AlphaVantageClient, AlphaVantageRefused, LocalCallBudget, parse_daily_series
+from market_data.alpha_vantage import AlphaVantageClient, AlphaVantageRefused, parse_daily_series
 from scripts.servers import SecantusMongo
 from tests.conftest import Stack
+from tests.support.call_budget import LocalCallBudget
 from tests.support.http_fixture import RecordedApi, Response
 
 QUOTE = {"Global Quote": {
@@ -21,9 +22,11 @@ QUOTE = {"Global Quote": {
     "05. price": "261.0500", "06. volume": "287051", "07. latest trading day": "2026-01-13",
     "08. previous close": "260.2100", "09. change": "0.8400", "10. change percent": "0.3228%",
 }}
-NOTE = {"Note": "Thank you for using Alpha Vantage! Our standard API call frequency is 5 calls per minute and 500 calls per day."}
+NOTE = {"Note": "Thank you for using Alpha Vantage! Our standard API call frequency is 5 calls per minute "
+                "and 500 calls per day."}
 INFO = {"Information": "We have detected your API key as DEMO and our standard API rate limit is 25 requests per day."}
-ERROR = {"Error Message": "Invalid API call. Please retry or visit the documentation (https://www.alphavantage.co/documentation/) for GLOBAL_QUOTE."}
+ERROR = {"Error Message": "Invalid API call. Please retry or visit the documentation "
+                          "(https://www.alphavantage.co/documentation/) for GLOBAL_QUOTE."}
 
 
 def _json(payload: object, status: int = 200, delay: float = 0.0) -> Response:
@@ -34,7 +37,8 @@ def _json(payload: object, status: int = 200, delay: float = 0.0) -> Response:
 def client_for(recorded_api: RecordedApi, stack: Stack):  # type: ignore[no-untyped-def]
     def make(response: Response, key: str = "demo-key", budget: object | None = None) -> AlphaVantageClient:
         recorded_api.route("/query", response)
-        settings = stack.settings(alpha_vantage_url=recorded_api.url + "/query", alpha_vantage_api_key=key, http_timeout_seconds=0.5)
+        settings = stack.settings(alpha_vantage_url=recorded_api.url + "/query", alpha_vantage_api_key=key,
+                                  http_timeout_seconds=0.5)
         return AlphaVantageClient(settings, budget or LocalCallBudget(100, 100))  # type: ignore[arg-type]
     return make
 

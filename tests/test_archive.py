@@ -217,7 +217,8 @@ def test_a_failure_midway_keeps_everything_not_yet_uploaded(db: Database, settin
 
     assert not report.ok and "ConnectionError" in (report.error or "")
     assert [(p.symbol, p.day) for p in report.partitions] == [("AAPL", OLD_DAYS[0]), ("AAPL", OLD_DAYS[1])]
-    uploaded = [r for p in report.partitions for r in archive.read_partition(store, "realtime_prices", p.symbol, p.day) or []]
+    uploaded = [r for p in report.partitions
+                for r in archive.read_partition(store, "realtime_prices", p.symbol, p.day) or []]
     assert stored(db) == [d for d in before if d not in uploaded]
     assert len(store.keys("")) == 2
 
@@ -257,7 +258,8 @@ def test_read_archive_command_reads_a_day_back(db: Database, settings: Settings,
     assert "AAPL 2026-01-13: 4 quotes" in shown.stdout
     assert "open 100.0000  close 103.0000" in shown.stdout
 
-    lines = run_script("batch/read_archive.py", env, ["--symbol", "AAPL", "--date", "2026-01-13", "--jsonl"], timeout=60)
+    lines = run_script("batch/read_archive.py", env, ["--symbol", "AAPL", "--date", "2026-01-13", "--jsonl"],
+                       timeout=60)
     assert lines.returncode == 0 and len(lines.stdout.splitlines()) == 4
 
     listed = run_script("batch/read_archive.py", env, ["--list"], timeout=60)

@@ -10,10 +10,11 @@ import pymysql
 import pytest
 from pymongo.database import Database
 
-from batch.backfill import backfill, make_client
+from batch.backfill import backfill
 from batch.daily_aggregation import run
 from batch.indicators import rsi, sma
 from config.settings import Settings
+from market_data.alpha_vantage import alpha_vantage_client
 from market_data.market_hours import MarketHours
 from tests.batch_data import day_quotes, load, rows
 from tests.support.http_fixture import RecordedApi, Request, Response
@@ -46,7 +47,7 @@ def test_backfill_real_then_simulated_history_and_indicators_on_the_first_daily_
         "alpha_vantage_calls_per_minute": 10, "alpha_vantage_calls_per_day": 10, "backfill_days": 120,
         "simulation_seed": 7,
     })
-    summary = backfill(settings, db=mdb, conn=conn, today=TODAY, client=make_client(settings, mdb))
+    summary = backfill(settings, db=mdb, conn=conn, today=TODAY, client=alpha_vantage_client(settings, mdb))
     # 120 NYSE sessions each; AAPL one more: the synthetic real series has a bar on Labor Day
     # 2025, which is kept (a source's bar is not second-guessed by the calendar).
     assert summary.symbols == ["AAPL", "MSFT"] and summary.inserted == 121 + 120
@@ -95,7 +96,7 @@ def test_backfill_real_then_simulated_history_and_indicators_on_the_first_daily_
     assert float(today_rows[0]["sma_20"]) == pytest.approx(sma([*closes, 231.0]), abs=1e-4)
 
     # A second backfill skips symbols that have history and changes nothing.
-    again = backfill(settings, db=mdb, conn=conn, today=TODAY, client=make_client(settings, mdb))
+    again = backfill(settings, db=mdb, conn=conn, today=TODAY, client=alpha_vantage_client(settings, mdb))
     assert again.symbols == [] and again.skipped == ["AAPL", "MSFT"]
     assert len(recorded_api.calls("/query")) == 2
     assert len(_stored(conn, "AAPL")) == len(aapl) + 1
@@ -107,7 +108,7 @@ def test_backfill_without_key_simulates_and_stops_before_the_first_quote_day(
     # MSFT already streams since Monday the 12th: its history must end on Friday the 9th,
     # leaving the quote days to the daily job; its latest quote anchors the simulation.
     load(mdb, day_quotes("MSFT", date(2026, 1, 12), [410.0, 412.5], settings.tz))
-    summary = backfill(settings, db=mdb, conn=conn, today=TODAY, client=make_client(settings, mdb))
+    summary = backfill(settings, db=mdb, conn=conn, today=TODAY, client=alpha_vantage_client(settings, mdb))
     assert summary.real_days == {"AAPL": 0, "MSFT": 0}
     aapl, msft = _stored(conn, "AAPL"), _stored(conn, "MSFT")
     assert len(aapl) == 100 and aapl[-1]["date"] == date(2026, 1, 13)

@@ -51,7 +51,8 @@ def test_day_figures_match_independent_computation(settings: Settings, mdb: Data
     docs.append(quote("AAPL", datetime(2026, 1, 14, 0, 0, tzinfo=tz), 1.0))
     # Sent while the market was closed (the last price repeated, volume 0): not part of the day.
     for hour in (8, 17):
-        docs.append({**quote("AAPL", datetime(2026, 1, 13, hour, 0, tzinfo=tz), 555.0, 0, "yahoo"), "market_open": False})
+        closed = quote("AAPL", datetime(2026, 1, 13, hour, 0, tzinfo=tz), 555.0, 0, "yahoo")
+        docs.append({**closed, "market_open": False})
     msft = [430.0, 431.5]
     docs += day_quotes("MSFT", DAY, msft, tz, source="alpha_vantage", volume=1000)
     load(mdb, docs)
@@ -107,7 +108,8 @@ def _store_history(conn: pymysql.Connection, symbol: str, closes: list[float], b
         aggregates.upsert_daily(cur, [_history_row(symbol, d, c) for d, c in zip(days, closes, strict=True)])
 
 
-def test_indicators_use_stored_history_plus_the_day(settings: Settings, mdb: Database, conn: pymysql.Connection) -> None:
+def test_indicators_use_stored_history_plus_the_day(settings: Settings, mdb: Database,
+                                                    conn: pymysql.Connection) -> None:
     sma_ref = json.loads((FIXTURES / "stockcharts_sma20.json").read_text())["closes"]
     rsi_ref = json.loads((FIXTURES / "stockcharts_rsi14.json").read_text())["closes"]
     # AAPL: 19 stored closes + the day's close = the first 20 closes of the SMA reference.
@@ -173,7 +175,8 @@ def test_weekly_and_performance_rows_on_known_data(settings: Settings, mdb: Data
         assert float(week["close_price"]) == pytest.approx(close)
         assert float(week["high_price"]) == pytest.approx(max(all_prices))
         assert float(week["low_price"]) == pytest.approx(min(all_prices))
-        assert float(week["avg_price"]) == pytest.approx(statistics.mean(statistics.mean(prices[d]) for d in week_days), abs=1e-4)
+        mean_of_days = statistics.mean(statistics.mean(prices[d]) for d in week_days)
+        assert float(week["avg_price"]) == pytest.approx(mean_of_days, abs=1e-4)
         assert week["total_volume"] == sum(10 + 11 + 12 for _ in week_days)
         assert float(week["weekly_change_pct"]) == pytest.approx((close - opens) / opens * 100, abs=1e-4)
         assert week["trading_days"] == len(week_days) and week["source"] == "simulated"

@@ -43,7 +43,8 @@ CHROMIUM = "/usr/bin/chromium"
 
 
 @pytest.fixture
-def served(mongo: SecantusMongo, mysql_server: dict[str, Any], mysql_db: str, tmp_path: Path) -> Iterator[SimpleNamespace]:
+def served(mongo: SecantusMongo, mysql_server: dict[str, Any], mysql_db: str,
+           tmp_path: Path) -> Iterator[SimpleNamespace]:
     """Seeded stores and the app under gunicorn (2 workers) on a free port."""
     tag = uuid.uuid4().hex[:10]
     settings = web_settings(mongo.uri, mysql_server, mysql_db, tag)
@@ -97,14 +98,15 @@ def test_dashboard_in_a_real_browser(served: SimpleNamespace) -> None:
     problems: list[str] = []
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM,
-                                     args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+                                     args=["--headless", "--no-sandbox", "--disable-gpu",
+                                           "--disable-background-networking"])
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             failed: list[str] = []
             page.on("console", lambda m: problems.append(f"console {m.type} on {page.url}: {m.text} at {m.location}")
                     if m.type == "error" and not m.text.startswith("Failed to load resource") else None)
-            page.on("response", lambda r: failed.append(f"{r.request.method} {r.url.removeprefix(served.url)} {r.status}")
-                    if r.status >= 400 else None)
+            page.on("response", lambda r: failed.append(
+                f"{r.request.method} {r.url.removeprefix(served.url)} {r.status}") if r.status >= 400 else None)
             page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
             # Runs outside the page's CSP: records every violation the policy reports.
             page.add_init_script("window.__csp = []; document.addEventListener('securitypolicyviolation',"

@@ -114,8 +114,8 @@ def test_optional_profiles_add_only_their_services(empty_env: Path) -> None:
     """`--profile archive` adds MinIO and its bucket job, `--profile airflow` adds Airflow;
     the default stack is unchanged."""
     default = set(rendered(empty_env, empty_env.parent)["services"])
-    proc = compose(["-f", str(COMPOSE_FILE), "--profile", "archive", "--profile", "airflow", "config", "--format", "json"],
-                   env_file=empty_env, home=empty_env.parent)
+    proc = compose(["-f", str(COMPOSE_FILE), "--profile", "archive", "--profile", "airflow", "config",
+                    "--format", "json"], env_file=empty_env, home=empty_env.parent)
     assert proc.returncode == 0, proc.stderr
     services = json.loads(proc.stdout)["services"]
     assert set(services) - default == {"minio", "minio-setup", "airflow"}
@@ -244,12 +244,13 @@ def test_restart_policies_suit_each_role(model: dict[str, Any]) -> None:
     for name in DESIGN_SERVICES:
         assert model["services"][name].get("restart") == "unless-stopped", name
     for name in ONE_SHOTS:
-        assert model["services"][name].get("restart") in ("no", None) or model["services"][name]["restart"].startswith("on-failure")
+        restart = model["services"][name].get("restart")
+        assert restart in ("no", None) or restart.startswith("on-failure")
 
 
 DATA_PATHS = {"zookeeper": "/var/lib/zookeeper/data", "kafka": "/var/lib/kafka/data", "mongodb": "/data/db",
-              "mysql": "/var/lib/mysql", "elasticsearch": "/usr/share/elasticsearch/data", "grafana": "/var/lib/grafana",
-              "flask": "/app/instance", "news": "/app/outbox"}
+              "mysql": "/var/lib/mysql", "elasticsearch": "/usr/share/elasticsearch/data",
+              "grafana": "/var/lib/grafana", "flask": "/app/instance", "news": "/app/outbox"}
 
 
 def test_state_lives_in_named_volumes(model: dict[str, Any]) -> None:
@@ -492,9 +493,10 @@ def test_minio_images_come_from_quay(empty_env: Path) -> None:
     assert services["minio-setup"]["image"].startswith("quay.io/minio/mc:RELEASE.")
 
 
-HOST_PORT_VARIABLES = {"FLASK_PORT": ("flask", 5000), "GRAFANA_PORT": ("grafana", 3000), "KIBANA_PORT": ("kibana", 5601),
-                       "KAFKA_HOST_PORT": ("kafka", 9092), "MONGO_HOST_PORT": ("mongodb", 27017),
-                       "MYSQL_HOST_PORT": ("mysql", 3307), "ES_HOST_PORT": ("elasticsearch", 9200)}
+HOST_PORT_VARIABLES = {"FLASK_PORT": ("flask", 5000), "GRAFANA_PORT": ("grafana", 3000),
+                       "KIBANA_PORT": ("kibana", 5601), "KAFKA_HOST_PORT": ("kafka", 9092),
+                       "MONGO_HOST_PORT": ("mongodb", 27017), "MYSQL_HOST_PORT": ("mysql", 3307),
+                       "ES_HOST_PORT": ("elasticsearch", 9200)}
 
 
 def test_host_ports_are_variables_with_the_design_defaults(tmp_path: Path) -> None:

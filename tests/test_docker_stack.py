@@ -99,7 +99,8 @@ class StackRun:
         return took
 
     def mongo(self) -> Any:
-        client = pymongo.MongoClient(f"mongodb://127.0.0.1:{self.ports['MONGO_HOST_PORT']}", serverSelectionTimeoutMS=5000)
+        client = pymongo.MongoClient(f"mongodb://127.0.0.1:{self.ports['MONGO_HOST_PORT']}",
+                                     serverSelectionTimeoutMS=5000)
         return client, client[DEFAULTS.mongo_db]
 
 
@@ -187,7 +188,8 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     finally:
         if run is not None and not run.down_done:
             for service in STARTED | TEST_ONLY:
-                (ARTIFACTS / f"{service}.log").write_text(run.project.run("logs", "--no-color", service, check=False).stdout)
+                logs = run.project.run("logs", "--no-color", service, check=False).stdout
+                (ARTIFACTS / f"{service}.log").write_text(logs)
             run.project.run("down", "-v", "--remove-orphans", check=False)
         total = time.monotonic() - began
         _report(request, run, total)
@@ -210,7 +212,8 @@ def test_up_wait_brings_every_started_service_to_healthy_or_running(stack: Stack
     assert {c["Service"] for c in containers} == STARTED | TEST_ONLY
     for c in containers:
         assert c["State"] == "running", f"{c['Name']}: {c['State']} {c.get('Status')}"
-        has_check = stack.engine.docker("inspect", "--format", "{{if .State.Health}}yes{{end}}", c["Name"]).stdout.strip()
+        has_check = stack.engine.docker("inspect", "--format", "{{if .State.Health}}yes{{end}}",
+                                        c["Name"]).stdout.strip()
         if has_check:
             assert c.get("Health") == "healthy", f"{c['Name']}: {c.get('Health')}"
     healthy = sorted(c["Service"] for c in containers if c.get("Health") == "healthy")
@@ -405,7 +408,8 @@ def test_three_consumers_share_the_three_partitions(stack: StackRun) -> None:
     finally:
         client.close()
     assert doubled == []
-    stack.notes.append("scale: " + "; ".join(f"{c.rsplit('-', 1)[-1]}: {','.join(sorted(s))}" for c, s in owned.items()))
+    stack.notes.append("scale: " + "; ".join(f"{c.rsplit('-', 1)[-1]}: {','.join(sorted(s))}"
+                                             for c, s in owned.items()))
 
 
 def _utc_now() -> str:
@@ -459,7 +463,8 @@ def test_stop_producer_flushes_and_every_delivered_quote_is_stored_once(stack: S
     stats = stack.engine.docker("stats", "--no-stream", "--format", "{{.Name}} {{.MemUsage}}").stdout
     (ARTIFACTS / "docker-stats.txt").write_text(stats)
     stack.notes.append("memory (docker stats, producer stopped, 3 consumers): "
-                       + ", ".join(f"{n} {u.split(' / ')[0]}" for n, _, u in (line.partition(" ") for line in stats.splitlines())))
+                       + ", ".join(f"{n} {u.split(' / ')[0]}"
+                                   for n, _, u in (line.partition(" ") for line in stats.splitlines())))
 
 
 def test_the_services_logged_no_error(stack: StackRun) -> None:

@@ -96,7 +96,8 @@ def test_shared_layout(role: str) -> None:
 def test_command_is_the_one_the_tests_run(role: str) -> None:
     cmd = exec_form(dict(instructions(role))["CMD"])
     assert cmd == ROLES[role][0]
-    other_tests = "\n".join(p.read_text(errors="replace") for p in (ROOT / "tests").rglob("*.py") if p.name not in OWN_TESTS)
+    other_tests = "\n".join(p.read_text(errors="replace") for p in (ROOT / "tests").rglob("*.py")
+                            if p.name not in OWN_TESTS)
     if role == "flask":
         # tests/support runs the container's exact gunicorn command line.
         assert all(part in other_tests for part in cmd[1:]), "no test runs the flask container's gunicorn command"

@@ -1,5 +1,5 @@
-"""Issue 8 end to end: the whole system on the local stack (scripts/local_stack.py): Tansu, SecantusDB, osmem-server, aiosmtpd and a
-MariaDB database, with every role running its container command — producer (simulation,
+"""Issue 8 end to end: the whole system on the local stack (scripts/local_stack.py): Tansu, SecantusDB,
+osmem-server, aiosmtpd and a MariaDB database, with every role running its container command — producer (simulation,
 1 s interval), consumer, alerts, flask under gunicorn, and the batch and news schedulers.
 
 One stack for the module; the tests run in file order and build on each other:
@@ -83,7 +83,8 @@ def e2e(mysql_server: dict[str, Any], _recorded_api_server: RecordedApi,
 
 def browser_page(pw: Any) -> tuple[Any, Any]:
     browser = pw.chromium.launch(executable_path=CHROMIUM,
-                                 args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+                                 args=["--headless", "--no-sandbox", "--disable-gpu",
+                                       "--disable-background-networking"])
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     return browser, page
 
@@ -146,7 +147,8 @@ def test_injected_price_spike_raises_exactly_one_alert_everywhere(e2e: tuple[Loc
     INJECTED.add(("TSLA", ts))  # for the final accounting
 
 
-def test_manual_daily_aggregation_fills_every_symbol_and_the_dashboard_shows_it(e2e: tuple[LocalStack, StackProbe]) -> None:
+def test_manual_daily_aggregation_fills_every_symbol_and_the_dashboard_shows_it(
+        e2e: tuple[LocalStack, StackProbe]) -> None:
     from playwright.sync_api import expect, sync_playwright
 
     stack, probe = e2e

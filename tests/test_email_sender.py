@@ -19,7 +19,8 @@ def test_send_with_login_delivers_text_and_html(stack: Stack, inbox: Inbox) -> N
     settings = stack.settings()
     mailer = SmtpMailer(settings)
     assert mailer.enabled
-    mailer.send(build_message(settings.email_sender, ["a@example.com", "b@example.com"], "Hello", "plain body", "<p>html body</p>"))
+    mailer.send(build_message(settings.email_sender, ["a@example.com", "b@example.com"], "Hello", "plain body",
+                              "<p>html body</p>"))
     assert len(inbox.messages) == 1
     got = inbox.messages[0]
     assert got.rcpt_tos == ["a@example.com", "b@example.com"]
@@ -32,7 +33,8 @@ def test_wrong_password_and_refusal_raise(stack: Stack, inbox: Inbox) -> None:
     import smtplib
 
     with pytest.raises(smtplib.SMTPAuthenticationError):
-        SmtpMailer(stack.settings(email_password="wrong")).send(build_message("x@example.com", "a@example.com", "s", "t"))
+        SmtpMailer(stack.settings(email_password="wrong")).send(
+            build_message("x@example.com", "a@example.com", "s", "t"))
     inbox.refuse = True
     with pytest.raises(smtplib.SMTPDataError):
         SmtpMailer(stack.settings()).send(build_message("x@example.com", "a@example.com", "s", "t"))

@@ -47,7 +47,8 @@ def test_mysql_down_while_alerts_fire_none_lost_none_doubled(kafka: TansuBroker,
             mysql.start()
             outage = time.monotonic() - down_at
             up_at = time.monotonic()
-            wait_for(lambda: len(probe.alert_rows()) == 3 and all(r["email_status"] == "sent" for r in probe.alert_rows()),
+            wait_for(lambda: len(probe.alert_rows()) == 3
+                     and all(r["email_status"] == "sent" for r in probe.alert_rows()),
                      timeout=90, what="the alerts of the outage in MySQL, mailed")
             recovered = time.monotonic() - up_at
             # The same quote again (a redelivery) adds nothing.
@@ -95,7 +96,8 @@ def test_smtp_refusing_alerts_stored_with_failed_status(kafka: TansuBroker, mong
         stored = probe.stored_count()
         wait_for(lambda: probe.stored_count() > stored, timeout=30, what="quotes still flowing")
     assert all("554" in (r["email_error"] or "") for r in rows)
-    assert [d["email_status"] for d in history] == ["failed", "failed"] and all("554" in d["email_error"] for d in history)
+    assert [d["email_status"] for d in history] == ["failed", "failed"]
+    assert all("554" in d["email_error"] for d in history)
     assert {(d["symbol"], d["quote_timestamp"].replace(tzinfo=UTC) if d["quote_timestamp"].tzinfo is None
              else d["quote_timestamp"]) for d in history} == set(keys)
     assert log.count("email failed") == 2 and inbox.messages == []

@@ -38,7 +38,8 @@ SYMBOLS = ["AAPL", "GOOGL", "MSFT", "AMZN", "TSLA", "META", "NVDA"]
 
 def report(name: str, **figures: Any) -> None:
     """Measured figures, shown with `pytest -s` and kept in the test log."""
-    print(f"\n[{name}] " + ", ".join(f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}" for k, v in figures.items()))
+    print(f"\n[{name}] " + ", ".join(f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}"
+                                     for k, v in figures.items()))
 
 
 def all_running(probe: StackProbe) -> None:
@@ -127,7 +128,8 @@ def test_mongodb_down_20s_while_quotes_keep_coming(kafka: TansuBroker, es: Osmem
     store = tempfile.mkdtemp(prefix="secantus-")
     mongo = SecantusMongo(storage_path=f"{store}/db.sqlite").start()  # on disk: survives the restart
     try:
-        with pipeline(mysql=mysql_server, database=mysql_db, kafka=kafka, mongo=mongo, es=es, smtp=smtp) as (stack, probe):
+        with pipeline(mysql=mysql_server, database=mysql_db, kafka=kafka, mongo=mongo, es=es,
+                      smtp=smtp) as (stack, probe):
             before = probe.stored_count()
             mongo.stop()
             hold(20.0, probe)  # the producer keeps sending all along
@@ -256,7 +258,8 @@ def test_1000_hostile_messages_mixed_into_good_traffic(kafka: TansuBroker, mongo
         started = time.monotonic()
         probe.produce(mixed)
         dlq = wait_for(lambda: (lambda recs: recs if len(recs) >= len(bad) else None)(
-            probe.read_topic(probe.settings.kafka_dlq_topic)), timeout=180, interval=2.0, what="1,000 messages in the DLQ")
+            probe.read_topic(probe.settings.kafka_dlq_topic)), timeout=180, interval=2.0,
+            what="1,000 messages in the DLQ")
         handled = time.monotonic() - started
         all_running(probe)
         delivered, keys = probe.settle_and_account(extra={key for key, _ in ours})

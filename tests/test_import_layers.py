@@ -32,15 +32,27 @@ OURS = ROLES | SHARED | {"scripts", "tests", "bench"}
 ALLOWED_EXCEPTIONS: set[tuple[str, str]] = set()
 
 
-def _top_level_imports(path: Path) -> set[str]:
+# Leaf modules: they import nothing of ours, so every folder may use them whatever its
+# layer (test_leaves_import_nothing_of_ours keeps them leaves).
+LEAVES = {"common.retry"}
+
+
+def _imported_modules(path: Path) -> set[str]:
+    """The dotted names of our modules that `path` imports."""
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     found: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            found.update(alias.name.split(".")[0] for alias in node.names)
+            found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            found.add(node.module.split(".")[0])
-    return found & OURS
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return {name for name in found if name.split(".")[0] in OURS}
+
+
+def _top_level_imports(path: Path) -> set[str]:
+    return {name.split(".")[0] for name in _imported_modules(path)
+            if not any(name == leaf or name.startswith(f"{leaf}.") for leaf in LEAVES)}
 
 
 def _modules(folder: str) -> list[Path]:
@@ -80,6 +92,12 @@ def test_shared_folders_import_only_what_is_below_them(folder: str) -> None:
     bad = [f"{path} imports {imported}/" for f, imported, path in _edges()
            if f == folder and imported not in BELOW[folder]]
     assert not bad, f"{folder}/ may import only {sorted(BELOW[folder]) or 'nothing of ours'}:\n" + "\n".join(bad)
+
+
+@pytest.mark.parametrize("leaf", sorted(LEAVES))
+def test_leaves_import_nothing_of_ours(leaf: str) -> None:
+    path = ROOT.joinpath(*leaf.split(".")).with_suffix(".py")
+    assert not _imported_modules(path), f"{leaf} is a leaf every layer may import: it must import nothing of ours"
 
 
 def test_nothing_outside_tests_imports_tests() -> None:

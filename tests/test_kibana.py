@@ -156,7 +156,8 @@ def kibana() -> Iterator[str]:
     server.server_close()
 
 
-def test_loader_waits_then_imports_with_overwrite_and_sets_the_default_view(kibana: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_loader_waits_then_imports_with_overwrite_and_sets_the_default_view(kibana: str,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(loader.time, "sleep", lambda _s: None)
     result = loader.load(kibana, "stock-system-logs", wait_seconds=30)
     assert result["success"]

@@ -84,7 +84,8 @@ def test_component_log_reaches_the_index_with_every_field(es: OsmemSearch) -> No
     hits = client.search(index=index, size=10)["hits"]["hits"]
     docs = [h["_source"] for h in hits]
     doc = next(d for d in docs if d["level"] == "CRITICAL")
-    for key in ("timestamp", "level", "logger", "message", "module", "function", "line", "service", "host", "exception"):
+    for key in ("timestamp", "level", "logger", "message", "module", "function", "line", "service", "host",
+                "exception"):
         assert key in doc, key
     assert doc["service"] == "setup_mongodb"
     mapping = client.indices.get_mapping(index=index)[index]["mappings"]["properties"]
@@ -118,7 +119,8 @@ def test_outage_neither_raises_nor_blocks_and_records_arrive_later(private_es: O
     assert handler.pending == 10_000
 
     private_es.start()
-    wait_for(lambda: _count(private_es.url, index) == 10_000, timeout=120, interval=0.5, what="queued records after ES returned")
+    wait_for(lambda: _count(private_es.url, index) == 10_000, timeout=120, interval=0.5,
+             what="queued records after ES returned")
     handler.close()
     up_handler.close()
 
@@ -129,7 +131,7 @@ def test_full_queue_drops_oldest_and_reports_the_count(private_es: OsmemSearch) 
     handler = ElasticsearchHandler(_client(private_es.url), index, "test", max_queue=50, max_backoff=0.5)
     logger = _logger(handler)
     # The drop report is logged through the root logger; route it to this handler too.
-    drop_logger = logging.getLogger("logs.elasticsearch")
+    drop_logger = logging.getLogger("logs.logger_config")
     drop_logger.addHandler(handler)
     try:
         for i in range(200):

@@ -16,7 +16,8 @@ def test_schema_loads_twice_and_design_queries_run(mysql_db: str) -> None:
     apply_schema(conn, mysql_db)  # second time (the fixture ran it once)
     conn.select_db(mysql_db)
     with conn.cursor() as cur:
-        for day, sym in [(dt.date.today(), "AAPL"), (dt.date.today() - dt.timedelta(days=1), "AAPL"), (dt.date.today(), "MSFT")]:
+        today = dt.date.today()
+        for day, sym in [(today, "AAPL"), (today - dt.timedelta(days=1), "AAPL"), (today, "MSFT")]:
             cur.execute(
                 "INSERT INTO daily_aggregates (symbol, date, open_price, close_price, high_price, low_price, avg_price,"
                 " total_volume, avg_volume, volatility, daily_change_pct, tick_count, source)"
@@ -30,7 +31,8 @@ def test_schema_loads_twice_and_design_queries_run(mysql_db: str) -> None:
         assert sorted(r["symbol"] for r in cur.fetchall()) == ["AAPL", "MSFT"]
         with pytest.raises(pymysql.err.IntegrityError):
             cur.execute(
-                "INSERT INTO daily_aggregates (symbol, date, open_price, close_price, high_price, low_price, avg_price, source)"
+                "INSERT INTO daily_aggregates (symbol, date, open_price, close_price, high_price, low_price, avg_price,"
+                " source)"
                 " VALUES ('AAPL', CURDATE(), 1, 1, 1, 1, 1, 'real')"
             )
         cur.execute(
@@ -41,7 +43,8 @@ def test_schema_loads_twice_and_design_queries_run(mysql_db: str) -> None:
 
 
 def _connect_as(user: str, password: str, db: str) -> pymysql.Connection:
-    return pymysql.connect(host=MYSQL["host"], port=MYSQL["port"], user=user, password=password, database=db, autocommit=True)
+    return pymysql.connect(host=MYSQL["host"], port=MYSQL["port"], user=user, password=password, database=db,
+                           autocommit=True)
 
 
 def test_grafana_user_reads_but_cannot_write(mysql_db: str) -> None:

@@ -38,7 +38,8 @@ def test_yahoo_rss_every_field_and_irrelevant_dropped() -> None:
         "AAPL options price a big earnings move",
     ]
     first = arts[0]
-    assert first.url == "https://finance.yahoo.com/news/apple-services-record-lifts-shares-140500123.html"  # ?.tsrc=rss gone
+    # ?.tsrc=rss gone:
+    assert first.url == "https://finance.yahoo.com/news/apple-services-record-lifts-shares-140500123.html"
     assert first.summary.startswith("Apple shares climbed in morning trading")
     assert first.source == "Yahoo Finance"
     assert first.published_at == datetime(2026, 1, 13, 14, 5, tzinfo=UTC)
@@ -70,7 +71,8 @@ def test_alpha_vantage_news_sentiment_fields() -> None:
     assert [a.source for a in arts] == ["Yahoo Finance", "Benzinga"]  # dividend listicle dropped
     eu = arts[1]
     assert eu.title == "Apple Faces EU Scrutiny Over App Store Fees Again"
-    assert eu.summary == "European regulators opened a new review of Apple's App Store fee structure, the third in two years."
+    assert eu.summary == ("European regulators opened a new review of Apple's App Store fee structure, "
+                          "the third in two years.")
     # 07:15 US Eastern (Alpha Vantage's clock) is 12:15 UTC.
     assert eu.published_at == datetime(2026, 1, 13, 12, 15, tzinfo=UTC)
     assert eu.sentiment == {"label": "Somewhat-Bearish", "score": -0.2123}

@@ -101,7 +101,8 @@ def _bodies(mail: email.message.EmailMessage) -> tuple[str, str]:
     return mail.get_body(("plain",)).get_content(), mail.get_body(("html",)).get_content()
 
 
-def test_articles_stored_once_across_sources_symbols_and_runs(news: Stack, db: Database, recorded_api: RecordedApi) -> None:
+def test_articles_stored_once_across_sources_symbols_and_runs(news: Stack, db: Database,
+                                                              recorded_api: RecordedApi) -> None:
     serve(recorded_api,
           yahoo={"AAPL": feed("yahoo_aapl.xml"), "MSFT": feed("yahoo_msft.xml")},
           google={"AAPL": feed("google_aapl.xml"), "MSFT": feed("yahoo_empty.xml")},
@@ -226,7 +227,7 @@ def test_entry_point_runs_from_repository_root_like_the_container(news: Stack, d
 
     proc = run_script("articles/daily_news.py", news.env, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "[news] daily_news: daily news run for" in proc.stdout
+    assert "[news] articles.daily_news: daily news run for" in proc.stdout
     assert db.news_articles.count_documents({}) == 6
     [mail] = inbox.to("ana@example.com")
     assert "Apple services record lifts shares" in _bodies(mail.message)[1]

@@ -108,7 +108,8 @@ def scheduler_process(news: Stack) -> Iterator[ServiceProcess]:
 def test_container_process_runs_the_job_and_stops_on_sigterm(news: Stack, db: Database, recorded_api: RecordedApi,
                                                              inbox: Inbox, scheduler_process: ServiceProcess) -> None:
     today = utc_now()
-    pipeline.serve(recorded_api, yahoo={"AAPL": _shift_to_today("yahoo_aapl.xml", today), "MSFT": feed("yahoo_empty.xml")},
+    pipeline.serve(recorded_api,
+                   yahoo={"AAPL": _shift_to_today("yahoo_aapl.xml", today), "MSFT": feed("yahoo_empty.xml")},
           google={"AAPL": feed("yahoo_empty.xml"), "MSFT": feed("yahoo_empty.xml")})
     _users(db, {"email": "ana@example.com", "watchlist": ["AAPL"]})
 

@@ -64,7 +64,8 @@ def run_producer(stack: Stack, env: dict[str, str], ticks: int) -> tuple[str, li
 
 def test_simulation_only_keys_fields_topic_and_clean_shutdown(stack: Stack) -> None:
     settings = stack.settings()
-    producer = ServiceProcess("streaming/producer.py", stack.with_env(SIMULATION_SEED="42", POLL_INTERVAL_SECONDS="0.3", **ALWAYS_OPEN)).start()
+    env = stack.with_env(SIMULATION_SEED="42", POLL_INTERVAL_SECONDS="0.3", **ALWAYS_OPEN)
+    producer = ServiceProcess("streaming/producer.py", env).start()
     try:
         wait_for(lambda: producer.output().count("tick:") >= 4, timeout=60, what="four ticks")
     finally:

@@ -6,11 +6,12 @@ import json
 import logging
 from datetime import UTC, datetime, timedelta
 
-from market_data.alpha_vantage import AlphaVantageClient, LocalCallBudget
+from market_data.alpha_vantage import AlphaVantageClient
 from market_data.market_hours import MarketHours
 from market_data.simulator import MarketSimulator
 from streaming.producer import QuoteSource
 from tests.conftest import Stack
+from tests.support.call_budget import LocalCallBudget
 from tests.support.http_fixture import RecordedApi, Request, Response
 
 

@@ -96,7 +96,8 @@ def test_anchor_continues_from_the_real_price() -> None:
 
 
 def test_real_day_volume_becomes_a_per_tick_volume() -> None:
-    session = Session(date(2026, 1, 13), datetime(2026, 1, 13, 14, 30, tzinfo=UTC), datetime(2026, 1, 13, 21, 0, tzinfo=UTC))
+    session = Session(date(2026, 1, 13), datetime(2026, 1, 13, 14, 30, tzinfo=UTC),
+                      datetime(2026, 1, 13, 21, 0, tzinfo=UTC))
     # 13:00 New York = 3.5 h into the session: 15 s is 1/840 of it.
     assert interval_volume(8_400_000, session, datetime(2026, 1, 13, 18, 0, tzinfo=UTC), 15.0) == 10_000
     # At the open the whole day so far counts as one tick; closed, nothing trades.

@@ -74,7 +74,8 @@ def test_empty_pages_say_what_is_missing(web: SimpleNamespace) -> None:
     html = dash.get_data(as_text=True)
     assert "No daily aggregates yet — run <code>docker exec batch python batch/daily_aggregation.py</code>" in html
     assert "No quotes for AAPL yet — is the producer running?" in html
-    assert "No performance figures yet" in html and "No alerts for AAPL yet" in html and "No news about AAPL yet" in html
+    assert "No performance figures yet" in html and "No alerts for AAPL yet" in html
+    assert "No news about AAPL yet" in html
     assert "plotly.min.js" not in html  # no chart, no 4 MB download
 
     latest = get_json(web.client, "/api/quotes/latest")

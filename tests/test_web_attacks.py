@@ -313,7 +313,8 @@ XSS_TITLES = [
 def test_stored_xss_in_news_and_alerts_is_neutralised(seeded: SimpleNamespace) -> None:
     now = seeded.now
     seeded.db[NEWS_ARTICLES].insert_many([
-        {"url": url, "title": title, "summary": "<iframe src=//evil.example>", "source": "<b onmouseover=alert(1)>Evil</b>",
+        {"url": url, "title": title, "summary": "<iframe src=//evil.example>",
+         "source": "<b onmouseover=alert(1)>Evil</b>",
          "published_at": now + timedelta(minutes=i + 1), "published_date": now.date().isoformat(), "symbols": ["AAPL"],
          "sentiment": {"label": "<script>alert('s')</script>", "score": 0.1}, "fetched_at": now}
         for i, (url, title) in enumerate(zip(
@@ -479,5 +480,6 @@ def test_alert_history_answers_without_addresses(web: SimpleNamespace, inbox: An
     set_email_status(web.db, "new", "failed", failure_reason(refused.value))
     body = web.client.get("/api/alert-history").get_data(as_text=True)
     history = json.loads(body)["alerts"]
-    assert [a["email_error"] for a in history] == ["message refused (554)", "<address>: (550, b'5.1.1 <<address>>: refused')"]
+    assert [a["email_error"] for a in history] == ["message refused (554)",
+                                                   "<address>: (550, b'5.1.1 <<address>>: refused')"]
     assert "@" not in body

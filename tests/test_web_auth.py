@@ -393,7 +393,8 @@ def test_secure_cookie_and_hsts_behind_tls(mongo: SecantusMongo, mysql_server: d
         assert "Secure" in resp.headers["Set-Cookie"] and "HttpOnly" in resp.headers["Set-Cookie"]
     finally:
         app.extensions["stores"].close()
-    plain = create_app(web_settings(mongo.uri, mysql_server, mysql_db, uuid.uuid4().hex[:10]), instance_path=str(tmp_path))
+    plain = create_app(web_settings(mongo.uri, mysql_server, mysql_db, uuid.uuid4().hex[:10]),
+                       instance_path=str(tmp_path))
     try:
         resp = plain.test_client().get("/login")
         assert "Strict-Transport-Security" not in resp.headers and "Secure" not in resp.headers["Set-Cookie"]

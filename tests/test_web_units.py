@@ -66,7 +66,8 @@ def test_password_rules_and_hashing() -> None:
 
 
 def test_chart_spec_and_json() -> None:
-    rows = [{"date": date(2025, 1, i), "open_price": Decimal("1.5"), "high_price": Decimal("2"), "low_price": Decimal("1"),
+    rows = [{"date": date(2025, 1, i), "open_price": Decimal("1.5"), "high_price": Decimal("2"),
+             "low_price": Decimal("1"),
              "close_price": Decimal("1.75"), "total_volume": 10, "sma_20": None, "rsi_14": Decimal("71.5")}
             for i in (2, 3)]
     fig = daily_figure(rows, "AAPL")
@@ -80,7 +81,8 @@ def test_chart_spec_and_json() -> None:
 
 
 def test_secret_key_rules(tmp_path: Path) -> None:
-    assert resolve_secret_key("  a-real-secret-of-32-characters-x  ", False, tmp_path) == "a-real-secret-of-32-characters-x"
+    secret = "a-real-secret-of-32-characters-x"
+    assert resolve_secret_key(f"  {secret}  ", False, tmp_path) == secret
     with pytest.raises(InsecureConfigError, match="change-me"):
         resolve_secret_key("change-me", False, tmp_path)
     assert resolve_secret_key("change-me", True, tmp_path) == "change-me"  # debug only
@@ -135,5 +137,6 @@ def test_intraday_figure_draws_a_lone_quote_as_a_marker_on_the_hour_around_it() 
     assert trace["mode"] == "markers" and trace["y"] == [260.0]
     low, high = (datetime.fromisoformat(x) for x in fig["layout"]["xaxis"]["range"])
     assert high - low == timedelta(hours=1) and low < ts < high
-    many = intraday_figure([{"timestamp": ts, "price": 1}, {"timestamp": ts + timedelta(seconds=15), "price": 2}], "AAPL")
+    many = intraday_figure([{"timestamp": ts, "price": 1}, {"timestamp": ts + timedelta(seconds=15), "price": 2}],
+                           "AAPL")
     assert many["data"][0]["mode"] == "lines" and "range" not in many["layout"]["xaxis"]

@@ -210,8 +210,9 @@ ERROR_PAGE = Response(503, b"<!DOCTYPE html><html><head><title>Yahoo</title></he
     (answer("yahoo_chart_unknown_symbol.json", 502), "http_error", "HTTP 502; backing off 60 s"),
     (Response.fixture("yahoo_quote_open.json", delay=2.5), "timeout", "no answer in 2s; backing off 60 s"),
 ], ids=["429", "999", "consent", "html", "502", "timeout"])
-def test_refusal_falls_back_says_why_once_and_backs_off(chain, recorded_api: RecordedApi, caplog: pytest.LogCaptureFixture,  # type: ignore[no-untyped-def]
-                                                       refusal: Response, kind: str, said: str) -> None:
+def test_refusal_falls_back_says_why_once_and_backs_off(  # type: ignore[no-untyped-def]
+        chain, recorded_api: RecordedApi, caplog: pytest.LogCaptureFixture, refusal: Response, kind: str,
+        said: str) -> None:
     serve_yahoo(recorded_api)
     recorded_api.route(QUOTE, refusal)
     source = chain("AAPL,MSFT")
@@ -360,7 +361,8 @@ def test_yahoo_quotes_reach_mongodb_and_the_dashboard(kafka: TansuBroker, mongo:
                  timeout=60, what="a yahoo quote stored")
         doc = probe.db.realtime_prices.find_one({"symbol": "AAPL", "source": "yahoo"})
         assert doc["price"] == 259.7447 and doc["market_open"] is True
-        latest = {q["symbol"]: q for q in requests.get(stack.flask_url + "/api/quotes/latest", timeout=10).json()["quotes"]}
+        answer = requests.get(stack.flask_url + "/api/quotes/latest", timeout=10).json()
+        latest = {q["symbol"]: q for q in answer["quotes"]}
         assert latest["AAPL"]["source"] == "yahoo" and latest["MSFT"]["source"] == "simulated"
         html = requests.get(stack.flask_url + "/", timeout=10).text
         row = re.search(r'<tr data-symbol="AAPL".*?</tr>', html, re.S).group(0)  # type: ignore[union-attr]

@@ -27,6 +27,7 @@ with DAG(
     default_args=DEFAULT_ARGS,
     tags=["stock-analysis", "maintenance"],
 ) as dag:
-    ensure_mongo_indexes = BashOperator(task_id="ensure_mongo_indexes", bash_command=command("database/setup_mongodb.py"))
+    ensure_mongo_indexes = BashOperator(task_id="ensure_mongo_indexes",
+                                        bash_command=command("database/setup_mongodb.py"))
     backfill_history = BashOperator(task_id="backfill_history", bash_command=command("batch/backfill.py"))
     ensure_mongo_indexes >> backfill_history

@@ -19,7 +19,8 @@ from database.mongo import ALERT_DELIVERIES, ALERT_HISTORY, ALERT_STATE, USERS
 from database.mongo.users import CONFIRMED
 
 
-def store_alert(db: Database, record: dict[str, Any], email_status: str, created_at: datetime) -> tuple[dict[str, Any], bool]:
+def store_alert(db: Database, record: dict[str, Any], email_status: str,
+                created_at: datetime) -> tuple[dict[str, Any], bool]:
     """Insert the alert unless its alert_key exists; returns (stored document, newly inserted)."""
     doc = {**record, "email_status": email_status, "email_error": None, "created_at": created_at}
     before = db[ALERT_HISTORY].find_one_and_update(
@@ -39,12 +40,6 @@ def last_alert_time(db: Database, symbol: str, rule: str) -> datetime | None:
     doc = db[ALERT_HISTORY].find_one({"symbol": symbol, "rule": rule}, {"quote_timestamp": 1, "_id": 0},
                                      sort=[("quote_timestamp", DESCENDING)])
     return doc["quote_timestamp"] if doc else None
-
-
-def alerts_for(db: Database, symbol: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
-    """Newest alerts first, optionally of one symbol."""
-    query: dict[str, Any] = {} if symbol is None else {"symbol": symbol}
-    return list(db[ALERT_HISTORY].find(query, {"_id": 0}).sort("created_at", DESCENDING).limit(limit))
 
 
 # --- price-band state ------------------------------------------------------------

@@ -61,10 +61,6 @@ def news_for_symbols(db: Database, symbols: Iterable[str], since: datetime,
     }
 
 
-def count_articles(db: Database, symbol: str | None = None) -> int:
-    return db[NEWS_ARTICLES].count_documents({} if symbol is None else {"symbols": symbol})
-
-
 def latest_fetch(db: Database) -> datetime | None:
     """When the newest stored article was first read (None on an empty collection)."""
     doc = db[NEWS_ARTICLES].find_one({}, {"_id": 0, "fetched_at": 1}, sort=[("fetched_at", DESCENDING)])
@@ -74,7 +70,8 @@ def latest_fetch(db: Database) -> datetime | None:
 def digest_recipients(db: Database) -> list[dict[str, Any]]:
     """Users who opted in to the daily digest and confirmed their address: email, name,
     watchlist (empty = every symbol)."""
-    cursor = db[USERS].find({"digest_opt_in": True, **CONFIRMED}, {"_id": 0, "email": 1, "name": 1, "watchlist": 1}).sort("email")
+    cursor = db[USERS].find({"digest_opt_in": True, **CONFIRMED},
+                            {"_id": 0, "email": 1, "name": 1, "watchlist": 1}).sort("email")
     return list(cursor)
 
 
@@ -87,7 +84,8 @@ def claim_digest(db: Database, email: str, date: str, now: datetime) -> bool:
         db[DIGEST_LOG].insert_one({**key, "status": "sending", "claimed_at": now})
         return True
     except DuplicateKeyError:
-        retry = db[DIGEST_LOG].update_one({**key, "status": "failed"}, {"$set": {"status": "sending", "claimed_at": now}})
+        retry = db[DIGEST_LOG].update_one({**key, "status": "failed"},
+                                          {"$set": {"status": "sending", "claimed_at": now}})
         return retry.modified_count == 1
 
 

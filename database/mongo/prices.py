@@ -98,10 +98,6 @@ def intraday(db: Database, symbol: str, start: datetime, end: datetime, limit: i
     return list(cursor)
 
 
-def count_quotes(db: Database, symbol: str | None = None) -> int:
-    return db[REALTIME_PRICES].count_documents({} if symbol is None else {"symbol": symbol})
-
-
 def recent_quotes(db: Database, symbol: str, limit: int) -> list[dict[str, Any]]:
     """The newest `limit` quotes of one symbol, oldest first (index walked backwards).
 

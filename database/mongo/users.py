@@ -23,8 +23,6 @@ from pymongo.errors import DuplicateKeyError
 
 from database.mongo import LOGIN_ATTEMPTS, USERS
 
-USER_FIELDS = ("email", "name", "password_hash", "watchlist", "digest_opt_in", "alert_opt_in", "created_at",
-               "email_confirmed")
 # Mail (alerts, digests) goes only to users matching this: nobody gets mail for an address they do not own.
 CONFIRMED: dict[str, Any] = {"email_confirmed": True}
 ALERT_RULE_FIELDS = ("alert_price_threshold", "alert_volume_multiplier", "alert_daily_cap", "alert_webhook_url")

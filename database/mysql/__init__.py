@@ -7,8 +7,8 @@ statement uses parameters, never string formatting of values.
 
 from __future__ import annotations
 
+import logging
 import re
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,8 +16,10 @@ from pathlib import Path
 import pymysql
 import pymysql.cursors
 
+from common.retry import Backoff, retry
 from config import Settings
 
+log = logging.getLogger(__name__)
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "mysql_schema.sql"
 
 
@@ -46,19 +48,15 @@ def connect_with_retry(
     settings: Settings, *, attempts: int = 5, backoff: float = 1.0, max_backoff: float = 15.0
 ) -> pymysql.Connection:
     """Connect, retrying with exponential backoff; MySQLUnavailableError with the cause when it gives up."""
-    delay = backoff
-    last: Exception | None = None
-    for attempt in range(1, attempts + 1):
-        try:
-            return connect(settings)
-        except pymysql.err.OperationalError as exc:
-            last = exc
-            if attempt < attempts:
-                time.sleep(delay)
-                delay = min(delay * 2, max_backoff)
-    raise MySQLUnavailableError(
-        f"MySQL at {settings.mysql_host}:{settings.mysql_port} is unreachable after {attempts} attempts: {last}"
-    )
+    try:
+        return retry(lambda: connect(settings),
+                     what=f"connecting to MySQL at {settings.mysql_host}:{settings.mysql_port}",
+                     retry_on=(pymysql.err.OperationalError,), attempts=attempts,
+                     backoff=Backoff(backoff, max_backoff), log=log)
+    except pymysql.err.OperationalError as last:
+        raise MySQLUnavailableError(
+            f"MySQL at {settings.mysql_host}:{settings.mysql_port} is unreachable after {attempts} attempts: {last}"
+        ) from None
 
 
 @contextmanager

@@ -124,13 +124,6 @@ def latest_daily_rows(conn: pymysql.Connection, symbol: str, limit: int) -> list
     return rows
 
 
-def daily_dates(conn: pymysql.Connection, symbol: str) -> list[date]:
-    """Every stored date of a symbol, oldest first."""
-    with conn.cursor() as cur:
-        cur.execute("SELECT date FROM daily_aggregates WHERE symbol = %s ORDER BY date", (symbol,))
-        return [row["date"] for row in cur.fetchall()]
-
-
 def count_daily(conn: pymysql.Connection, symbol: str | None = None) -> int:
     with conn.cursor() as cur:
         if symbol is None:

@@ -53,10 +53,3 @@ def set_email_status(conn: pymysql.Connection, alert_key: str, status: str, erro
         cur.execute("UPDATE alert_log SET email_status = %s, email_error = %s WHERE alert_key = %s",
                     (status, error[:512] if error else None, alert_key))
 
-
-def recent_alerts(conn: pymysql.Connection, limit: int = 100) -> list[dict[str, Any]]:
-    with conn.cursor() as cur:
-        cur.execute("SELECT alert_key, symbol, rule, value, threshold, price, quote_timestamp, message, source,"
-                    " email_status, email_error, created_at FROM alert_log ORDER BY created_at DESC, id DESC"
-                    " LIMIT %s", (limit,))
-        return list(cur.fetchall())

@@ -44,7 +44,8 @@ def main() -> None:
         run_after = datetime.fromisoformat(sys.argv[2])
         cmd = task.render_template(task.bash_command, {"dag_run": SimpleNamespace(run_after=run_after)})
         proc = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, timeout=120)
-        out["market_day"] = {"returncode": proc.returncode, "stdout": proc.stdout.strip(), "stderr": proc.stderr[-2000:]}
+        out["market_day"] = {"returncode": proc.returncode, "stdout": proc.stdout.strip(),
+                             "stderr": proc.stderr[-2000:]}
         nxt = bag.dags["daily_batch"].get_task("daily_aggregation")
         out["daily_aggregation_rendered"] = nxt.render_template(
             nxt.bash_command, {"ti": SimpleNamespace(xcom_pull=lambda task_ids: f"<{task_ids}>")})

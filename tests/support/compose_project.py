@@ -47,7 +47,8 @@ class ComposeProject:
         proc = subprocess.run(cmd, cwd=ROOT, env=self.env(), capture_output=True, text=True, timeout=timeout)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         with open(self.log_dir / "compose.log", "a") as log:
-            log.write(f"$ docker compose {' '.join(args)}  (exit {proc.returncode}, {time.monotonic() - started:.1f} s)\n"
+            log.write(f"$ docker compose {' '.join(args)}  "
+                      f"(exit {proc.returncode}, {time.monotonic() - started:.1f} s)\n"
                       f"{proc.stdout}{proc.stderr}\n")
         if check and proc.returncode != 0:
             raise AssertionError(f"docker compose {' '.join(args)} exited {proc.returncode}:\n{proc.stderr[-4000:]}")

@@ -121,7 +121,8 @@ def ensure_python_base(engine: DockerEngine, log: Path) -> str:
     if engine.docker("image", "inspect", tag, check=False).returncode == 0:
         label = engine.docker("image", "inspect", "--format", f'{{{{index .Config.Labels "{STANDIN_LABEL}"}}}}',
                               tag).stdout.strip()
-        return f"{tag}: already in the engine" + (" (a debootstrap stand-in)" if label and label != "<no value>" else "")
+        stand_in = " (a debootstrap stand-in)" if label and label != "<no value>" else ""
+        return f"{tag}: already in the engine{stand_in}"
     pull = engine.docker("pull", tag, check=False, timeout=300)
     if pull.returncode == 0:
         return f"{tag}: pulled from the registry"

@@ -17,7 +17,7 @@ from scripts.waiting import free_port, wait_for
 
 # ---------------------------------------------------------------------- reading back
 # What the producer says for each delivered quote at DEBUG (streaming/producer.py).
-_SENT = re.compile(r"kafka_producer: sent (\S+) (\S+) ")
+_SENT = re.compile(r"streaming.producer: sent (\S+) (\S+) ")
 _STOPPED = re.compile(r"producer stopped: (\d+) delivered, (\d+) not delivered \((\d+) still unsent\)")
 
 
@@ -61,7 +61,8 @@ class StackProbe:
         return int(self.db.realtime_prices.count_documents({}))
 
     def stored_keys(self) -> list[tuple[str, datetime]]:
-        return [(d["symbol"], ms_utc(d["timestamp"])) for d in self.db.realtime_prices.find({}, {"symbol": 1, "timestamp": 1})]
+        docs = self.db.realtime_prices.find({}, {"symbol": 1, "timestamp": 1})
+        return [(d["symbol"], ms_utc(d["timestamp"])) for d in docs]
 
     def alert_history(self) -> list[dict[str, Any]]:
         return list(self.db.alert_history.find({}, {"_id": 0}).sort("quote_timestamp", 1))
@@ -77,7 +78,8 @@ class StackProbe:
             conn.close()
 
     def alert_rows(self) -> list[dict[str, Any]]:
-        return self.mysql_rows("SELECT alert_key, symbol, rule, value, email_status, email_error FROM alert_log ORDER BY id")
+        return self.mysql_rows("SELECT alert_key, symbol, rule, value, email_status, email_error FROM alert_log"
+                               " ORDER BY id")
 
     # Kafka
     def produce(self, messages: list[tuple[str | None, bytes]], topic: str | None = None) -> None:
@@ -135,7 +137,8 @@ class StackProbe:
         if since is not None:
             query["bool"]["filter"].append({"range": {"timestamp": {"gte": since.isoformat(timespec="milliseconds")}}})
         assert self.stack.es is not None
-        resp = requests.post(f"{self.stack.es.url}/{self.settings.es_log_index}/_count", json={"query": query}, timeout=10)
+        resp = requests.post(f"{self.stack.es.url}/{self.settings.es_log_index}/_count", json={"query": query},
+                             timeout=10)
         if resp.status_code == 404:
             return 0
         resp.raise_for_status()

@@ -68,7 +68,8 @@ class PrivateMariaDB(ServerProcess):
 
     @staticmethod
     def available() -> bool:
-        return bool(shutil.which("mariadbd") or Path("/usr/sbin/mariadbd").exists()) and bool(shutil.which("mariadb-install-db"))
+        return (bool(shutil.which("mariadbd") or Path("/usr/sbin/mariadbd").exists())
+                and bool(shutil.which("mariadb-install-db")))
 
     def command(self) -> list[str]:
         exe = shutil.which("mariadbd") or "/usr/sbin/mariadbd"
