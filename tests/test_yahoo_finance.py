@@ -361,8 +361,8 @@ def test_yahoo_quotes_reach_mongodb_and_the_dashboard(kafka: TansuBroker, mongo:
                  timeout=60, what="a yahoo quote stored")
         doc = probe.db.realtime_prices.find_one({"symbol": "AAPL", "source": "yahoo"})
         assert doc["price"] == 259.7447 and doc["market_open"] is True
-        answer = requests.get(stack.flask_url + "/api/quotes/latest", timeout=10).json()
-        latest = {q["symbol"]: q for q in answer["quotes"]}
+        answered = requests.get(stack.flask_url + "/api/quotes/latest", timeout=10).json()
+        latest = {q["symbol"]: q for q in answered["quotes"]}
         assert latest["AAPL"]["source"] == "yahoo" and latest["MSFT"]["source"] == "simulated"
         html = requests.get(stack.flask_url + "/", timeout=10).text
         row = re.search(r'<tr data-symbol="AAPL".*?</tr>', html, re.S).group(0)  # type: ignore[union-attr]
