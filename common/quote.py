@@ -27,7 +27,7 @@ from typing import Any
 
 from config.sources import QUOTE_SOURCE_NAMES, Source
 
-__all__ = ["ARCHIVE_FIELDS", "DOCUMENT_FIELDS", "QUOTE_FIELDS", "QUOTE_SOURCE_NAMES", "DailyBar", "Quote", "Source",
+__all__ = ["ARCHIVE_FIELDS", "DOCUMENT_FIELDS", "QUOTE_FIELDS", "QUOTE_SOURCE_NAMES", "MIXED", "REAL", "DailyBar", "Quote", "Source",
            "format_timestamp"]
 
 
@@ -118,11 +118,15 @@ DOCUMENT_FIELDS = (*QUOTE_FIELDS, "price_change_pct", "processed_at")
 ARCHIVE_FIELDS = tuple(f for f in DOCUMENT_FIELDS if f != "symbol")
 
 
+# A daily row's source: all its quotes real, all simulated, or both.
+REAL, MIXED = "real", "mixed"
+
+
 @dataclass(frozen=True)
 class DailyBar:
     """One daily_aggregates row (symbol, market day): the columns of database/mysql_schema.sql.
 
-    source: 'real', 'simulated' or 'mixed' (batch/metrics.source_label)."""
+    source: REAL, Source.SIMULATED or MIXED (batch/metrics.source_label)."""
 
     symbol: str
     date: date
