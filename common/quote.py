@@ -27,8 +27,8 @@ from typing import Any
 
 from config.sources import QUOTE_SOURCE_NAMES, Source
 
-__all__ = ["ARCHIVE_FIELDS", "DOCUMENT_FIELDS", "QUOTE_FIELDS", "QUOTE_SOURCE_NAMES", "MIXED", "REAL", "DailyBar", "Quote", "Source",
-           "format_timestamp"]
+__all__ = ["ARCHIVE_FIELDS", "DOCUMENT_FIELDS", "MIXED", "QUOTE_FIELDS", "QUOTE_SOURCE_NAMES", "REAL",
+           "REQUIRED_FIELDS", "DailyBar", "Quote", "Source", "format_timestamp"]
 
 
 def format_timestamp(ts: datetime) -> str:
@@ -111,6 +111,8 @@ class Quote(Mapping[str, Any]):
 
 
 QUOTE_FIELDS = tuple(f.name for f in dataclasses.fields(Quote))
+# What every message must carry (the others default: previous_close, source, market_open).
+REQUIRED_FIELDS = tuple(f.name for f in dataclasses.fields(Quote) if f.default is dataclasses.MISSING)
 _FIELD_SET = frozenset(QUOTE_FIELDS)
 # What the consumer stores: the quote and what it adds.
 DOCUMENT_FIELDS = (*QUOTE_FIELDS, "price_change_pct", "processed_at")

@@ -214,7 +214,7 @@ class QuoteSource:
             quote = got.get(symbol)
             if quote is not None:
                 self._last_quote_at[symbol] = now
-            if (quote is not None and quote.get("market_open") is False) or (quote is None and not is_open):
+            if (quote is not None and quote.market_open is False) or (quote is None and not is_open):
                 step = self.closed_interval
             elif quote is not None and quote.source == Source.YAHOO:
                 step = self.yahoo_refresh

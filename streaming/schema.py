@@ -42,10 +42,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from common.clock import utc_now
-from common.quote import QUOTE_SOURCE_NAMES, Quote, Source, format_timestamp
+from common.quote import QUOTE_SOURCE_NAMES, REQUIRED_FIELDS, Quote, Source, format_timestamp
 from config.settings import SYMBOL_RE
 
-REQUIRED = ("symbol", "timestamp", "price", "volume", "open", "high", "low", "change_percent")
+REQUIRED = REQUIRED_FIELDS
 SOURCES = QUOTE_SOURCE_NAMES
 
 # Plausibility bounds (see the module docstring): a value outside them is a broken or
