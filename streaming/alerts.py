@@ -34,6 +34,7 @@ from pymongo.errors import PyMongoError
 from common.clock import utc_now
 from common.mailer import SmtpMailer
 from common.quote import Quote
+from common.service import run_service
 from config import Settings
 from database.mongo import alerts as mongo_alerts
 from database.mongo.prices import volumes_before, volumes_in_windows
@@ -307,15 +308,8 @@ def bootstrap(settings: Settings, stop: threading.Event) -> tuple[QuoteReader, A
 
 
 def run(settings: Settings, stop: threading.Event) -> int:
-    started = bootstrap(settings, stop)
-    return 0 if started is None else serve(*started, "alerts")
-
-
-def main() -> int:
-    from common.service import run_service
-
-    return run_service("alerts", run)
+    return serve(bootstrap(settings, stop), "alerts")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_service("alerts", run))

@@ -27,6 +27,7 @@ from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
 from common.clock import utc_now
+from common.service import run_service
 from config import Settings
 from database.mongo.prices import insert_quotes_refusing
 from streaming.kafka_io import Backoff, DeadLetter, consume_batches, next_offsets, retry_until, send_dead_letters
@@ -135,15 +136,8 @@ def bootstrap(settings: Settings, stop: threading.Event) -> tuple[QuoteReader, P
 
 
 def run(settings: Settings, stop: threading.Event) -> int:
-    started = bootstrap(settings, stop)
-    return 0 if started is None else serve(*started, "consumer")
-
-
-def main() -> int:
-    from common.service import run_service
-
-    return run_service("consumer", run)
+    return serve(bootstrap(settings, stop), "consumer")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_service("consumer", run))

@@ -34,6 +34,7 @@ from pymongo.errors import PyMongoError
 
 from common.clock import utc_now
 from common.quote import Quote, Source
+from common.service import run_service
 from config import Settings
 from market_data.alpha_vantage import AlphaVantageClient, AlphaVantageRefused
 from market_data.market_hours import MarketHours, Session
@@ -414,11 +415,5 @@ def run(settings: Settings, stop: threading.Event) -> int:
     return 0
 
 
-def main() -> int:
-    from common.service import run_service
-
-    return run_service("producer", run)
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_service("producer", run))

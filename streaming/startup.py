@@ -59,8 +59,12 @@ def open_quote_reader(settings: Settings, group: str, stop: threading.Event) -> 
     return QuoteReader(db, consumer, dlq)
 
 
-def serve(reader: QuoteReader, worker: Worker, role: str) -> int:
-    """Run the role's loop until stopped, then close its adapters and say what it did."""
+def serve(started: tuple[QuoteReader, Worker] | None, role: str) -> int:
+    """Run the role's loop until stopped, then close its adapters and say what it did.
+    `started` is what the role's bootstrap built (None: stopped before it could)."""
+    if started is None:
+        return 0
+    reader, worker = started
     try:
         worker.run()
     finally:
