@@ -46,6 +46,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pymongo.database import Database
 
+from common.quote import ARCHIVE_FIELDS
 from config import Settings
 from database.mongo import archive_reads
 from database.mongo.price_stats import day_bounds
@@ -57,26 +58,21 @@ FILE_NAME = "quotes.parquet"
 KEY_RE = re.compile(r"(?:^|/)symbol=(?P<symbol>[^/]+)/date=(?P<date>\d{4}-\d{2}-\d{2})/" + re.escape(FILE_NAME) + "$")
 
 _TS = pa.timestamp("ms", tz="UTC")  # BSON datetimes are milliseconds: lossless
-# The realtime_prices document shape (docs/CONTRIBUTING.md) minus `symbol`, which
-# is the partition (Hive layouts keep partition columns out of the files; Spark
-# and Athena refuse a column that is in both). Fields outside the shape are kept
-# as JSON in `extra`, so archiving never drops data.
-SCHEMA = pa.schema([
-    pa.field("timestamp", _TS, nullable=False),
-    pa.field("price", pa.float64()),
-    pa.field("volume", pa.int64()),
-    pa.field("open", pa.float64()),
-    pa.field("high", pa.float64()),
-    pa.field("low", pa.float64()),
-    pa.field("previous_close", pa.float64()),
-    pa.field("change_percent", pa.float64()),
-    pa.field("price_change_pct", pa.float64()),
-    pa.field("source", pa.string()),
-    pa.field("processed_at", _TS),
-    pa.field("extra", pa.string()),
-])
-_COLUMNS = [f.name for f in SCHEMA if f.name != "extra"]
+# The Arrow type of each archived field (common/quote.py ARCHIVE_FIELDS: the stored
+# document minus `symbol`, which is the partition; Hive layouts keep partition columns
+# out of the files, and Spark and Athena refuse a column that is in both).
+_TYPES: dict[str, pa.DataType] = {
+    "timestamp": _TS, "price": pa.float64(), "volume": pa.int64(), "open": pa.float64(), "high": pa.float64(),
+    "low": pa.float64(), "change_percent": pa.float64(), "previous_close": pa.float64(), "source": pa.string(),
+    "market_open": pa.bool_(), "price_change_pct": pa.float64(), "processed_at": _TS,
+}
+# Fields outside the shape are kept as JSON in `extra`, so archiving never drops data.
+SCHEMA = pa.schema([pa.field(name, _TYPES[name], nullable=name != "timestamp") for name in ARCHIVE_FIELDS]
+                   + [pa.field("extra", pa.string())])
+_COLUMNS = list(ARCHIVE_FIELDS)
 _SKIP = {"_id", "symbol"}
+# Columns files written before them lack; such a file carried the field in `extra`.
+_ADDED_COLUMNS = ("market_open",)
 
 
 # --- pure: keys, tables, Parquet bytes -----------------------------------------
@@ -122,11 +118,28 @@ def parquet_to_table(data: bytes) -> pa.Table:
     return pq.read_table(io.BytesIO(data), use_threads=False, pre_buffer=False)
 
 
+def upgrade_table(table: pa.Table) -> pa.Table:
+    """A table of any archive version → SCHEMA. An older file (no market_open column) had
+    the flag in `extra`: it moves to its column, so merged files carry it in one place."""
+    missing = [name for name in _ADDED_COLUMNS if name not in table.column_names]
+    if not missing:
+        return table.cast(SCHEMA)
+    extras = [json.loads(e) if e else {} for e in table.column("extra").to_pylist()]
+    for name in missing:
+        table = table.append_column(name, pa.array([e.pop(name, None) for e in extras], _TYPES[name]))
+    table = table.set_column(table.schema.get_field_index("extra"), "extra",
+                             pa.array([json.dumps(e, sort_keys=True) if e else None for e in extras], pa.string()))
+    return table.select(SCHEMA.names).cast(SCHEMA)
+
+
 def table_to_rows(table: pa.Table, symbol: str | None = None) -> list[dict[str, Any]]:
-    """Rows back as dicts in the document shape (symbol from the partition, `extra` unpacked)."""
+    """Rows back as dicts in the document shape (symbol from the partition, `extra` unpacked).
+    A null market_open reads back absent, as in the documents of producers that did not say."""
     rows = []
     for row in table.to_pylist():
         extra = row.pop("extra", None)
+        if row.get("market_open", False) is None:
+            del row["market_open"]
         if symbol is not None:
             row = {"symbol": symbol, **row}
         if extra:
@@ -141,7 +154,7 @@ def parquet_to_rows(data: bytes, symbol: str | None = None) -> list[dict[str, An
 
 def merge_tables(existing: pa.Table, new: pa.Table) -> pa.Table:
     """`new` plus the rows of `existing` whose timestamp is not in `new`, by timestamp."""
-    existing = existing.cast(SCHEMA)
+    existing = upgrade_table(existing)
     keep = pc.invert(pc.is_in(existing["timestamp"], value_set=new["timestamp"]))
     return pa.concat_tables([existing.filter(keep), new]).sort_by("timestamp")
 

@@ -45,6 +45,7 @@ from pymongo.database import Database
 from batch.daily_aggregation import refresh_performance, refresh_weekly, store_indicators
 from batch.metrics import change_pct
 from common.clock import utc_now
+from common.quote import REAL, DailyBar, Source
 from config import Settings
 from config.symbols import seed_price
 from database.mongo import price_stats
@@ -74,24 +75,18 @@ class BackfillSummary:
     seconds: float = 0.0
 
 
-def bar_row(symbol: str, bar: dict[str, Any], source: str) -> dict[str, Any]:
-    """A daily_aggregates row from a daily bar (see the module doc for the choices)."""
+def bar_row(symbol: str, bar: dict[str, Any], source: str) -> DailyBar:
+    """The daily_aggregates row of a daily candle (see the module doc for the choices)."""
     high, low, close = float(bar["high"]), float(bar["low"]), float(bar["close"])
     volume = int(bar["volume"])
-    return {
-        "symbol": symbol, "date": bar["date"],
-        "open_price": float(bar["open"]), "close_price": close, "high_price": high, "low_price": low,
-        "avg_price": (high + low + close) / 3.0,
-        "total_volume": volume, "avg_volume": float(volume),
-        "volatility": None, "daily_change_pct": change_pct(float(bar["open"]), close),
-        "sma_20": None, "rsi_14": None, "tick_count": 0, "source": source,
-    }
-
-
-def _has_history(conn: pymysql.Connection, symbol: str, today: date) -> bool:
-    with conn.cursor() as cur:
-        cur.execute("SELECT 1 FROM daily_aggregates WHERE symbol = %s AND date < %s LIMIT 1", (symbol, today))
-        return cur.fetchone() is not None
+    return DailyBar(
+        symbol=symbol, date=bar["date"],
+        open_price=float(bar["open"]), close_price=close, high_price=high, low_price=low,
+        avg_price=(high + low + close) / 3.0,
+        total_volume=volume, avg_volume=float(volume),
+        volatility=None, daily_change_pct=change_pct(float(bar["open"]), close),
+        sma_20=None, rsi_14=None, tick_count=0, source=source,
+    )
 
 
 def _real_bars(client: DailySeriesClient | None, symbol: str, window: Sequence[date],
@@ -125,7 +120,7 @@ def backfill(settings: Settings, *, db: Database, conn: pymysql.Connection, toda
     base_seed = settings.simulation_seed if seed is None else seed
     todo: list[str] = []
     for symbol in settings.stock_symbols:
-        if settings.backfill_days and (force or not _has_history(conn, symbol, today)):
+        if settings.backfill_days and (force or not aggregates.has_daily_before(conn, symbol, today)):
             todo.append(symbol)
         else:
             summary.skipped.append(symbol)
@@ -147,10 +142,10 @@ def backfill(settings: Settings, *, db: Database, conn: pymysql.Connection, toda
             anchor = seed_price(symbol)
         # A fixed SIMULATION_SEED gives the same history every time; otherwise random.
         rng = random.Random(f"{base_seed}:{symbol}") if base_seed is not None else random.Random()
-        rows = [bar_row(symbol, b, "simulated") for b in daily_bars(symbol, simulated_days, anchor, rng)]
-        rows += [bar_row(symbol, b, "real") for b in real]
+        rows = [bar_row(symbol, b, Source.SIMULATED) for b in daily_bars(symbol, simulated_days, anchor, rng)]
+        rows += [bar_row(symbol, b, REAL) for b in real]
         with transaction(conn) as cur:
-            inserted = aggregates.insert_daily_if_absent(cur, rows)
+            inserted = aggregates.insert_daily_if_absent(cur, [row.as_row() for row in rows])
         store_indicators(conn, symbol, today)
         summary.symbols.append(symbol)
         summary.inserted += inserted

@@ -34,8 +34,9 @@ import pymysql
 from pymongo.database import Database
 
 from batch.indicators import RSI_PERIOD, SMA_PERIOD, rsi_series, sma_series
-from batch.metrics import DailyRow, daily_row, iso_week_bounds, performance_row, weekly_rows
+from batch.metrics import daily_row, iso_week_bounds, performance_row, weekly_rows
 from common.clock import utc_now
+from common.quote import DailyBar
 from config import Settings
 from database.mongo import price_stats
 from database.mysql import aggregates, transaction
@@ -115,12 +116,12 @@ class SymbolWriter:
 
 
 def aggregate_day(db: Database, conn: pymysql.Connection, symbols: Sequence[str], day: date,
-                  settings: Settings, writer: SymbolWriter | None = None) -> tuple[list[DailyRow], list[str]]:
+                  settings: Settings, writer: SymbolWriter | None = None) -> tuple[list[DailyBar], list[str]]:
     """Daily rows of one day for every symbol with quotes, each symbol in its own transaction
     (a symbol that cannot be written is in `writer.failed`, the others are written)."""
     writer = writer or SymbolWriter(conn, [])
     start, end = price_stats.day_bounds(day, settings.tz)
-    rows: list[DailyRow] = []
+    rows: list[DailyBar] = []
     missing: list[str] = []
     for symbol in symbols:
         stats = price_stats.symbol_day_stats(db, symbol, start, end)
@@ -132,7 +133,7 @@ def aggregate_day(db: Database, conn: pymysql.Connection, symbols: Sequence[str]
         except SYMBOL_ERRORS as exc:
             writer.fail(symbol, f"daily row of {day}", f"{type(exc).__name__}: {exc}")
             continue
-        if writer.write(symbol, f"daily row of {day}", "daily_aggregates", [row.as_dict()], aggregates.upsert_daily):
+        if writer.write(symbol, f"daily row of {day}", "daily_aggregates", [row.as_row()], aggregates.upsert_daily):
             rows.append(row)
     return rows, missing
 

@@ -25,11 +25,11 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 from typing import Any
 
 from batch.indicators import RSI_PERIOD, SMA_PERIOD, rsi, sma
+from common.quote import MIXED, REAL, DailyBar, Source
 
 TRADING_DAYS_PER_YEAR = 252
 PERFORMANCE_WINDOW_DAYS = 90
@@ -44,15 +44,15 @@ def source_label(sources: Iterable[str | None]) -> str:
     """
     real = simulated = False
     for source in sources:
-        if source == "simulated":
+        if source == Source.SIMULATED:
             simulated = True
-        elif source == "mixed":
+        elif source == MIXED:
             real = simulated = True
         elif source is not None:
             real = True
     if real and simulated:
-        return "mixed"
-    return "real" if real else "simulated"
+        return MIXED
+    return REAL if real else Source.SIMULATED.value
 
 
 def change_pct(start: float, end: float) -> float | None:
@@ -62,29 +62,7 @@ def change_pct(start: float, end: float) -> float | None:
     return (end - start) / start * 100.0
 
 
-@dataclass(frozen=True)
-class DailyRow:
-    symbol: str
-    date: date
-    open_price: float
-    close_price: float
-    high_price: float
-    low_price: float
-    avg_price: float
-    total_volume: int
-    avg_volume: float
-    volatility: float | None
-    daily_change_pct: float | None
-    sma_20: float | None
-    rsi_14: float | None
-    tick_count: int
-    source: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def daily_row(symbol: str, day: date, stats: Mapping[str, Any], prior_closes: Sequence[float]) -> DailyRow:
+def daily_row(symbol: str, day: date, stats: Mapping[str, Any], prior_closes: Sequence[float]) -> DailyBar:
     """The daily_aggregates row of one symbol and day.
 
     stats: the pipeline's figures for the day: open, close, high, low, avg_price,
@@ -94,7 +72,7 @@ def daily_row(symbol: str, day: date, stats: Mapping[str, Any], prior_closes: Se
     ticks = int(stats["tick_count"])
     total_volume = int(stats.get("total_volume") or 0)
     closes = [*prior_closes, float(stats["close"])]
-    return DailyRow(
+    return DailyBar(
         symbol=symbol,
         date=day,
         open_price=float(stats["open"]),

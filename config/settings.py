@@ -20,6 +20,8 @@ from croniter import croniter
 from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from config.sources import QUOTE_SOURCE_NAMES, Source
+
 # Tickers as exchanges print them: AAPL, BRK.B, RDS-A.
 SYMBOL_RE = re.compile(r"^[A-Z][A-Z0-9.\-]{0,9}$")
 # A host name as sent on the wire (ASCII, lower case; IDNA already applied); `_` for compose service names.
@@ -28,7 +30,6 @@ HOST_NAME_RE = re.compile(rf"(?=.{{1,253}}$)(?:{_LABEL})(?:\.{_LABEL})*")
 
 Port = Annotated[int, Field(ge=1, le=65535)]
 CsvList = Annotated[list[str], NoDecode]
-QUOTE_SOURCE_NAMES = ("yahoo", "alpha_vantage", "simulated")
 
 
 def _split_csv(value: object) -> object:
@@ -88,7 +89,7 @@ class Settings(BaseSettings):
     http_timeout_seconds: float = Field(10.0, gt=0, le=300)
     # Where quotes come from, in order: each symbol's quote is taken from the first
     # source that gives one (yahoo, alpha_vantage, simulated; see README "Where quotes come from").
-    quote_sources: CsvList = ["yahoo", "alpha_vantage", "simulated"]
+    quote_sources: CsvList = list(QUOTE_SOURCE_NAMES)
     # Yahoo Finance (no key), asked as Chrome asks (curl_cffi): the query host serves the crumb,
     # batch quotes (/v7/finance/quote, 99 symbols a request) and the chart JSON; every symbol is
     # asked every YAHOO_REFRESH_SECONDS while the market is open (7 or 99 symbols: 60 requests/hour).
@@ -239,7 +240,7 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown source {', '.join(bad)} (choose from {', '.join(QUOTE_SOURCE_NAMES)})")
         if not names:
             raise ValueError("at least one source is required")
-        if "simulated" in names and names[-1] != "simulated":
+        if Source.SIMULATED in names and names[-1] != Source.SIMULATED:
             raise ValueError("simulated answers every time, so it can only be the last source")
         return list(dict.fromkeys(names))
 

@@ -11,8 +11,8 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-QUOTE_FIELDS = ("symbol", "timestamp", "price", "change_percent", "volume", "open", "high", "low",
-                "previous_close", "source", "market_open")
+from common.quote import MIXED, QUOTE_FIELDS, Source
+
 # What the live page says about the session, from the newest quotes' market_open flags.
 MARKET_TEXT = {
     "open": "Market open: quotes are live.",
@@ -38,7 +38,8 @@ def jsonable(value: Any) -> Any:
 
 
 def quote_view(doc: Mapping[str, Any]) -> dict[str, Any]:
-    """The fields of a quote the pages show, JSON-ready."""
+    """The fields of a quote the pages show (common/quote.py QUOTE_FIELDS), JSON-ready;
+    a field an older document lacks is null."""
     return {field: jsonable(doc.get(field)) for field in QUOTE_FIELDS}
 
 
@@ -123,4 +124,4 @@ def sparkline_points(prices: Iterable[float | None], width: int = 120, height: i
 
 def is_simulated(source: Any) -> bool:
     """True for data that is not (entirely) from the market: 'simulated' or 'mixed'."""
-    return str(source or "").lower() in {"simulated", "mixed"}
+    return str(source or "").lower() in {Source.SIMULATED, MIXED}

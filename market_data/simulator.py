@@ -27,11 +27,12 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from common.quote import Quote, Source
 from config.symbols import annual_volatility, daily_volume, seed_price
 from market_data.market_hours import MarketHours, Session
 
@@ -96,7 +97,7 @@ class MarketSimulator:
                 volatility=annual_volatility(symbol), daily_volume=daily_volume(symbol),
             )
 
-    def anchor(self, quote: dict[str, Any], now: datetime) -> None:
+    def anchor(self, quote: Mapping[str, Any], now: datetime) -> None:
         """Continue the walk from a real (or stored) quote."""
         state = self.states[quote["symbol"]]
         state.price = float(quote["price"])
@@ -119,7 +120,7 @@ class MarketSimulator:
         state.session_day = session.day
         state.last_at = None
 
-    def next_quote(self, symbol: str, now: datetime) -> dict[str, Any]:
+    def next_quote(self, symbol: str, now: datetime) -> Quote:
         """One simulated quote for `symbol` at `now` (aware datetime)."""
         state = self.states[symbol]
         session = self.hours.session_at(now)
@@ -130,19 +131,9 @@ class MarketSimulator:
             volume = self._step(state, session, now)
         state.last_at = now
         change = (state.price - state.previous_close) / state.previous_close * 100
-        return {
-            "symbol": symbol,
-            "timestamp": now,
-            "price": state.price,
-            "volume": volume,
-            "open": state.open,
-            "high": state.high,
-            "low": state.low,
-            "previous_close": state.previous_close,
-            "change_percent": round(change, 4),
-            "source": "simulated",
-            "market_open": session is not None,
-        }
+        return Quote(symbol=symbol, timestamp=now, price=state.price, volume=volume, open=state.open,
+                     high=state.high, low=state.low, previous_close=state.previous_close,
+                     change_percent=round(change, 4), source=Source.SIMULATED, market_open=session is not None)
 
     def _step(self, state: SymbolState, session: Session, now: datetime) -> int:
         """Move the price over the time since the symbol's previous quote; return its volume."""

@@ -28,7 +28,7 @@ from enum import Enum
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from streaming.schema import format_timestamp
+from common.quote import Quote, format_timestamp
 
 PRICE_CHANGE = "price_change"
 VOLUME_SPIKE = "volume_spike"
@@ -113,7 +113,7 @@ def step_band(state: BandState, move: float, ts: datetime, day: date, threshold:
     return state, None
 
 
-def price_alert(quote: dict[str, Any], band: int, threshold: float) -> Alert:
+def price_alert(quote: Quote, band: int, threshold: float) -> Alert:
     symbol, change, price = quote["symbol"], quote["change_percent"], quote["price"]
     direction = "up" if change > 0 else "down"
     what = "crossed the threshold" if band == 1 else f"passed {band}x the threshold"
@@ -209,7 +209,7 @@ class VolumeWindows:
         return True
 
 
-def volume_alert(quote: dict[str, Any], baseline: Baseline | None, multiplier: float) -> Alert | None:
+def volume_alert(quote: Quote, baseline: Baseline | None, multiplier: float) -> Alert | None:
     """The volume_spike a quote raises against its baseline (before cooldown), or None."""
     if baseline is None:
         return None

@@ -33,7 +33,9 @@ from pymongo.errors import PyMongoError
 
 from common.clock import utc_now
 from common.mailer import SmtpMailer
+from common.quote import Quote
 from common.retry import STOPPED, Backoff, retry
+from common.service import run_service
 from config import Settings
 from database.mongo import alerts as mongo_alerts
 from database.mongo.prices import volumes_before, volumes_in_windows
@@ -58,6 +60,7 @@ from streaming.alert_rules import (
 )
 from streaming.kafka_io import DeadLetter, consume_batches, next_offsets, send_dead_letters
 from streaming.schema import Acceptance, InvalidQuote, parse_message
+from streaming.startup import QuoteReader, open_quote_reader, serve
 
 STORE_ERRORS = (PyMongoError, pymysql.err.OperationalError, pymysql.err.InterfaceError, MySQLUnavailableError)
 
@@ -164,7 +167,7 @@ class AlertService:
             raise
 
     # ------------------------------------------------------------------ rules
-    def check_price(self, quote: dict[str, Any]) -> None:
+    def check_price(self, quote: Quote) -> None:
         """The band machine for one quote: the alert (if any) is stored before the state
         that remembers it, so a crash in between repeats the same alert_key, never a new one."""
         symbol = quote["symbol"]
@@ -178,7 +181,7 @@ class AlertService:
             mongo_alerts.save_band_state(self.db, symbol, state_to_doc(after))
             self._bands[symbol] = after
 
-    def volume_baseline(self, quote: dict[str, Any]) -> Baseline | None:
+    def volume_baseline(self, quote: Quote) -> Baseline | None:
         """The time-of-day baseline of the quote's bucket (one query per symbol, day and
         bucket), else the recent average while history is short."""
         s, tz = self.settings, self.settings.tz
@@ -201,7 +204,7 @@ class AlertService:
                 self._baselines = {k: v for k, v in self._baselines.items() if k[1] >= key[1]}
         return self._baselines[key] or self.windows.baseline(symbol)
 
-    def check_volume(self, quote: dict[str, Any]) -> None:
+    def check_volume(self, quote: Quote) -> None:
         alert = volume_alert(quote, self.volume_baseline(quote), self.settings.volume_threshold_multiplier)
         if alert is not None:
             self.process(alert)
@@ -249,7 +252,7 @@ class AlertService:
             self.log.warning("commit failed (%s); quotes will be redelivered (alerts are idempotent)", exc)
         return True
 
-    def evaluate(self, quote: dict[str, Any]) -> bool:
+    def evaluate(self, quote: Quote) -> bool:
         """Both rules for one quote, storage errors retried; False if stopped first."""
         if quote["market_open"] is False:
             return True  # the market is closed: the last price repeated, nothing traded
@@ -270,13 +273,14 @@ class AlertService:
         finally:
             self.deliveries.close()
 
+    def totals(self) -> str:
+        return f"{self.raised} alert(s) raised"
 
-def run(settings: Settings, stop: threading.Event) -> int:
-    from database.mongo import get_db, make_client
+
+def bootstrap(settings: Settings, stop: threading.Event) -> tuple[QuoteReader, AlertService] | None:
+    """The alert service and its adapters (streaming/startup.py), built once; None if stopped first."""
     from database.mysql import connect_with_retry
-    from database.setup_mongodb import ensure_indexes
     from logs.logger_config import get_logger
-    from streaming.kafka_io import ensure_topics, make_consumer, make_producer
 
     log = get_logger("streaming.alerts")
     mailer = SmtpMailer(settings)
@@ -284,38 +288,22 @@ def run(settings: Settings, stop: threading.Event) -> int:
         log.info("email is off (SMTP_SERVER / EMAIL_SENDER not set): alerts are stored and logged, not emailed")
     elif not settings.alert_email_recipients:
         log.info("ALERT_EMAIL_RECIPIENTS is empty: alerts are emailed to opted-in users only")
-    db = get_db(make_client(settings), settings)
-    indexed = retry(lambda: ensure_indexes(db), what="creating MongoDB indexes", retry_on=(PyMongoError,), stop=stop)
-    if indexed is STOPPED:
-        return 0
-    if not ensure_topics(settings, [settings.kafka_topic, settings.kafka_dlq_topic], stop):
-        return 0
-    dlq = make_producer(settings, stop)
-    consumer = make_consumer(settings, settings.kafka_alerts_group, [settings.kafka_topic], stop)
-    if dlq is None or consumer is None:
-        return 0
+    reader = open_quote_reader(settings, settings.kafka_alerts_group, stop)
+    if reader is None:
+        return None
     log.info("watching %s as group %s: price move past %g%% (bands, re-armed below %g%%), volume > %gx the usual "
              "for its %d-minute bucket (median of up to %d sessions; the last %d quotes' average until %d sessions "
              "exist), volume cooldown %ds", settings.kafka_topic, settings.kafka_alerts_group,
              settings.price_change_threshold, settings.price_change_threshold - settings.price_change_hysteresis,
              settings.volume_threshold_multiplier, settings.volume_bucket_minutes, settings.volume_baseline_sessions,
              settings.volume_window, settings.volume_baseline_min_sessions, settings.alert_cooldown_seconds)
-    service = AlertService(settings, consumer, db, lambda: connect_with_retry(settings, attempts=1), mailer, stop, log,
-                           dlq)
-    try:
-        service.run()
-    finally:
-        consumer.close(autocommit=False)
-        dlq.close(timeout=10)
-        log.info("alerts stopped: %d alert(s) raised", service.raised)
-    return 0
+    return reader, AlertService(settings, reader.consumer, reader.db, lambda: connect_with_retry(settings, attempts=1),
+                                mailer, stop, log, reader.dlq)
 
 
-def main() -> int:
-    from common.service import run_service
-
-    return run_service("alerts", run)
+def run(settings: Settings, stop: threading.Event) -> int:
+    return serve(bootstrap(settings, stop), "alerts")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_service("alerts", run))

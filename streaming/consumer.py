@@ -28,10 +28,12 @@ from pymongo.errors import PyMongoError
 
 from common.clock import utc_now
 from common.retry import STOPPED, Backoff, retry
+from common.service import run_service
 from config import Settings
 from database.mongo.prices import insert_quotes_refusing
 from streaming.kafka_io import DeadLetter, consume_batches, next_offsets, send_dead_letters
 from streaming.schema import Acceptance, InvalidQuote, format_timestamp, parse_message, to_document
+from streaming.startup import QuoteReader, open_quote_reader, serve
 
 SUMMARY_QUOTES = 10  # quotes named in the per-batch INFO line
 
@@ -116,44 +118,27 @@ class PriceConsumer:
     def run(self, max_records: int = 500) -> None:
         consume_batches(self.consumer, self.stop, self.handle, self.log, max_records)
 
+    def totals(self) -> str:
+        return f"{self.stored} stored, {self.duplicates} already present, {self.dead} to DLQ"
 
-def run(settings: Settings, stop: threading.Event) -> int:
-    from database.mongo import get_db, make_client
-    from database.setup_mongodb import ensure_indexes
+
+def bootstrap(settings: Settings, stop: threading.Event) -> tuple[QuoteReader, PriceConsumer] | None:
+    """The consumer and its adapters (streaming/startup.py), built once; None if stopped first."""
     from logs.logger_config import get_logger
-    from streaming.kafka_io import ensure_topics, make_consumer, make_producer
 
     log = get_logger("streaming.consumer")
-    db = get_db(make_client(settings), settings)
-    # The unique (symbol, timestamp) index is what makes redelivery harmless: have it first.
-    indexed = retry(lambda: ensure_indexes(db), what="creating MongoDB indexes", retry_on=(PyMongoError,), stop=stop)
-    if indexed is STOPPED:
-        return 0
-    if not ensure_topics(settings, [settings.kafka_topic, settings.kafka_dlq_topic], stop):
-        return 0
-    dlq = make_producer(settings, stop)
-    consumer = make_consumer(settings, settings.kafka_consumer_group, [settings.kafka_topic], stop)
-    if dlq is None or consumer is None:
-        return 0
+    reader = open_quote_reader(settings, settings.kafka_consumer_group, stop)
+    if reader is None:
+        return None
     log.info("consuming %s as group %s into MongoDB %s.realtime_prices; rejects go to %s "
              "(per-batch summary at INFO, every message at DEBUG)", settings.kafka_topic,
              settings.kafka_consumer_group, settings.mongo_db, settings.kafka_dlq_topic)
-    worker = PriceConsumer(settings, consumer, db, dlq, stop, log)
-    try:
-        worker.run()
-    finally:
-        consumer.close(autocommit=False)
-        dlq.close(timeout=10)
-        log.info("consumer stopped: %d stored, %d already present, %d to DLQ",
-                 worker.stored, worker.duplicates, worker.dead)
-    return 0
+    return reader, PriceConsumer(settings, reader.consumer, reader.db, reader.dlq, stop, log)
 
 
-def main() -> int:
-    from common.service import run_service
-
-    return run_service("consumer", run)
+def run(settings: Settings, stop: threading.Event) -> int:
+    return serve(bootstrap(settings, stop), "consumer")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_service("consumer", run))

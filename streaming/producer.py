@@ -24,6 +24,7 @@ import sys
 import threading
 import time
 from collections import Counter, deque
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -32,6 +33,8 @@ from kafka.errors import KafkaError
 from pymongo.errors import PyMongoError
 
 from common.clock import utc_now
+from common.quote import Quote, Source
+from common.service import run_service
 from config import Settings
 from market_data.alpha_vantage import AlphaVantageClient, AlphaVantageRefused, alpha_vantage_client
 from market_data.market_hours import MarketHours, Session
@@ -50,21 +53,19 @@ def active_sources(settings: Settings, alpha_vantage: AlphaVantageClient | None,
     """QUOTE_SOURCES less those that cannot work here: (in use, [why each other is skipped])."""
     used, skipped = [], []
     for name in settings.quote_sources:
-        if name == "alpha_vantage" and (alpha_vantage is None or not alpha_vantage.enabled):
+        if name == Source.ALPHA_VANTAGE and (alpha_vantage is None or not alpha_vantage.enabled):
             skipped.append("alpha_vantage skipped: ALPHA_VANTAGE_API_KEY is not set")
-        elif name == "yahoo" and yahoo is None:
+        elif name == Source.YAHOO and yahoo is None:
             skipped.append("yahoo skipped: no client")
         else:
             used.append(name)
     return used, skipped
 
 
-def yahoo_message(q: YahooQuote, now: datetime, volume: int) -> dict[str, Any]:
-    return {
-        "symbol": q.symbol, "timestamp": now, "price": q.price, "volume": volume,
-        "open": q.open, "high": q.high, "low": q.low, "previous_close": q.previous_close,
-        "change_percent": q.change_percent, "source": "yahoo", "market_open": q.market_open(now),
-    }
+def yahoo_message(q: YahooQuote, now: datetime, volume: int) -> Quote:
+    return Quote(symbol=q.symbol, timestamp=now, price=q.price, volume=volume, open=q.open, high=q.high, low=q.low,
+                 previous_close=q.previous_close, change_percent=q.change_percent, source=Source.YAHOO,
+                 market_open=q.market_open(now))
 
 
 class QuoteSource:
@@ -75,8 +76,8 @@ class QuoteSource:
                  yahoo: YahooFinanceClient | None = None) -> None:
         self.symbols = list(settings.stock_symbols)
         self.chain, self.skipped = active_sources(settings, alpha_vantage, yahoo)
-        self.client = alpha_vantage if "alpha_vantage" in self.chain else None
-        self.yahoo = yahoo if "yahoo" in self.chain else None
+        self.client = alpha_vantage if Source.ALPHA_VANTAGE in self.chain else None
+        self.yahoo = yahoo if Source.YAHOO in self.chain else None
         self.simulator = simulator
         self.hours = hours
         self.interval = settings.poll_interval_seconds
@@ -132,9 +133,9 @@ class QuoteSource:
         names = ",".join(symbols) if len(symbols) <= 5 else f"{','.join(symbols[:3])} and {len(symbols) - 3} more"
         self.log.warning("Yahoo refused %s (%s): %s; %s from %s until Yahoo answers again", names, exc.kind,
                          exc.detail, names if exc.kind is Refusal.UNKNOWN_SYMBOL else "quotes come",
-                         self.fallback["yahoo"])
+                         self.fallback[Source.YAHOO])
 
-    def _from_yahoo(self, pending: list[str], now: datetime) -> dict[str, dict[str, Any]]:
+    def _from_yahoo(self, pending: list[str], now: datetime) -> dict[str, Quote]:
         """All pending symbols in one batch request (99 a request): each answered symbol a yahoo quote."""
         assert self.yahoo is not None
         try:
@@ -148,7 +149,7 @@ class QuoteSource:
             by_refusal.setdefault(id(exc), (exc, []))[1].append(symbol)
         for exc, symbols in by_refusal.values():
             self._said_yahoo_refused(symbols, exc)
-        got: dict[str, dict[str, Any]] = {}
+        got: dict[str, Quote] = {}
         for symbol, q in answered.items():
             quote = yahoo_message(q, now, self._yahoo_volume(q, now))
             self.simulator.anchor(quote, now)
@@ -156,17 +157,14 @@ class QuoteSource:
         return got
 
     # ------------------------------------------------------------------ alpha vantage
-    def real_quote(self, symbol: str, now: datetime) -> dict[str, Any]:
+    def real_quote(self, symbol: str, now: datetime) -> Quote:
         assert self.client is not None
         q = self.client.global_quote(symbol)
         session = self.hours.session_at(now)
-        quote = {
-            "symbol": symbol, "timestamp": now, "price": q["price"],
-            "volume": interval_volume(q["volume"], session, now, self.interval),
-            "open": q["open"], "high": q["high"], "low": q["low"],
-            "previous_close": q["previous_close"], "change_percent": q["change_percent"],
-            "source": "alpha_vantage", "market_open": session is not None,
-        }
+        quote = Quote(symbol=symbol, timestamp=now, price=q["price"],
+                      volume=interval_volume(q["volume"], session, now, self.interval),
+                      open=q["open"], high=q["high"], low=q["low"], previous_close=q["previous_close"],
+                      change_percent=q["change_percent"], source=Source.ALPHA_VANTAGE, market_open=session is not None)
         self.simulator.anchor(quote, now)
         return quote
 
@@ -174,8 +172,8 @@ class QuoteSource:
         if self.call_gap:
             self._next_call_at = now + timedelta(seconds=self.call_gap)
 
-    def _from_alpha_vantage(self, pending: list[str], now: datetime) -> dict[str, dict[str, Any]]:
-        real: dict[str, dict[str, Any]] = {}
+    def _from_alpha_vantage(self, pending: list[str], now: datetime) -> dict[str, Quote]:
+        real: dict[str, Quote] = {}
         if self.client is None or (self._next_call_at is not None and now < self._next_call_at):
             return real
         wanted = set(pending)
@@ -199,33 +197,33 @@ class QuoteSource:
                     # Said once per exhaustion, not every tick.
                     if not self._budget_said:
                         self.log.info("Alpha Vantage call budget spent for now; %s until it refills",
-                                      self.fallback["alpha_vantage"])
+                                      self.fallback[Source.ALPHA_VANTAGE])
                         self._budget_said = True
                     self.cursor = (self.cursor - 1) % n  # this symbol's turn is not used up
                 else:
                     self._spent(now)  # the call reached the API and counted
                     self.log.warning("Alpha Vantage refused %s (%s): %s; %s for it this tick",
-                                     symbol, exc.kind, exc.detail, self.fallback["alpha_vantage"])
+                                     symbol, exc.kind, exc.detail, self.fallback[Source.ALPHA_VANTAGE])
                 if exc.kind.ends_tick:
                     break
             except PyMongoError as exc:  # the shared budget lives in MongoDB
-                self.log.warning("call budget unavailable (%s); %s this tick", exc, self.fallback["alpha_vantage"])
+                self.log.warning("call budget unavailable (%s); %s this tick", exc, self.fallback[Source.ALPHA_VANTAGE])
                 self.cursor = (self.cursor - 1) % n
                 break
         return real
 
     # ------------------------------------------------------------------ tick
-    def tick(self, now: datetime) -> list[dict[str, Any]]:
+    def tick(self, now: datetime) -> list[Quote]:
         """The quotes due at `now` (none for symbols whose next quote is not due yet)."""
         due = [s for s in self.symbols if now >= self.next_due.get(s, now)]
-        got: dict[str, dict[str, Any]] = {}
+        got: dict[str, Quote] = {}
         pending = list(due)
         for name in self.chain:
             if not pending:
                 break
-            if name == "yahoo":
+            if name == Source.YAHOO:
                 got.update(self._from_yahoo(pending, now))
-            elif name == "alpha_vantage":
+            elif name == Source.ALPHA_VANTAGE:
                 got.update(self._from_alpha_vantage(pending, now))
             else:
                 got.update({s: self.simulator.next_quote(s, now) for s in pending})
@@ -235,9 +233,9 @@ class QuoteSource:
             quote = got.get(symbol)
             if quote is not None:
                 self._last_quote_at[symbol] = now
-            if (quote is not None and quote.get("market_open") is False) or (quote is None and not is_open):
+            if (quote is not None and quote.market_open is False) or (quote is None and not is_open):
                 step = self.closed_interval
-            elif quote is not None and quote["source"] == "yahoo":
+            elif quote is not None and quote.source == Source.YAHOO:
                 step = self.yahoo_refresh
             else:
                 step = self.interval
@@ -253,17 +251,17 @@ class QuoteSender:
         self.producer = producer
         self.topic = topic
         self.log = logger
-        self.pending: deque[dict[str, Any]] = deque()
+        self.pending: deque[Quote] = deque()
         self.sent = 0
         self.failed = 0
 
-    def _keep(self, quote: dict[str, Any]) -> None:
+    def _keep(self, quote: Quote) -> None:
         if len(self.pending) >= MAX_PENDING:
             self.pending.popleft()
             self.log.warning("re-send buffer full (%d): dropped the oldest quote", MAX_PENDING)
         self.pending.append(quote)
 
-    def send(self, quotes: list[dict[str, Any]]) -> int:
+    def send(self, quotes: list[Quote]) -> int:
         """Queue quotes for sending; returns how many the client accepted."""
         batch = list(self.pending) + quotes
         self.pending.clear()
@@ -282,13 +280,13 @@ class QuoteSender:
             accepted += 1
         return accepted
 
-    def _delivered(self, quote: dict[str, Any], metadata: Any) -> None:
+    def _delivered(self, quote: Quote, metadata: Any) -> None:
         self.sent += 1
         self.log.debug("sent %s %s %.2f (%s) to partition %d offset %d", quote["symbol"],
                        quote["timestamp"].isoformat(), quote["price"], quote["source"],
                        metadata.partition, metadata.offset)
 
-    def _failed(self, quote: dict[str, Any], exc: BaseException) -> None:
+    def _failed(self, quote: Quote, exc: BaseException) -> None:
         # Delivery timed out after the producer's own retries: send it again next tick.
         self.failed += 1
         self.log.warning("delivery of %s %s failed (%s); will send it again", quote["symbol"],
@@ -314,31 +312,42 @@ def anchor_on_stored(simulator: MarketSimulator, settings: Settings, db: Any, lo
         log.info("simulation continues from the last stored quote of %s", ", ".join(sorted(stored)))
 
 
-def run(settings: Settings, stop: threading.Event) -> int:
-    from database.mongo import get_db, make_client
-    from logs.logger_config import get_logger
-    from streaming.kafka_io import ensure_topics, make_producer
+@dataclass
+class ProducerApp:
+    """The producer's adapters, built once by `bootstrap`."""
 
-    log = get_logger("streaming.producer")
-    hours = MarketHours(settings.market_calendar)
-    db = get_db(make_client(settings, server_selection_timeout_ms=2000), settings)
-    client = alpha_vantage_client(settings, db) if "alpha_vantage" in settings.quote_sources else None
+    settings: Settings
+    log: Any
+    hours: MarketHours
+    source: QuoteSource
+    sender: QuoteSender
+    kafka: KafkaProducer
+
+
+def _quote_source(settings: Settings, db: Any, hours: MarketHours, log: Any) -> QuoteSource:
+    """The source chain (Yahoo, Alpha Vantage on the shared budget, the simulator), said at start."""
+    client = alpha_vantage_client(settings, db) if Source.ALPHA_VANTAGE in settings.quote_sources else None
     if client is not None:
         log.info("Alpha Vantage on: up to %d calls/minute and %d/day, round-robin over %s",
                  settings.alpha_vantage_calls_per_minute, settings.alpha_vantage_calls_per_day,
                  ", ".join(settings.stock_symbols))
-    yahoo = YahooFinanceClient(settings) if "yahoo" in settings.quote_sources else None
+    yahoo = YahooFinanceClient(settings) if Source.YAHOO in settings.quote_sources else None
     simulator = MarketSimulator(settings.stock_symbols, hours, settings.poll_interval_seconds,
                                 seed=settings.simulation_seed, event_rate=settings.simulation_event_rate)
     source = QuoteSource(settings, simulator, log, hours=hours, alpha_vantage=client, yahoo=yahoo)
+    _say_sources(settings, source, hours, log)
+    anchor_on_stored(simulator, settings, db, log)
+    return source
+
+
+def _say_sources(settings: Settings, source: QuoteSource, hours: MarketHours, log: Any) -> None:
     for line in source.skipped:
         log.info("QUOTE_SOURCES: %s", line)
-    if source.chain == ["simulated"]:
+    if source.chain == [Source.SIMULATED]:
         log.info("every quote is simulated (source=simulated)")
-    now = utc_now()
     log.info("quotes from %s, first that answers; market calendar %s: %s now", " → ".join(source.chain),
-             settings.market_calendar, "open" if hours.is_open(now) else "closed")
-    if "yahoo" in source.chain:
+             settings.market_calendar, "open" if hours.is_open(utc_now()) else "closed")
+    if Source.YAHOO in source.chain:
         log.info("Yahoo Finance at %s (as Chrome, cookie + crumb; up to %d symbols a request): each symbol "
                  "every %gs while open, every %gs while closed (%d quote requests/hour while open)",
                  settings.yahoo_finance_url, BATCH_MAX, settings.yahoo_refresh_seconds,
@@ -348,56 +357,78 @@ def run(settings: Settings, stop: threading.Event) -> int:
     if settings.simulation_event_rate:
         log.info("SIMULATION_EVENT_RATE=%g: simulated 5-9 %% moves with heavy volume, per symbol per session hour",
                  settings.simulation_event_rate)
-    anchor_on_stored(simulator, settings, db, log)
 
+
+def bootstrap(settings: Settings, stop: threading.Event) -> ProducerApp | None:
+    """Build the producer's adapters once: MongoDB (budget, last quotes), the sources, Kafka.
+    None when stopped before Kafka was reachable."""
+    from database.mongo import get_db, make_client
+    from logs.logger_config import get_logger
+    from streaming.kafka_io import ensure_topics, make_producer
+
+    log = get_logger("streaming.producer")
+    hours = MarketHours(settings.market_calendar)
+    db = get_db(make_client(settings, server_selection_timeout_ms=2000), settings)
+    source = _quote_source(settings, db, hours, log)
     if not ensure_topics(settings, [settings.kafka_topic], stop):
-        return 0
-    producer = make_producer(settings, stop)
-    if producer is None:
-        return 0
-    sender = QuoteSender(producer, settings.kafka_topic, log)
+        return None
+    kafka = make_producer(settings, stop)
+    if kafka is None:
+        return None
     log.info("producing %d symbols every %gs to %s", len(settings.stock_symbols),
              settings.poll_interval_seconds, settings.kafka_topic)
+    return ProducerApp(settings, log, hours, source, QuoteSender(kafka, settings.kafka_topic, log), kafka)
+
+
+def _tick(app: ProducerApp, was_open: bool | None) -> bool:
+    """One tick: say a market open/close, send the due quotes, log the tally. Returns is_open."""
+    settings, log, sender = app.settings, app.log, app.sender
+    now = utc_now()
+    is_open = app.hours.is_open(now)
+    if is_open != was_open and was_open is not None:
+        log.info("market %s (%s): %s", "open" if is_open else "closed", settings.market_calendar,
+                 "quotes move again" if is_open else
+                 f"one quote per symbol every {settings.closed_quote_interval_seconds:g}s, prices kept")
+    quotes = app.source.tick(now)
+    accepted = sender.send(quotes)
+    if quotes or sender.pending:
+        by_source = Counter(q.source for q in quotes)
+        log.info("tick: %d quotes queued (%s; market %s), %d waiting to re-send", accepted,
+                 ", ".join(f"{by_source[name]} {name}" for name in app.source.chain),
+                 "open" if is_open else "closed", len(sender.pending))
+    return is_open
+
+
+def _close(app: ProducerApp) -> None:
+    # Whatever was handed to the client is delivered before we go.
+    log, sender = app.log, app.sender
+    log.info("stopping: flushing the producer")
+    try:
+        app.kafka.flush(timeout=30)
+    except KafkaError as exc:
+        log.error("flush on shutdown failed: %s", exc)
+    app.kafka.close(timeout=30)
+    log.info("producer stopped: %d delivered, %d not delivered (%d still unsent)",
+             sender.sent, sender.failed, len(sender.pending))
+
+
+def run(settings: Settings, stop: threading.Event) -> int:
+    app = bootstrap(settings, stop)
+    if app is None:
+        return 0
     next_at = time.monotonic()
     was_open: bool | None = None
     try:
         while not stop.is_set():
-            now = utc_now()
-            is_open = hours.is_open(now)
-            if is_open != was_open and was_open is not None:
-                log.info("market %s (%s): %s", "open" if is_open else "closed", settings.market_calendar,
-                         "quotes move again" if is_open else
-                         f"one quote per symbol every {settings.closed_quote_interval_seconds:g}s, prices kept")
-            was_open = is_open
-            quotes = source.tick(now)
-            accepted = sender.send(quotes)
-            if quotes or sender.pending:
-                by_source = Counter(q["source"] for q in quotes)
-                log.info("tick: %d quotes queued (%s; market %s), %d waiting to re-send", accepted,
-                         ", ".join(f"{by_source[name]} {name}" for name in source.chain),
-                         "open" if is_open else "closed", len(sender.pending))
+            was_open = _tick(app, was_open)
             next_at += settings.poll_interval_seconds
             # A tick that overran (slow API, broker wait) does not cause a burst of catch-up ticks.
             next_at = max(next_at, time.monotonic())
             stop.wait(next_at - time.monotonic())
     finally:
-        # Whatever was handed to the client is delivered before we go.
-        log.info("stopping: flushing the producer")
-        try:
-            producer.flush(timeout=30)
-        except KafkaError as exc:
-            log.error("flush on shutdown failed: %s", exc)
-        producer.close(timeout=30)
-        log.info("producer stopped: %d delivered, %d not delivered (%d still unsent)",
-                 sender.sent, sender.failed, len(sender.pending))
+        _close(app)
     return 0
 
 
-def main() -> int:
-    from common.service import run_service
-
-    return run_service("producer", run)
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_service("producer", run))

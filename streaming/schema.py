@@ -27,25 +27,26 @@ MySQL columns; the values are the constants below):
 
 Anything else in the object is ignored. With `Acceptance` rules (the consumer's and
 the alerts service's, from settings) a symbol outside the configured list and a
-timestamp too far in the future are rejected too. The consumer stores `to_document(...)`,
-which adds `price_change_pct` (move from the open) and `processed_at`.
+timestamp too far in the future are rejected too. A valid message becomes a
+common.quote.Quote (the one quote type); the consumer stores `to_document(...)`, which
+adds `price_change_pct` (move from the open) and `processed_at`.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from common.clock import utc_now
+from common.quote import QUOTE_SOURCE_NAMES, REQUIRED_FIELDS, Quote, Source, format_timestamp
 from config.settings import SYMBOL_RE
 
-REQUIRED = ("symbol", "timestamp", "price", "volume", "open", "high", "low", "change_percent")
-SOURCES = ("yahoo", "alpha_vantage", "simulated")
-UNKNOWN_SOURCE = "unknown"
+REQUIRED = REQUIRED_FIELDS
+SOURCES = QUOTE_SOURCE_NAMES
 
 # Plausibility bounds (see the module docstring): a value outside them is a broken or
 # hostile producer, never a market.
@@ -150,8 +151,8 @@ class Acceptance:
                       settings.max_quote_future_seconds)
 
 
-def validate_quote(obj: object, rules: Acceptance | None = None, now: datetime | None = None) -> dict[str, Any]:
-    """A decoded message → the normalised quote; InvalidQuote with the reason otherwise.
+def validate_quote(obj: object, rules: Acceptance | None = None, now: datetime | None = None) -> Quote:
+    """A decoded message → the normalised Quote; InvalidQuote with the reason otherwise.
     `now` (default: the clock) is what `rules.max_future` is measured from."""
     if not isinstance(obj, dict):
         raise InvalidQuote(f"message is not a JSON object but {type(obj).__name__}")
@@ -187,20 +188,20 @@ def validate_quote(obj: object, rules: Acceptance | None = None, now: datetime |
     quote["previous_close"] = _price(obj, "previous_close") if obj.get("previous_close") is not None else None
     source = obj.get("source")
     if source is None:
-        quote["source"] = UNKNOWN_SOURCE
+        quote["source"] = Source.UNKNOWN
     elif isinstance(source, str) and source in SOURCES:
-        quote["source"] = source
+        quote["source"] = Source(source)
     else:
         raise InvalidQuote(f"source must be one of {', '.join(SOURCES)}: {source!r}")
     market_open = obj.get("market_open")
     if market_open is not None and not isinstance(market_open, bool):
         raise InvalidQuote(f"market_open must be true or false: {market_open!r}")
     quote["market_open"] = market_open
-    return quote
+    return Quote(**quote)
 
 
-def parse_message(raw: bytes | None, rules: Acceptance | None = None, now: datetime | None = None) -> dict[str, Any]:
-    """Kafka message value (bytes) → normalised quote, or InvalidQuote(reason)."""
+def parse_message(raw: bytes | None, rules: Acceptance | None = None, now: datetime | None = None) -> Quote:
+    """Kafka message value (bytes) → the Quote, or InvalidQuote(reason)."""
     if raw is None:
         raise InvalidQuote("empty message (no value)")
     try:
@@ -218,21 +219,15 @@ def parse_message(raw: bytes | None, rules: Acceptance | None = None, now: datet
     return validate_quote(obj, rules, now)
 
 
-def to_document(quote: dict[str, Any], processed_at: datetime) -> dict[str, Any]:
+def to_document(quote: Mapping[str, Any], processed_at: datetime) -> dict[str, Any]:
     """The realtime_prices document: the quote plus price_change_pct and processed_at."""
-    doc = dict(quote)
-    doc["price_change_pct"] = round((quote["price"] - quote["open"]) / quote["open"] * 100, 4)
-    doc["processed_at"] = processed_at
-    return doc
+    return _as_quote(quote).to_document(processed_at)
 
 
-def format_timestamp(ts: datetime) -> str:
-    """UTC, ISO 8601 with offset and milliseconds: '2026-01-13T15:30:00.000+00:00'."""
-    return ts.astimezone(UTC).isoformat(timespec="milliseconds")
-
-
-def to_message(quote: dict[str, Any]) -> bytes:
+def to_message(quote: Mapping[str, Any]) -> bytes:
     """A quote (timestamp as datetime) → the JSON bytes the producer sends."""
-    body = dict(quote)
-    body["timestamp"] = format_timestamp(quote["timestamp"])
-    return json.dumps(body, separators=(",", ":")).encode("utf-8")
+    return json.dumps(_as_quote(quote).to_message(), separators=(",", ":")).encode("utf-8")
+
+
+def _as_quote(quote: Mapping[str, Any]) -> Quote:
+    return quote if isinstance(quote, Quote) else Quote.from_document(quote)

@@ -141,3 +141,10 @@ def latest_date(conn: pymysql.Connection, on_or_before: date | None = None) -> d
         else:
             cur.execute("SELECT MAX(date) AS d FROM daily_aggregates WHERE date <= %s", (on_or_before,))
         return cur.fetchone()["d"]
+
+
+def has_daily_before(conn: pymysql.Connection, symbol: str, day: date) -> bool:
+    """Whether any daily row of `symbol` is older than `day` (the backfill's "has history")."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT 1 FROM daily_aggregates WHERE symbol = %s AND date < %s LIMIT 1", (symbol, day))
+        return cur.fetchone() is not None
