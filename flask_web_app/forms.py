@@ -22,6 +22,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 from common.webhook import url_problem
 from flask_web_app.validation import password_problem
 
+SAME_PASSWORD = EqualTo("password", "The passwords differ.")  # the "repeat" field of both password forms
 
 class MultiCheckboxField(SelectMultipleField):
     widget = ListWidget(prefix_label=False)
@@ -70,7 +71,7 @@ class RegisterForm(HtmlForm):
                        validators=[DataRequired(), Length(max=254), Email(check_deliverability=False)])
     name = StringField("Name", filters=[_strip], validators=[DataRequired(), Length(max=100)])
     password = PasswordField("Password", validators=[DataRequired(), StrongPassword()])
-    confirm = PasswordField("Repeat password", validators=[DataRequired(), EqualTo("password", "The passwords differ.")])
+    confirm = PasswordField("Repeat password", validators=[DataRequired(), SAME_PASSWORD])
     watchlist = MultiCheckboxField("Watchlist (none ticked = all symbols)", choices=[])
     digest_opt_in = BooleanField("Daily news digest by email", default=True)
     alert_opt_in = BooleanField("Price and volume alerts by email", default=False)
@@ -133,7 +134,7 @@ class AccountForm(HtmlForm):
 class PasswordForm(HtmlForm):
     current = PasswordField("Current password", validators=[DataRequired(), Length(max=200)])
     password = PasswordField("New password", validators=[DataRequired(), StrongPassword()])
-    confirm = PasswordField("Repeat new password", validators=[DataRequired(), EqualTo("password", "The passwords differ.")])
+    confirm = PasswordField("Repeat new password", validators=[DataRequired(), SAME_PASSWORD])
     submit_password = SubmitField("Change password")
 
 

@@ -137,7 +137,8 @@ class AlertService:
     def process(self, alert: Alert) -> None:
         """Store, log and deliver one alert; safe to repeat (raises on a storage error)."""
         if alert.rule == VOLUME_SPIKE:
-            decision = cooldown_decision(alert.quote_timestamp, self.last_alert(alert.symbol, alert.rule), self.cooldown)
+            last = self.last_alert(alert.symbol, alert.rule)
+            decision = cooldown_decision(alert.quote_timestamp, last, self.cooldown)
             if decision is Decision.COOLDOWN:
                 self.log.debug("cooldown: %s %s at %s suppressed", alert.symbol, alert.rule, alert.quote_timestamp)
                 return
@@ -149,7 +150,8 @@ class AlertService:
         try:
             if not self._insert_mysql(record, stored):
                 # Already there (a retry after a failure): bring its email status in step.
-                mysql_alerts.set_email_status(self.mysql(), alert.key, stored["email_status"], stored.get("email_error"))
+                mysql_alerts.set_email_status(self.mysql(), alert.key, stored["email_status"],
+                                              stored.get("email_error"))
         except STORE_ERRORS:
             self._drop_mysql()
             raise

@@ -67,7 +67,8 @@ def insert_daily_if_absent(cur: pymysql.cursors.Cursor, rows: Iterable[Mapping[s
     return cur.executemany(INSERT_DAILY_IF_ABSENT, params) or 0
 
 
-def set_indicators(cur: pymysql.cursors.Cursor, symbol: str, values: Iterable[tuple[date, float | None, float | None]]) -> None:
+def set_indicators(cur: pymysql.cursors.Cursor, symbol: str,
+                   values: Iterable[tuple[date, float | None, float | None]]) -> None:
     """Store (date, sma_20, rsi_14) on existing daily rows of a symbol."""
     params = [(sma, rsi, symbol, day) for day, sma, rsi in values]
     if params:

@@ -97,7 +97,8 @@ def intraday(symbol: str) -> Response:
 def recent(symbol: str) -> Response:
     symbol = parse_symbol(symbol, symbols())
     limit = parse_int(request.args.get("limit"), "limit", 60, 1, 1000)
-    return jsonify({"symbol": symbol, "points": [quote_view(p) for p in prices.recent_quotes(get_mongo(), symbol, limit)]})
+    points = prices.recent_quotes(get_mongo(), symbol, limit)
+    return jsonify({"symbol": symbol, "points": [quote_view(p) for p in points]})
 
 
 @bp.get("/daily/<symbol>")
