@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from articles.news_scraper import http_parts
 from config.symbols import company_name
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -44,15 +44,9 @@ class RenderedDigest:
 
 def safe_link(url: Any) -> str | None:
     """The URL if it is an absolute http(s) link, else None (javascript:, data:, relative...)."""
-    if not isinstance(url, str):
+    if http_parts(url) is None:
         return None
-    url = url.strip()
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return None
-    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
-        return None
+    url = str(url).strip()
     if any(ord(c) < 32 or c.isspace() for c in url):
         return None
     return url

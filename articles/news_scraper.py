@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
-from urllib.parse import parse_qsl, quote_plus, urlencode, urlsplit, urlunsplit
+from urllib.parse import SplitResult, parse_qsl, quote_plus, urlencode, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
 import feedparser
@@ -84,19 +84,28 @@ class Article:
 
 
 # --------------------------------------------------------------------------- pure helpers
+def http_parts(url: object) -> SplitResult | None:
+    """The parts of an absolute http(s) URL with a host and a valid port, else None
+    (javascript:, data:, relative, empty, unparsable)."""
+    if not isinstance(url, str) or not url.strip():
+        return None
+    try:
+        parts = urlsplit(url.strip())
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return None
+    return parts
+
+
 def canonical_url(url: str | None) -> str | None:
     """The article's identity: http(s) only, lower-case host, no fragment, no tracking
     parameters. None for anything else (javascript:, data:, relative, empty)."""
-    if not url:
-        return None
-    url = url.strip()
-    try:
-        parts = urlsplit(url)
-    except ValueError:
+    parts = http_parts(url)
+    if parts is None or parts.hostname is None:
         return None
     scheme = parts.scheme.lower()
-    if scheme not in ("http", "https") or not parts.hostname:
-        return None
     host = parts.hostname.lower()
     if parts.port and not ((scheme == "http" and parts.port == 80) or (scheme == "https" and parts.port == 443)):
         host = f"{host}:{parts.port}"

@@ -50,12 +50,16 @@ def _params(row: Mapping[str, Any], fields: Sequence[str]) -> dict[str, Any]:
     return {f: row.get(f) for f in fields}
 
 
+def _upsert(cur: pymysql.cursors.Cursor, sql: str, fields: tuple[str, ...], rows: Iterable[Mapping[str, Any]]) -> int:
+    params = [_params(r, fields) for r in rows]
+    if params:
+        cur.executemany(sql, params)
+    return len(params)
+
+
 def upsert_daily(cur: pymysql.cursors.Cursor, rows: Iterable[Mapping[str, Any]]) -> int:
     """Insert or replace daily rows; returns how many rows were given."""
-    params = [_params(r, DAILY_FIELDS) for r in rows]
-    if params:
-        cur.executemany(UPSERT_DAILY, params)
-    return len(params)
+    return _upsert(cur, UPSERT_DAILY, DAILY_FIELDS, rows)
 
 
 def insert_daily_if_absent(cur: pymysql.cursors.Cursor, rows: Iterable[Mapping[str, Any]]) -> int:
@@ -76,17 +80,11 @@ def set_indicators(cur: pymysql.cursors.Cursor, symbol: str,
 
 
 def upsert_weekly(cur: pymysql.cursors.Cursor, rows: Iterable[Mapping[str, Any]]) -> int:
-    params = [_params(r, WEEKLY_FIELDS) for r in rows]
-    if params:
-        cur.executemany(UPSERT_WEEKLY, params)
-    return len(params)
+    return _upsert(cur, UPSERT_WEEKLY, WEEKLY_FIELDS, rows)
 
 
 def upsert_performance(cur: pymysql.cursors.Cursor, rows: Iterable[Mapping[str, Any]]) -> int:
-    params = [_params(r, PERFORMANCE_FIELDS) for r in rows]
-    if params:
-        cur.executemany(UPSERT_PERFORMANCE, params)
-    return len(params)
+    return _upsert(cur, UPSERT_PERFORMANCE, PERFORMANCE_FIELDS, rows)
 
 
 def closes_before(conn: pymysql.Connection, symbol: str, before: date, limit: int = 300) -> list[float]:

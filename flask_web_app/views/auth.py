@@ -222,14 +222,21 @@ def _account_page(form: AccountForm, pw_form: PasswordForm, user: dict[str, Any]
                            system=system, store_error=store_error, confirm_form=ConfirmAgainForm()), status
 
 
+def _account_forms(user: dict[str, Any], posted_profile: bool) -> tuple[AccountForm, PasswordForm]:
+    """The account page's two forms: the profile (as posted, or as stored) and the password form."""
+    form = AccountForm(data=None if posted_profile else _account_data(user))
+    form.watchlist.choices = _symbol_choices()
+    pw_form = PasswordForm()
+    pw_form.password_context = (user["email"], user["name"])  # type: ignore[attr-defined]
+    return form, pw_form
+
+
 @bp.route("/account", methods=["GET", "POST"])
 def account() -> Response | str | tuple[str, int]:
     if (redirect_to := _login_required()) is not None:
         return redirect_to
     user = g.user
-    form = AccountForm(data=None if request.method == "POST" else _account_data(user))
-    form.watchlist.choices = _symbol_choices()
-    pw_form = PasswordForm()
+    form, pw_form = _account_forms(user, posted_profile=request.method == "POST")
     if request.method == "GET":
         return _account_page(form, pw_form, user)
     if not form.validate_on_submit():
@@ -249,10 +256,7 @@ def change_password() -> Response | str | tuple[str, int]:
     if (redirect_to := _login_required()) is not None:
         return redirect_to
     user = g.user
-    form = AccountForm(data=_account_data(user))
-    form.watchlist.choices = _symbol_choices()
-    pw_form = PasswordForm()
-    pw_form.password_context = (user["email"], user["name"])  # type: ignore[attr-defined]
+    form, pw_form = _account_forms(user, posted_profile=False)
     if not pw_form.validate_on_submit():
         return _account_page(form, pw_form, user, 400)
     if not verify_password(user["password_hash"], pw_form.current.data):
