@@ -10,7 +10,12 @@ For each symbol the history is BACKFILL_DAYS sessions of MARKET_CALENDAR (NYSE:
 no weekends, no holidays) ending the last session before today or, when MongoDB already holds
 quotes of the symbol, before the day of its oldest quote: those days belong to
 the daily job, which aggregates them from the quotes (the scheduler's catch-up).
-- With ALPHA_VANTAGE_API_KEY, TIME_SERIES_DAILY (compact: the last 100 trading
+- With `yahoo` in QUOTE_SOURCES, Yahoo's daily bars from the chart endpoint
+  (`/v8/finance/chart/<SYM>?range=2y&interval=1d`: the shortest range covering the window,
+  one request per symbol, through the same Chrome-like session with cookie and crumb),
+  split-adjusted (market_data/yahoo_history.py says which prices and why); rows labelled
+  source "yahoo".
+- For a symbol Yahoo refuses, with ALPHA_VANTAGE_API_KEY, TIME_SERIES_DAILY (compact: the last 100 trading
   days) within the shared call budget; rows labelled source "real".
 - Days the API does not cover (all of them without a key, after a refusal, or
   those older than its 100 days) are simulated by the live simulator's model at
@@ -36,7 +41,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any, Protocol
 
 import pymysql
@@ -65,6 +70,12 @@ class DailySeriesClient(Protocol):
     def daily_series(self, symbol: str) -> list[dict[str, Any]]: ...
 
 
+class DailyChartClient(Protocol):
+    """Yahoo's chart endpoint (market_data/yahoo_finance.YahooFinanceClient)."""
+
+    def daily_chart(self, symbol: str, chart_range: str, now: datetime) -> Any: ...
+
+
 @dataclass
 class BackfillSummary:
     symbols: list[str] = field(default_factory=list)
@@ -72,7 +83,15 @@ class BackfillSummary:
     inserted: int = 0
     real_days: dict[str, int] = field(default_factory=dict)
     simulated_days: dict[str, int] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)  # symbol -> yahoo, alpha_vantage or simulated
     seconds: float = 0.0
+
+    def by_source(self) -> dict[str, list[str]]:
+        """Which symbols came from where (a symbol's main source: its real bars', else simulated)."""
+        grouped: dict[str, list[str]] = {}
+        for symbol, source in self.sources.items():
+            grouped.setdefault(source, []).append(symbol)
+        return grouped
 
 
 def bar_row(symbol: str, bar: dict[str, Any], source: str) -> DailyBar:
@@ -87,6 +106,24 @@ def bar_row(symbol: str, bar: dict[str, Any], source: str) -> DailyBar:
         volatility=None, daily_change_pct=change_pct(float(bar["open"]), close),
         sma_20=None, rsi_14=None, tick_count=0, source=source,
     )
+
+
+def _yahoo_bars(yahoo: DailyChartClient | None, symbol: str, window: Sequence[date],
+                today: date) -> list[dict[str, Any]]:
+    from market_data.yahoo_finance import YahooRefused
+    from market_data.yahoo_history import chart_range, parse_daily_chart
+
+    if yahoo is None:
+        return []
+    try:
+        history = parse_daily_chart(yahoo.daily_chart(symbol, chart_range(window[0], today), utc_now()), symbol)
+    except YahooRefused as exc:
+        log.warning("%s: Yahoo refused its daily history (%s); trying the next source", symbol, exc)
+        return []
+    for note in history.notes:
+        log.warning("%s: %s", symbol, note)
+    first, last = window[0], window[-1]
+    return [b for b in history.bars if first <= b["date"] <= last]
 
 
 def _real_bars(client: DailySeriesClient | None, symbol: str, window: Sequence[date],
@@ -113,7 +150,8 @@ def _real_bars(client: DailySeriesClient | None, symbol: str, window: Sequence[d
 
 
 def backfill(settings: Settings, *, db: Database, conn: pymysql.Connection, today: date,
-             client: DailySeriesClient | None = None, force: bool = False, seed: int | None = None,
+             client: DailySeriesClient | None = None, yahoo: DailyChartClient | None = None,
+             force: bool = False, seed: int | None = None,
              sleep: Callable[[float], None] = time.sleep) -> BackfillSummary:
     started = time.monotonic()
     summary = BackfillSummary()
@@ -132,7 +170,10 @@ def backfill(settings: Settings, *, db: Database, conn: pymysql.Connection, toda
         end = today if first_quote is None else min(today, first_quote.astimezone(settings.tz).date())
         window = hours.sessions_before(end, settings.backfill_days)
         filled_days.update(window)
-        real = _real_bars(client, symbol, window, sleep)
+        # Yahoo first (2 years, no key), Alpha Vantage for what it refuses, simulation for the rest.
+        real, label, source = _yahoo_bars(yahoo, symbol, window, today), Source.YAHOO.value, Source.YAHOO
+        if not real:
+            real, label, source = _real_bars(client, symbol, window, sleep), REAL, Source.ALPHA_VANTAGE
         simulated_days = [d for d in window if not real or d < real[0]["date"]]
         if real:
             anchor = float(real[0]["open"])
@@ -143,7 +184,7 @@ def backfill(settings: Settings, *, db: Database, conn: pymysql.Connection, toda
         # A fixed SIMULATION_SEED gives the same history every time; otherwise random.
         rng = random.Random(f"{base_seed}:{symbol}") if base_seed is not None else random.Random()
         rows = [bar_row(symbol, b, Source.SIMULATED) for b in daily_bars(symbol, simulated_days, anchor, rng)]
-        rows += [bar_row(symbol, b, REAL) for b in real]
+        rows += [bar_row(symbol, b, label) for b in real]
         with transaction(conn) as cur:
             inserted = aggregates.insert_daily_if_absent(cur, [row.as_row() for row in rows])
         store_indicators(conn, symbol, today)
@@ -151,24 +192,29 @@ def backfill(settings: Settings, *, db: Database, conn: pymysql.Connection, toda
         summary.inserted += inserted
         summary.real_days[symbol] = len(real)
         summary.simulated_days[symbol] = len(simulated_days)
-        log.info("%s: backfilled %d days (%d real from Alpha Vantage, %d simulated), %d new rows",
-                 symbol, len(rows), len(real), len(simulated_days), inserted)
+        summary.sources[symbol] = str(source if real else Source.SIMULATED)
+        log.info("%s: backfilled %d days (%d real from %s, %d simulated), %d new rows",
+                 symbol, len(rows), len(real), source if real else "no source", len(simulated_days), inserted)
     if summary.symbols:
         refresh_weekly(conn, summary.symbols, sorted(filled_days))
         refresh_performance(conn, list(settings.stock_symbols))
     summary.seconds = time.monotonic() - started
-    log.info("backfill done: %d symbols filled, %d skipped (already have history), %d rows inserted, %.2f s",
-             len(summary.symbols), len(summary.skipped), summary.inserted, summary.seconds)
+    log.info("backfill done: %d symbols filled, %d skipped (already have history), %d rows inserted, %.2f s; %s",
+             len(summary.symbols), len(summary.skipped), summary.inserted, summary.seconds,
+             "; ".join(f"{source}: {', '.join(symbols)}" for source, symbols in summary.by_source().items())
+             or "nothing to fill")
     return summary
 
 
 def run_backfill(settings: Settings, *, db: Database, conn: pymysql.Connection, force: bool = False,
                  sleep: Callable[[float], None] = time.sleep) -> BackfillSummary:
     from market_data.alpha_vantage import alpha_vantage_client
+    from market_data.yahoo_finance import YahooFinanceClient
 
     today = utc_now().astimezone(settings.tz).date()
-    return backfill(settings, db=db, conn=conn, today=today, client=alpha_vantage_client(settings, db), force=force,
-                    sleep=sleep)
+    yahoo = YahooFinanceClient(settings) if Source.YAHOO in settings.quote_sources else None
+    return backfill(settings, db=db, conn=conn, today=today, client=alpha_vantage_client(settings, db), yahoo=yahoo,
+                    force=force, sleep=sleep)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

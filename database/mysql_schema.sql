@@ -30,7 +30,7 @@ CREATE TABLE IF NOT EXISTS daily_aggregates (
   sma_20           DECIMAL(14,4)   NULL COMMENT 'NULL until 20 daily closes exist',
   rsi_14           DECIMAL(7,3)    NULL COMMENT 'Wilder RSI-14, NULL until 15 daily closes exist',
   tick_count       INT UNSIGNED    NOT NULL DEFAULT 0,
-  source           VARCHAR(16)     NOT NULL COMMENT 'real, simulated or mixed',
+  source           VARCHAR(16)     NOT NULL COMMENT 'real, yahoo (backfilled bars), simulated or mixed',
   created_at       TIMESTAMP       NOT NULL DEFAULT CURRENT_TIMESTAMP,
   updated_at       TIMESTAMP       NOT NULL DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP,
   UNIQUE KEY uq_daily_symbol_date (symbol, date),

@@ -21,8 +21,8 @@ Quotes come in batches (Yahoo's limit: 99 symbols per request):
 so 7 symbols cost 1 request a refresh and 100 cost 2. A symbol Yahoo does not know is
 simply missing from the answer; it becomes `unknown_symbol` for that symbol alone and
 is asked again after 6 hours. The chart endpoint
-(`/v8/finance/chart/{symbol}?range=1d&interval=1m`, `chart()`) stays for one-minute
-bars and history.
+(`/v8/finance/chart/{symbol}?range=1d&interval=1m`, `quote()`) stays for one-minute
+bars; with interval=1d (`daily_chart()`) it gives the backfill's daily history.
 
 Yahoo says no as HTTP 429 ("Too Many Requests", plain text), 999 (request denied),
 an HTML consent or error page instead of JSON, or a JSON error. Every refusal becomes
@@ -378,10 +378,19 @@ class YahooFinanceClient:
             raise
 
     def _chart(self, symbol: str) -> YahooQuote:
-        status, payload = self._get_json(f"/v8/finance/chart/{symbol}", {"range": "1d", "interval": "1m"})
+        return parse_chart(self._chart_payload(symbol, {"range": "1d", "interval": "1m"}), symbol)
+
+    def _chart_payload(self, symbol: str, params: dict[str, str]) -> Any:
+        status, payload = self._get_json(f"/v8/finance/chart/{symbol}", params)
         if status != 200:
             refusal = chart_error(payload)
             if refusal is not None and refusal.kind is Refusal.UNKNOWN_SYMBOL:
                 raise refusal
             raise YahooRefused(Refusal.HTTP_ERROR, f"HTTP {status}")
-        return parse_chart(payload, symbol)
+        return payload
+
+    def daily_chart(self, symbol: str, chart_range: str, now: datetime) -> Any:
+        """The chart answer of daily bars over `chart_range` (e.g. "2y"), with split and dividend
+        events; parsed by market_data/yahoo_history.py."""
+        params = {"range": chart_range, "interval": "1d", "events": "div,splits"}
+        return self._guarded(now, lambda: self._chart_payload(symbol, params))

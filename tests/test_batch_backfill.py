@@ -1,10 +1,13 @@
-"""batch/backfill.py against SecantusDB, MariaDB and a recorded-HTTP Alpha Vantage."""
+"""batch/backfill.py against SecantusDB, MariaDB and a recorded-HTTP Alpha Vantage and Yahoo."""
 
 from __future__ import annotations
 
 import json
-from datetime import date, timedelta
+import logging
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pymysql
 import pytest
@@ -16,8 +19,10 @@ from batch.indicators import rsi, sma
 from config.settings import Settings
 from market_data.alpha_vantage import alpha_vantage_client
 from market_data.market_hours import MarketHours
+from market_data.yahoo_finance import YahooFinanceClient
 from tests.batch_data import day_quotes, load, rows
 from tests.support.http_fixture import RecordedApi, Request, Response
+from tests.support.yahoo_api import CHART, COOKIE, CRUMB, CRUMB_PATH, answer, has_cookie, serve_yahoo
 
 FIXTURES = Path(__file__).parent / "fixtures"
 # Synthesized in the exact TIME_SERIES_DAILY "compact" format (100 trading days up to
@@ -125,3 +130,65 @@ def test_backfill_without_key_simulates_and_stops_before_the_first_quote_day(
     moves = sorted(abs(b / a - 1) for a, b in zip(closes, closes[1:], strict=False))
     assert 0.004 < moves[len(moves) // 2] < 0.025
     assert all(0.3 * 50e6 <= r["total_volume"] <= 3 * 50e6 for r in aapl)
+
+
+# Constructed in Yahoo's exact chart format (interval=1d, range=2y, as the endpoint answers on
+# 2026-01-14 before the open: 501 NYSE sessions up to 2026-01-13, split and dividend events,
+# adjclose), with NVDA-like levels and its real 10:1 split of 2024-06-10; the prices are made
+# up (a seeded random walk through plausible levels), not a recording of live data.
+YAHOO_DAILY_FIXTURE = "yahoo_chart_NVDA_2y_1d_synthetic.json"
+SPLIT_DAY = date(2024, 6, 10)
+
+
+def test_backfill_takes_yahoo_daily_bars_split_adjusted_and_simulates_what_yahoo_refuses(
+        settings: Settings, mdb: Database, conn: pymysql.Connection, recorded_api: RecordedApi,
+        caplog: pytest.LogCaptureFixture) -> None:
+    serve_yahoo(recorded_api)
+
+    def chart(symbol: str) -> Callable[[Request], Response]:
+        def handle(req: Request) -> Response:
+            assert req.query.get("crumb") == CRUMB and has_cookie(req)
+            assert (req.query["interval"], req.query["range"]) == ("1d", "2y")
+            if symbol == "NVDA":
+                return answer(YAHOO_DAILY_FIXTURE)
+            return answer("yahoo_chart_unknown_symbol.json", 404)  # Yahoo does not know it
+        return handle
+
+    for symbol in ("NVDA", "ZZZZ"):
+        recorded_api.route(CHART + symbol, chart(symbol))
+    settings = settings.model_copy(update={
+        "stock_symbols": ["NVDA", "ZZZZ"], "quote_sources": ["yahoo", "simulated"], "backfill_days": 500,
+        "yahoo_finance_url": recorded_api.url, "yahoo_cookie_url": recorded_api.url + COOKIE,
+        "simulation_seed": 7,
+    })
+    caplog.set_level(logging.INFO, logger="batch.backfill")
+    summary = backfill(settings, db=mdb, conn=conn, today=TODAY, yahoo=YahooFinanceClient(settings))
+
+    assert summary.sources == {"NVDA": "yahoo", "ZZZZ": "simulated"}
+    assert summary.real_days == {"NVDA": 500, "ZZZZ": 0} and summary.inserted == 1000
+    # One handshake, then one chart request per symbol.
+    assert [c.path for c in recorded_api.calls()] == [COOKIE, CRUMB_PATH, CHART + "NVDA", CHART + "ZZZZ"]
+    assert any("yahoo: NVDA; simulated: ZZZZ" in r.getMessage() for r in caplog.records)
+
+    window = MarketHours("XNYS").sessions_before(TODAY, 500)
+    result = json.loads((FIXTURES / YAHOO_DAILY_FIXTURE).read_text())["chart"]["result"][0]
+    ny = ZoneInfo("America/New_York")
+    yahoo_close = {datetime.fromtimestamp(ts, UTC).astimezone(ny).date(): close
+                   for ts, close in zip(result["timestamp"], result["indicators"]["quote"][0]["close"], strict=True)}
+    nvda = _stored(conn, "NVDA")
+    assert [r["date"] for r in nvda] == window and {r["source"] for r in nvda} == {"yahoo"}
+    # daily_aggregates hold Yahoo's (split-adjusted) closes, to the cent.
+    assert all(float(r["close_price"]) == pytest.approx(yahoo_close[r["date"]], abs=1e-4) for r in nvda)
+    closes = [float(r["close_price"]) for r in nvda]
+    moves = [b / a - 1 for a, b in zip(closes, closes[1:], strict=False)]
+    assert min(moves) > -0.25 and max(moves) < 0.25  # no fake crash at the 10:1 split (it would be -90 %)
+    at_split = window.index(SPLIT_DAY)
+    assert abs(closes[at_split] / closes[at_split - 1] - 1) < 0.05
+    # SMA-20 and RSI-14 on those closes, at every day.
+    for k in (19, at_split, at_split + 10, len(nvda) - 1):
+        assert float(nvda[k]["sma_20"]) == pytest.approx(sma(closes[:k + 1]), abs=1e-4)
+        assert float(nvda[k]["rsi_14"]) == pytest.approx(rsi(closes[:k + 1]), abs=1e-3)
+    assert nvda[18]["sma_20"] is None and nvda[13]["rsi_14"] is None
+
+    zzzz = _stored(conn, "ZZZZ")  # refused by Yahoo: simulated, and labelled so
+    assert [r["date"] for r in zzzz] == window and {r["source"] for r in zzzz} == {"simulated"}

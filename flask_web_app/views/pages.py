@@ -104,8 +104,8 @@ def dashboard() -> tuple[str, int] | str:
     (last, points), intraday_error = attempt("mongodb", intraday_points, (None, []))
     news, news_error = (([], intraday_error) if intraday_error else
                          attempt("mongodb", lambda: mongo_dash.latest_news(get_mongo(), symbol, NEWS_LIMIT), []))
-    # Anything but purely real market data gets a visible mark.
-    daily_marked = sorted({str(r["source"]) for r in daily} - {"real"})
+    # Anything but purely real market data ('real' or 'yahoo' daily bars) gets a visible mark.
+    daily_marked = sorted({str(r["source"]) for r in daily} - {"real", "yahoo"})
     return render_template(
         "dashboard.html", symbol=symbol, symbols=symbols, days=days, day_choices=DAY_CHOICES,
         daily=daily, daily_error=daily_error, daily_marked=daily_marked,
