@@ -35,10 +35,11 @@ from pymongo.errors import PyMongoError
 from common.clock import utc_now
 from common.quote import Quote, Source
 from common.service import run_service
+from common.source_status import SourceState, status_document
 from config import Settings
 from market_data.alpha_vantage import AlphaVantageClient, AlphaVantageRefused, alpha_vantage_client
 from market_data.market_hours import MarketHours, Session
-from market_data.refusal import Refusal
+from market_data.refusal import Refusal, SourceRefused
 from market_data.simulator import MarketSimulator, interval_volume
 from market_data.yahoo_finance import BATCH_MAX, YahooFinanceClient, YahooQuote, YahooRefused, batches
 from streaming.schema import to_message
@@ -98,6 +99,11 @@ class QuoteSource:
         # symbol -> (session start, Yahoo's day volume, when Yahoo said it)
         self._day_volume: dict[str, tuple[datetime, int, datetime]] = {}
         self._last_quote_at: dict[str, datetime] = {}  # symbol -> its last quote, any source
+        # For the source status (common/source_status.py): who served each symbol last, when
+        # each source last answered, and the refusal of a source that is not answering.
+        self.served: dict[str, str] = {}
+        self.answered_at: dict[str, datetime] = {}
+        self.refused: dict[str, SourceRefused] = {}
         self.fallback = {name: (self.chain[i + 1] if i + 1 < len(self.chain) else "nothing")
                          for i, name in enumerate(self.chain)}
 
@@ -141,8 +147,11 @@ class QuoteSource:
         try:
             answered, refused = self.yahoo.quotes(pending, now)
         except YahooRefused as exc:  # the whole request: said once for all its symbols
+            if exc.kind not in QUIET_YAHOO_KINDS:
+                self.refused[Source.YAHOO] = exc
             self._said_yahoo_refused(pending, exc)
             return {}
+        self.refused.pop(Source.YAHOO, None)
         # One line per refusal: per symbol (unknown, bad entry) or per refused later batch.
         by_refusal: dict[int, tuple[YahooRefused, list[str]]] = {}
         for symbol, exc in refused.items():
@@ -190,6 +199,7 @@ class QuoteSource:
             tried += 1
             try:
                 real[symbol] = self.real_quote(symbol, now)
+                self.refused.pop(Source.ALPHA_VANTAGE, None)
                 self._budget_said = False
                 self._spent(now)
             except AlphaVantageRefused as exc:
@@ -204,6 +214,7 @@ class QuoteSource:
                     self._spent(now)  # the call reached the API and counted
                     self.log.warning("Alpha Vantage refused %s (%s): %s; %s for it this tick",
                                      symbol, exc.kind, exc.detail, self.fallback[Source.ALPHA_VANTAGE])
+                self.refused[Source.ALPHA_VANTAGE] = exc
                 if exc.kind.ends_tick:
                     break
             except PyMongoError as exc:  # the shared budget lives in MongoDB
@@ -233,6 +244,8 @@ class QuoteSource:
             quote = got.get(symbol)
             if quote is not None:
                 self._last_quote_at[symbol] = now
+                self.served[symbol] = str(quote.source)
+                self.answered_at[str(quote.source)] = now
             if (quote is not None and quote.market_open is False) or (quote is None and not is_open):
                 step = self.closed_interval
             elif quote is not None and quote.source == Source.YAHOO:
@@ -242,6 +255,20 @@ class QuoteSource:
             # Kept on the tick grid: a symbol due "now" is served by the tick at or after it.
             self.next_due[symbol] = now + timedelta(seconds=step - min(step, self.interval) / 2)
         return [got[s] for s in due if s in got]
+
+    def status(self, now: datetime) -> list[SourceState]:
+        """What each source of the chain is doing now (shown by /healthz and the index page)."""
+        states = []
+        for name in self.chain:
+            refusal = self.refused.get(name)
+            until = self.yahoo.blocked_until if name == Source.YAHOO and self.yahoo is not None else None
+            states.append(SourceState(
+                name=str(name), symbols=sorted(s for s, by in self.served.items() if by == name),
+                last_answer=self.answered_at.get(name),
+                backing_off_until=until if until is not None and until > now else None,
+                refusal=str(refusal.kind) if refusal is not None else None,
+                detail=refusal.detail[:200] if refusal is not None else ""))
+        return states
 
 
 class QuoteSender:
@@ -322,6 +349,8 @@ class ProducerApp:
     source: QuoteSource
     sender: QuoteSender
     kafka: KafkaProducer
+    db: Any = None  # MongoDB, for the source status
+    status_failed: bool = False  # the last status write failed (said once)
 
 
 def _quote_source(settings: Settings, db: Any, hours: MarketHours, log: Any) -> QuoteSource:
@@ -377,7 +406,23 @@ def bootstrap(settings: Settings, stop: threading.Event) -> ProducerApp | None:
         return None
     log.info("producing %d symbols every %gs to %s", len(settings.stock_symbols),
              settings.poll_interval_seconds, settings.kafka_topic)
-    return ProducerApp(settings, log, hours, source, QuoteSender(kafka, settings.kafka_topic, log), kafka)
+    return ProducerApp(settings, log, hours, source, QuoteSender(kafka, settings.kafka_topic, log), kafka, db)
+
+
+def report_status(app: ProducerApp, now: datetime) -> None:
+    """Upsert what each source is doing into MongoDB source_status (one small document a tick)."""
+    from database.mongo import source_status
+
+    if app.db is None:
+        return
+    try:
+        source_status.save(app.db, status_document(app.source.status(now), now))
+    except PyMongoError as exc:
+        if not app.status_failed:
+            app.log.warning("source status not written to MongoDB (%s); quotes are not affected", exc)
+        app.status_failed = True
+    else:
+        app.status_failed = False
 
 
 def _tick(app: ProducerApp, was_open: bool | None) -> bool:
@@ -391,6 +436,7 @@ def _tick(app: ProducerApp, was_open: bool | None) -> bool:
                  f"one quote per symbol every {settings.closed_quote_interval_seconds:g}s, prices kept")
     quotes = app.source.tick(now)
     accepted = sender.send(quotes)
+    report_status(app, now)
     if quotes or sender.pending:
         by_source = Counter(q.source for q in quotes)
         log.info("tick: %d quotes queued (%s; market %s), %d waiting to re-send", accepted,

@@ -222,11 +222,13 @@ def test_healthz_reflects_a_stopped_database(mysql_server: dict[str, Any], mysql
     try:
         w = make_web(own.uri, mysql_server, mysql_db, tmp_path)
         ok = get_json(w.client, "/healthz", 200)
-        assert ok == {"mongodb": {"ok": True}, "mysql": {"ok": True}, "status": "ok"}
+        assert ok == {"mongodb": {"ok": True}, "mysql": {"ok": True}, "status": "ok",
+                      "sources": ["producer: no source status yet (is the producer running?)"]}
 
         own.stop()
         down = get_json(w.client, "/healthz", 503)
         assert down["mongodb"]["ok"] is False and down["mysql"]["ok"] is True and down["status"] == "degraded"
+        assert down["sources"] == ["source status unavailable: MongoDB is unreachable"]
         page = w.client.get("/")
         assert page.status_code == 200 and "MongoDB is unreachable right now" in page.get_data(as_text=True)
         assert "MongoDB is unreachable" in get_json(w.client, "/api/quotes/latest", 503)["error"]

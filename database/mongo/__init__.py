@@ -24,6 +24,7 @@ LOGIN_ATTEMPTS = "login_attempts"  # login attempts per (email, client) / client
 WEB_SESSIONS = "web_sessions"  # server-side web sessions (the cookie holds only a random id)
 ALERT_STATE = "alert_state"  # per-symbol state of the price-band rule (survives restarts)
 ALERT_DELIVERIES = "alert_deliveries"  # each alert to each recipient and channel, with its status
+SOURCE_STATUS = "source_status"  # what each quote source is doing, one document from the producer
 
 
 def make_client(settings: Settings, *, server_selection_timeout_ms: int = 5000) -> MongoClient:

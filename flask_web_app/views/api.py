@@ -18,6 +18,7 @@ from database.mongo import prices
 from database.mysql import dashboard as mysql_dash
 from flask_web_app.db import MONGO_ERRORS, MYSQL_ERRORS, UNAVAILABLE, get_mongo, get_mysql, stores
 from flask_web_app.present import jsonable, quote_view
+from flask_web_app.source_health import source_lines
 from flask_web_app.validation import (
     BadParameterError,
     UnknownSymbolError,
@@ -151,4 +152,6 @@ def healthz() -> tuple[Response, int]:
     report: dict[str, Any] = stores().health()
     ok = all(part["ok"] for part in report.values())
     report["status"] = "ok" if ok else "degraded"
+    # What each quote source is doing (informative: a source backing off is not an unhealthy web app).
+    report["sources"] = source_lines(mongo_ok=report["mongodb"]["ok"])
     return jsonify(report), 200 if ok else 503

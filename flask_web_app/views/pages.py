@@ -19,6 +19,7 @@ from flask_web_app.present import (
     quote_view,
     sparkline_points,
 )
+from flask_web_app.source_health import source_lines
 from flask_web_app.validation import DAY_CHOICES, BadParameterError, UnknownSymbolError, parse_days, parse_symbol
 
 bp = Blueprint("pages", __name__)
@@ -71,7 +72,7 @@ def index() -> str:
     return render_template(
         "index.html", rows=rows, error=error, any_quotes=bool(snap["latest"]), watch=watch,
         market=market, market_text=MARKET_TEXT,
-        alerts=alerts, alerts_error=alerts_error,
+        alerts=alerts, alerts_error=alerts_error, sources=source_lines(mongo_ok=not error),
         live={"refresh_ms": int(current_app.config["REFRESH_SECONDS"] * 1000),
               "spark": {r["symbol"]: r["spark"] for r in rows}, "spark_points": SPARK_POINTS},
     )
