@@ -18,7 +18,6 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-STATUS_ID = "producer"  # the one document's _id
 # A report older than this means the producer itself is not running (it writes every tick).
 STALE_AFTER = timedelta(minutes=5)
 # How a refusal kind reads after "after" / "refused"; other kinds read as their name.
@@ -40,7 +39,7 @@ class SourceState:
 
 
 def status_document(states: list[SourceState], now: datetime) -> dict[str, Any]:
-    return {"_id": STATUS_ID, "updated_at": now, "sources": [asdict(s) for s in states]}
+    return {"updated_at": now, "sources": [asdict(s) for s in states]}
 
 
 def _ago(then: datetime, now: datetime) -> str:

@@ -6,12 +6,13 @@ from typing import Any
 
 from pymongo.database import Database
 
-from common.source_status import STATUS_ID
 from database.mongo import SOURCE_STATUS
+
+STATUS_ID = "producer"  # the one document's _id
 
 
 def save(db: Database, doc: dict[str, Any]) -> None:
-    db[SOURCE_STATUS].replace_one({"_id": doc["_id"]}, doc, upsert=True)
+    db[SOURCE_STATUS].replace_one({"_id": STATUS_ID}, {**doc, "_id": STATUS_ID}, upsert=True)
 
 
 def load(db: Database) -> dict[str, Any] | None:
