@@ -192,3 +192,24 @@ def test_backfill_takes_yahoo_daily_bars_split_adjusted_and_simulates_what_yahoo
 
     zzzz = _stored(conn, "ZZZZ")  # refused by Yahoo: simulated, and labelled so
     assert [r["date"] for r in zzzz] == window and {r["source"] for r in zzzz} == {"simulated"}
+
+
+def test_backfill_after_a_429_simulates_and_asks_yahoo_no_more(
+        settings: Settings, mdb: Database, conn: pymysql.Connection, recorded_api: RecordedApi,
+        caplog: pytest.LogCaptureFixture) -> None:
+    serve_yahoo(recorded_api)
+    recorded_api.route(CHART + "AAPL", answer("yahoo_429.txt", 429, {"Retry-After": "120"}))
+    settings = settings.model_copy(update={
+        "quote_sources": ["yahoo", "simulated"], "backfill_days": 30,
+        "yahoo_finance_url": recorded_api.url, "yahoo_cookie_url": recorded_api.url + COOKIE,
+    })
+    caplog.set_level(logging.INFO, logger="batch.backfill")
+    summary = backfill(settings, db=mdb, conn=conn, today=TODAY, yahoo=YahooFinanceClient(settings))
+    assert summary.sources == {"AAPL": "simulated", "MSFT": "simulated"} and summary.inserted == 60
+    # MSFT is not asked: the client backs off after AAPL's 429.
+    assert [c.path for c in recorded_api.calls()] == [COOKIE, CRUMB_PATH, CHART + "AAPL"]
+    said = [r.getMessage() for r in caplog.records]
+    assert any(m.startswith("AAPL: Yahoo refused its daily history (rate_limited: HTTP 429") for m in said)
+    assert any(m.startswith("MSFT: Yahoo refused its daily history (backing_off") for m in said)
+    assert any(m.endswith("; simulated: AAPL, MSFT") for m in said)
+    assert {r["source"] for r in _stored(conn, "AAPL") + _stored(conn, "MSFT")} == {"simulated"}
