@@ -162,10 +162,17 @@ def login() -> Response | str | tuple[str, int]:
     try:
         db = get_mongo()
         # Counted before the check, atomically: of parallel attempts only `limit` are checked.
-        counts = [(users.count_attempt(db, key, now, window), limit) for key, limit in keys]
-        blocked = [until for (count, until), limit in counts if count > limit]
-        if blocked:
-            minutes = max(1, int((max(blocked) - now).total_seconds() + 59) // 60)
+        # In order, stopping at the first counter over its limit: an attempt refused by the
+        # pair's counter costs no check, so it is not counted against the address (counting
+        # both for every attempt would let parallel attempts block each other below the limit).
+        blocked = None
+        for key, limit in keys:
+            count, until = users.count_attempt(db, key, now, window)
+            if count > limit:
+                blocked = until
+                break
+        if blocked is not None:
+            minutes = max(1, int((blocked - now).total_seconds() + 59) // 60)
             form.form_errors.append(
                 f"Too many failed logins. Try again in {minutes} minute{'s' if minutes > 1 else ''}.")
             return render_template("login.html", form=form, next=next_url), 429
