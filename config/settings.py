@@ -77,6 +77,10 @@ class Settings(BaseSettings):
 
     # --- Symbols and the producer ---------------------------------------------
     stock_symbols: CsvList = ["AAPL", "GOOGL", "MSFT", "AMZN", "TSLA", "META", "NVDA"]
+    # The symbol registry (MongoDB `symbols`): STOCK_SYMBOLS seed it, signed-in users add more.
+    # At most this many symbols in all, and this many added per user.
+    max_symbols: int = Field(500, ge=1, le=100_000)
+    max_symbols_per_user: int = Field(50, ge=1, le=10_000)
     poll_interval_seconds: float = Field(15.0, gt=0, le=86400)
     simulation_seed: int | None = None
     alpha_vantage_api_key: str = ""

@@ -1,0 +1,94 @@
+"""The symbol registry: the pure check of a typed ticker, and the `symbols` collection on SecantusDB
+(seeding, following, limits, the last follower's removal)."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from pymongo.database import Database
+
+from config import Settings
+from config.symbols import ticker_problem
+from database.mongo import SYMBOLS, make_client
+from database.mongo.symbols import Added, add_follower, followed_by, registered_symbols, remove_follower, seed_symbols
+from scripts.servers import SecantusMongo
+
+SEVEN = ["AAPL", "GOOGL", "MSFT", "AMZN", "TSLA", "META", "NVDA"]
+T0 = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(("raw", "expect"), [
+    ("<script>", "starts with a letter"),
+    ("A" * 200, "at most 10 characters"),
+    ("../x", "path characters"),
+    ("IB M", "no spaces"),
+    ("IBM\t", "no spaces"),
+    ("", "Enter a ticker"),
+    (None, "Enter a ticker"),
+    ("1BM", "starts with a letter"),
+    ("A..B", "path characters"),
+])
+def test_malformed_tickers_are_refused_with_a_reason(raw: object, expect: str) -> None:
+    problem = ticker_problem(raw)
+    assert problem is not None and expect in problem
+
+
+@pytest.mark.parametrize("raw", ["IBM", "ibm", "BRK.B", "RDS-A", "X"])
+def test_well_formed_tickers_pass(raw: str) -> None:
+    assert ticker_problem(raw) is None
+
+
+@pytest.fixture
+def db(mongo: SecantusMongo) -> Iterator[Database]:
+    client = make_client(Settings(_env_file=None, mongo_uri=mongo.uri))  # type: ignore[call-arg]
+    yield client[f"stock_market_{uuid.uuid4().hex[:10]}"]
+    client.close()
+
+
+def _add(db: Database, symbol: str, user: str, **limits: int) -> Added:
+    return add_follower(db, symbol, user, name=f"{symbol} Corp", simulated=False, now=T0,
+                        max_symbols=limits.get("max_symbols", 500), max_per_user=limits.get("max_per_user", 50))
+
+
+def test_seeding_is_idempotent_and_safe_from_several_starters(db: Database) -> None:
+    threads = [threading.Thread(target=seed_symbols, args=(db, SEVEN, T0)) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    seed_symbols(db, SEVEN, T0 + timedelta(hours=1))
+    assert db[SYMBOLS].count_documents({}) == 7
+    assert registered_symbols(db, SEVEN) == SEVEN
+    assert db[SYMBOLS].find_one({"_id": "AAPL"})["added_at"] == T0  # the first start's, kept
+
+
+def test_a_user_follows_a_symbol_and_the_last_removal_unregisters_it(db: Database) -> None:
+    seed_symbols(db, SEVEN, T0)
+    assert _add(db, "IBM", "u1") is Added.ADDED
+    assert _add(db, "IBM", "u1") is Added.DUPLICATE
+    assert _add(db, "IBM", "u2") is Added.ADDED
+    assert _add(db, "AAPL", "u1") is Added.DEFAULT
+    doc = db[SYMBOLS].find_one({"_id": "IBM"})
+    assert doc["followers"] == ["u1", "u2"] and doc["name"] == "IBM Corp" and doc["added_at"] == T0
+    assert registered_symbols(db, SEVEN) == [*SEVEN, "IBM"]
+    assert [d["_id"] for d in followed_by(db, "u1")] == ["IBM"]
+    assert remove_follower(db, "IBM", "u1") is True
+    assert remove_follower(db, "IBM", "u1") is False  # not followed any more
+    assert "IBM" in registered_symbols(db, SEVEN)  # u2 still follows it
+    assert remove_follower(db, "IBM", "u2") is True
+    assert registered_symbols(db, SEVEN) == SEVEN and db[SYMBOLS].find_one({"_id": "IBM"}) is None
+    assert remove_follower(db, "AAPL", "u1") is False  # a default is nobody's to remove
+
+
+def test_limits_of_the_registry_and_of_each_user(db: Database) -> None:
+    seed_symbols(db, SEVEN, T0)
+    assert _add(db, "IBM", "u1", max_per_user=2) is Added.ADDED
+    assert _add(db, "ORCL", "u1", max_per_user=2) is Added.ADDED
+    assert _add(db, "SAP", "u1", max_per_user=2) is Added.USER_FULL
+    assert _add(db, "SAP", "u2", max_symbols=9) is Added.REGISTRY_FULL
+    assert _add(db, "IBM", "u2", max_symbols=9) is Added.ADDED  # already registered: no new slot taken
+    assert db[SYMBOLS].find_one({"_id": "SAP"}) is None
