@@ -19,8 +19,10 @@ from pymongo import MongoClient
 from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
+from common.clock import utc_now
 from config import Settings
 from database.mongo import get_db, make_client
+from database.mongo.symbols import RegistryReader
 from database.mysql import MySQLUnavailableError, connect
 from database.mysql.dashboard import ping as mysql_ping
 from database.setup_mongodb import ensure_indexes
@@ -35,6 +37,7 @@ MYSQL_ERRORS: tuple[type[Exception], ...] = (
 )
 # A page waits at most this long for a store that is down, then says so.
 MONGO_TIMEOUT_MS = 2000
+REGISTRY_TTL_SECONDS = 10.0
 MYSQL_CONNECT_TIMEOUT_S = 2
 
 UNAVAILABLE = {
@@ -150,8 +153,20 @@ def attempt(store: str, fn: Callable[[], T], default: T) -> tuple[T, str | None]
         return default, UNAVAILABLE[store]
 
 
+def known_symbols() -> list[str]:
+    """Every registered symbol (STOCK_SYMBOLS first), re-read every REGISTRY_TTL_SECONDS."""
+    return registry().symbols()
+
+
+def registry() -> RegistryReader:
+    return current_app.extensions["registry"]
+
+
 def init_app(app: Flask, settings: Settings) -> Stores:
     s = Stores(settings)
     app.extensions["stores"] = s
+    # Other workers' additions show within this; this worker's own at once (RegistryReader.forget).
+    app.extensions["registry"] = RegistryReader(s.mongo, settings.stock_symbols, ttl=REGISTRY_TTL_SECONDS,
+                                                now=utc_now)
     app.teardown_appcontext(close_mysql)
     return s

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import uuid
 from collections.abc import Iterator
@@ -15,7 +16,9 @@ from config import Settings
 from config.symbols import ticker_problem
 from database.mongo import SYMBOLS, make_client
 from database.mongo.symbols import Added, add_follower, followed_by, registered_symbols, remove_follower, seed_symbols
+from market_data.yahoo_finance import YahooListing, YahooRefused, parse_search
 from scripts.servers import SecantusMongo
+from tests.support.http_fixture import FIXTURES
 
 SEVEN = ["AAPL", "GOOGL", "MSFT", "AMZN", "TSLA", "META", "NVDA"]
 T0 = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
@@ -92,3 +95,12 @@ def test_limits_of_the_registry_and_of_each_user(db: Database) -> None:
     assert _add(db, "SAP", "u2", max_symbols=9) is Added.REGISTRY_FULL
     assert _add(db, "IBM", "u2", max_symbols=9) is Added.ADDED  # already registered: no new slot taken
     assert db[SYMBOLS].find_one({"_id": "SAP"}) is None
+
+
+def test_yahoo_search_answer_parses_to_its_listings() -> None:
+    found = parse_search(json.loads((FIXTURES / "yahoo_search_IBM.json").read_text()))
+    assert found[0] == YahooListing("IBM", "International Business Machines Corporation", "NYSE", "EQUITY")
+    assert [f.symbol for f in found] == ["IBM", "IBM.MX", "IBM.DE", "IBM270115C00250000"]
+    assert parse_search(json.loads((FIXTURES / "yahoo_search_none.json").read_text())) == []
+    with pytest.raises(YahooRefused):
+        parse_search({"finance": {"result": None, "error": {"code": "Bad Request", "description": "Invalid query"}}})

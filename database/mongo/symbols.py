@@ -16,12 +16,14 @@ checked here so every caller says no the same way.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
+import threading
+import time
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
 from pymongo.database import Database
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from database.mongo import SYMBOLS
 
@@ -100,3 +102,47 @@ def remove_follower(db: Database, symbol: str, user_id: str) -> bool:
         return False
     db[SYMBOLS].delete_one({"_id": symbol, "seeded": {"$ne": True}, "followers": {"$size": 0}})
     return True
+
+
+class RegistryReader:
+    """The registered symbols for a long-running service, read at most every `ttl` seconds.
+
+    The first read seeds the defaults (STOCK_SYMBOLS), so whichever service starts first seeds
+    the registry. While MongoDB is down the last read stands (before any read: the defaults),
+    so a store outage never empties the producer's or the consumer's list."""
+
+    def __init__(self, db: Callable[[], Database], defaults: Iterable[str], *, ttl: float = 15.0,
+                 now: Callable[[], datetime], monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._db = db
+        self.defaults = list(dict.fromkeys(defaults))
+        self.ttl = ttl
+        self._now = now
+        self._monotonic = monotonic
+        self._lock = threading.Lock()
+        self._symbols = list(self.defaults)
+        self._read_at: float | None = None
+        self._seeded = False
+        self.error: PyMongoError | None = None  # the last read's failure, None once a read works
+
+    def symbols(self) -> list[str]:
+        with self._lock:
+            if self._read_at is None or self._monotonic() - self._read_at >= self.ttl:
+                self._read()
+            return list(self._symbols)
+
+    def forget(self) -> None:
+        """Read again on the next call (after this process changed the registry)."""
+        with self._lock:
+            self._read_at = None
+
+    def _read(self) -> None:
+        self._read_at = self._monotonic()
+        try:
+            db = self._db()
+            if not self._seeded:
+                seed_symbols(db, self.defaults, self._now())
+                self._seeded = True
+            self._symbols = registered_symbols(db, self.defaults)
+            self.error = None
+        except PyMongoError as exc:
+            self.error = exc
