@@ -110,7 +110,7 @@ class Settings(BaseSettings):
     # Simulated news-like events (a 5-9 % move with heavy volume) per symbol per session
     # hour, to make alerts fire on purpose for demos; 0 = off (only the rare natural jumps).
     simulation_event_rate: float = Field(0.0, ge=0, le=3600)
-    # What the consumer (and alerts) accept: a quote for a symbol outside STOCK_SYMBOLS,
+    # What the consumer (and alerts) accept: a quote for a symbol outside the symbol registry,
     # or stamped further ahead of the local clock than this, goes to the DLQ.
     reject_unknown_symbols: bool = True
     max_quote_future_seconds: int = Field(300, ge=0)

@@ -69,6 +69,14 @@ def test_seeding_is_idempotent_and_safe_from_several_starters(db: Database) -> N
     assert db[SYMBOLS].find_one({"_id": "AAPL"})["added_at"] == T0  # the first start's, kept
 
 
+def test_a_symbol_taken_out_of_stock_symbols_stays_only_while_followed(db: Database) -> None:
+    seed_symbols(db, SEVEN, T0)
+    assert _add(db, "IBM", "u1") is Added.ADDED
+    seed_symbols(db, ["AAPL", "MSFT"], T0)
+    assert registered_symbols(db, ["AAPL", "MSFT"]) == ["AAPL", "MSFT", "IBM"]
+    assert db[SYMBOLS].count_documents({}) == 3
+
+
 def test_a_user_follows_a_symbol_and_the_last_removal_unregisters_it(db: Database) -> None:
     seed_symbols(db, SEVEN, T0)
     assert _add(db, "IBM", "u1") is Added.ADDED

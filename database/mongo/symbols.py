@@ -27,6 +27,10 @@ from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from database.mongo import SYMBOLS
 
+# How often a long-running service re-reads the registry: a symbol added on the dashboard is
+# quoted, stored and accepted everywhere within about twice this.
+REREAD_SECONDS = 15.0
+
 
 class Added(enum.StrEnum):
     """The outcome of `add_follower`, each with the sentence the page shows."""
@@ -39,7 +43,11 @@ class Added(enum.StrEnum):
 
 
 def seed_symbols(db: Database, symbols: Iterable[str], now: datetime, names: dict[str, str] | None = None) -> None:
-    """Register the defaults; idempotent and safe when services start at once (the first insert wins)."""
+    """Register the defaults; idempotent and safe when services start at once (the first insert wins).
+    A symbol taken out of STOCK_SYMBOLS stops being a default (and leaves the registry unless followed)."""
+    symbols = list(symbols)
+    db[SYMBOLS].update_many({"_id": {"$nin": symbols}, "seeded": True}, {"$set": {"seeded": False}})
+    db[SYMBOLS].delete_many({"_id": {"$nin": symbols}, "seeded": False, "followers": {"$size": 0}})
     for symbol in symbols:
         try:
             db[SYMBOLS].update_one(
@@ -111,7 +119,7 @@ class RegistryReader:
     the registry. While MongoDB is down the last read stands (before any read: the defaults),
     so a store outage never empties the producer's or the consumer's list."""
 
-    def __init__(self, db: Callable[[], Database], defaults: Iterable[str], *, ttl: float = 15.0,
+    def __init__(self, db: Callable[[], Database], defaults: Iterable[str], *, ttl: float = REREAD_SECONDS,
                  now: Callable[[], datetime], monotonic: Callable[[], float] = time.monotonic) -> None:
         self._db = db
         self.defaults = list(dict.fromkeys(defaults))
