@@ -37,7 +37,6 @@ MYSQL_ERRORS: tuple[type[Exception], ...] = (
 )
 # A page waits at most this long for a store that is down, then says so.
 MONGO_TIMEOUT_MS = 2000
-REGISTRY_TTL_SECONDS = 10.0
 MYSQL_CONNECT_TIMEOUT_S = 2
 
 UNAVAILABLE = {
@@ -154,7 +153,7 @@ def attempt(store: str, fn: Callable[[], T], default: T) -> tuple[T, str | None]
 
 
 def known_symbols() -> list[str]:
-    """Every registered symbol (STOCK_SYMBOLS first), re-read every REGISTRY_TTL_SECONDS."""
+    """Every registered symbol (STOCK_SYMBOLS first), re-read every REREAD_SECONDS."""
     return registry().symbols()
 
 
@@ -166,7 +165,6 @@ def init_app(app: Flask, settings: Settings) -> Stores:
     s = Stores(settings)
     app.extensions["stores"] = s
     # Other workers' additions show within this; this worker's own at once (RegistryReader.forget).
-    app.extensions["registry"] = RegistryReader(s.mongo, settings.stock_symbols, ttl=REGISTRY_TTL_SECONDS,
-                                                now=utc_now)
+    app.extensions["registry"] = RegistryReader(s.mongo, settings.stock_symbols, now=utc_now)
     app.teardown_appcontext(close_mysql)
     return s

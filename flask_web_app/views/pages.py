@@ -69,7 +69,10 @@ def _own_symbols() -> tuple[list[dict[str, Any]], str | None]:
 def index_page(*, add_form: AddSymbolForm | None = None, status: int = 200,
                message: str | None = None) -> tuple[str, int]:
     """The live page; `add_form` with its errors after a refused add, `message` after a refused removal."""
+    own, own_error = _own_symbols()
     symbols = symbols_for_user()
+    # The user's own additions at once, even before this worker re-reads the registry.
+    symbols += [d["_id"] for d in own if d["_id"] not in symbols]
     snap, error = attempt("mongodb", lambda: live_snapshot(symbols), {"latest": {}, "spark": {}})
     alerts, alerts_error = (([], None) if error else
                             attempt("mongodb", lambda: mongo_dash.latest_alert_history(get_mongo(), 5), []))
@@ -84,7 +87,6 @@ def index_page(*, add_form: AddSymbolForm | None = None, status: int = 200,
         })
     watch = set((g.get("user") or {}).get("watchlist", []))
     market = market_state(snap["latest"].values())
-    own, own_error = _own_symbols()
     return render_template(
         "index.html", rows=rows, error=error, any_quotes=bool(snap["latest"]), watch=watch,
         market=market, market_text=MARKET_TEXT,
