@@ -70,3 +70,27 @@ def test_a_symbol_added_while_running_is_quoted_stored_alerted_aggregated_then_s
                  what="five more AAPL quotes after IBM stopped")
         assert prices.count_documents({"symbol": "IBM", "timestamp": {"$gt": stopped_at}}) == 0
         assert prices.count_documents({"symbol": "IBM"}) >= kept >= 3
+
+
+def test_quote_source_starts_a_new_symbol_at_once_and_forgets_a_stopped_one() -> None:
+    import logging
+    from datetime import UTC, datetime, timedelta
+
+    from config import Settings
+    from market_data.market_hours import MarketHours
+    from market_data.simulator import MarketSimulator
+    from streaming.producer import QuoteSource
+
+    settings = Settings(_env_file=None, quote_sources="simulated", stock_symbols="AAPL,MSFT",  # type: ignore[call-arg]
+                        poll_interval_seconds=15, market_calendar="24/7")
+    hours = MarketHours("24/7")
+    source = QuoteSource(settings, MarketSimulator(settings.stock_symbols, hours, 15, seed=1),
+                         logging.getLogger("test.symbols"), hours=hours)
+    now = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
+    assert {q.symbol for q in source.tick(now)} == {"AAPL", "MSFT"}
+    assert source.follow(["AAPL", "MSFT", "IBM"]) == (["IBM"], [])
+    later = now + timedelta(seconds=1)  # AAPL and MSFT are not due again yet; IBM is due at once
+    assert [q.symbol for q in source.tick(later)] == ["IBM"]
+    assert source.follow(["AAPL", "IBM"]) == ([], ["MSFT"])
+    assert "MSFT" not in source.next_due
+    assert {q.symbol for q in source.tick(now + timedelta(seconds=30))} == {"AAPL", "IBM"}

@@ -10,12 +10,21 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from pymongo import MongoClient
 from pymongo.database import Database
 
 from config import Settings
 from config.symbols import ticker_problem
 from database.mongo import SYMBOLS, make_client
-from database.mongo.symbols import Added, add_follower, followed_by, registered_symbols, remove_follower, seed_symbols
+from database.mongo.symbols import (
+    Added,
+    RegistryReader,
+    add_follower,
+    followed_by,
+    registered_symbols,
+    remove_follower,
+    seed_symbols,
+)
 from market_data.yahoo_finance import YahooListing, YahooRefused, parse_search
 from scripts.servers import SecantusMongo
 from tests.support.http_fixture import FIXTURES
@@ -112,3 +121,30 @@ def test_yahoo_search_answer_parses_to_its_listings() -> None:
     assert parse_search(json.loads((FIXTURES / "yahoo_search_none.json").read_text())) == []
     with pytest.raises(YahooRefused):
         parse_search({"finance": {"result": None, "error": {"code": "Bad Request", "description": "Invalid query"}}})
+
+
+def test_reader_caches_rereads_after_its_period_and_keeps_the_last_list_while_mongo_is_down(db: Database) -> None:
+    clock = [0.0]
+    reader = RegistryReader(lambda: db, SEVEN, ttl=15.0, now=lambda: T0, monotonic=lambda: clock[0])
+    assert reader.symbols() == SEVEN and db[SYMBOLS].count_documents({}) == 7  # the first read seeds
+    _add(db, "IBM", "u1")
+    clock[0] = 14.9
+    assert reader.symbols() == SEVEN  # cached
+    clock[0] = 15.0
+    assert reader.symbols() == [*SEVEN, "IBM"]
+    remove_follower(db, "IBM", "u1")
+    reader.forget()
+    assert reader.symbols() == SEVEN
+
+    _add(db, "IBM", "u1")
+    clock[0] = 30.0
+    assert reader.symbols() == [*SEVEN, "IBM"]
+    down = MongoClient("mongodb://127.0.0.1:9", serverSelectionTimeoutMS=200)  # nothing listens on port 9
+    try:
+        stale = RegistryReader(lambda: down["x"], SEVEN, ttl=0.0, now=lambda: T0)
+        assert stale.symbols() == SEVEN and stale.error is not None  # before any read: the defaults
+        reader._db = lambda: down["x"]  # noqa: SLF001 - the same reader, its store gone
+        clock[0] = 45.0
+        assert reader.symbols() == [*SEVEN, "IBM"] and reader.error is not None  # the last read stands
+    finally:
+        down.close()

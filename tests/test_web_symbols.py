@@ -86,6 +86,7 @@ def test_only_the_simulator_accepts_a_ticker_labelled_simulated_and_the_api_foll
     assert doc["followers"] == [user_id(web)] and doc["simulated"] is True and doc["seeded"] is False
     assert doc["added_at"] is not None and doc["name"] == "IBM"
     assert client.get("/api/quotes/IBM/recent").status_code == 200  # a registered symbol: no 404
+    assert 'name="watchlist" type="checkbox" value="IBM"' in client.get("/account").get_data(as_text=True)
     assert set(stored(web)) == {*SEVEN, "IBM"}  # seeded at start, plus the addition
 
     assert remove(client, "IBM").status_code == 302
