@@ -39,6 +39,7 @@ from common.clock import utc_now
 from common.quote import DailyBar
 from config import Settings
 from database.mongo import price_stats
+from database.mongo.symbols import RegistryReader
 from database.mysql import aggregates, transaction
 from database.mysql.columns import ColumnLimit, column_limits, row_problems
 from logs.logger_config import get_logger
@@ -205,12 +206,22 @@ def apply_retention(db: Database, settings: Settings, now: datetime) -> int:
     return price_stats.delete_older_than(db, cutoff)
 
 
+def registered_symbols(db: Database, settings: Settings) -> list[str]:
+    """Every symbol of the registry (STOCK_SYMBOLS and those users added); the defaults alone
+    while MongoDB cannot say (the quotes cannot be read either then)."""
+    registry = RegistryReader(lambda: db, settings.stock_symbols, now=utc_now)
+    symbols = registry.symbols()
+    if registry.error is not None:
+        log.warning("symbol registry unreadable (%s); aggregating STOCK_SYMBOLS only", registry.error)
+    return symbols
+
+
 def run(settings: Settings, days: Sequence[date], *, db: Database, conn: pymysql.Connection,
         now: Callable[[], datetime] = utc_now) -> RunSummary:
     """Aggregate `days` (oldest first, so each day's indicators see the day before),
     refresh weekly and performance rows, apply retention; returns the summary."""
     started = time.monotonic()
-    symbols = list(settings.stock_symbols)
+    symbols = registered_symbols(db, settings)
     summary = RunSummary(days=sorted(days), symbols=len(symbols))
     writer = SymbolWriter(conn, summary.failed)
     for day in summary.days:

@@ -77,6 +77,10 @@ class Settings(BaseSettings):
 
     # --- Symbols and the producer ---------------------------------------------
     stock_symbols: CsvList = ["AAPL", "GOOGL", "MSFT", "AMZN", "TSLA", "META", "NVDA"]
+    # The symbol registry (MongoDB `symbols`): STOCK_SYMBOLS seed it, signed-in users add more.
+    # At most this many symbols in all, and this many added per user.
+    max_symbols: int = Field(500, ge=1, le=100_000)
+    max_symbols_per_user: int = Field(50, ge=1, le=10_000)
     poll_interval_seconds: float = Field(15.0, gt=0, le=86400)
     simulation_seed: int | None = None
     alpha_vantage_api_key: str = ""
@@ -106,7 +110,7 @@ class Settings(BaseSettings):
     # Simulated news-like events (a 5-9 % move with heavy volume) per symbol per session
     # hour, to make alerts fire on purpose for demos; 0 = off (only the rare natural jumps).
     simulation_event_rate: float = Field(0.0, ge=0, le=3600)
-    # What the consumer (and alerts) accept: a quote for a symbol outside STOCK_SYMBOLS,
+    # What the consumer (and alerts) accept: a quote for a symbol outside the symbol registry,
     # or stamped further ahead of the local clock than this, goes to the DLQ.
     reject_unknown_symbols: bool = True
     max_quote_future_seconds: int = Field(300, ge=0)

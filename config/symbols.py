@@ -1,5 +1,8 @@
 """Reference data about the monitored symbols: names (news relevance), seed prices,
-and the per-symbol figures the simulator is calibrated on (market_data/simulator.py)."""
+and the per-symbol figures the simulator is calibrated on (market_data/simulator.py),
+and the check of a ticker a user types (`ticker_problem`)."""
+
+from config.settings import SYMBOL_RE
 
 COMPANY_NAMES: dict[str, str] = {
     "AAPL": "Apple",
@@ -50,3 +53,29 @@ def annual_volatility(symbol: str) -> float:
 
 def daily_volume(symbol: str) -> float:
     return DAILY_VOLUMES.get(symbol, DEFAULT_DAILY_VOLUME)
+
+
+# What a user may type as a ticker: at most this many characters before any check
+# (a 200-character paste is refused as too long, not as "not a ticker").
+MAX_TICKER_CHARS = 10
+
+
+def ticker_problem(raw: object) -> str | None:
+    """Why `raw` is not a well-formed ticker (a sentence for the form), or None. Pure: it says
+    nothing of whether any market lists it. Lower case is accepted (upper-cased by `normal_ticker`)."""
+    if not isinstance(raw, str) or not raw:
+        return "Enter a ticker, e.g. IBM."
+    if len(raw) > MAX_TICKER_CHARS:
+        return f"A ticker has at most {MAX_TICKER_CHARS} characters."
+    if any(ch.isspace() for ch in raw):
+        return "A ticker has no spaces."
+    if ".." in raw or "/" in raw or "\\" in raw:
+        return "A ticker has no path characters ('..', '/', '\\')."
+    if not SYMBOL_RE.fullmatch(raw.upper()):
+        return "A ticker starts with a letter and has only letters, digits, '.' and '-'."
+    return None
+
+
+def normal_ticker(raw: str) -> str:
+    """The stored form of a well-formed ticker (see `ticker_problem`)."""
+    return raw.upper()

@@ -21,6 +21,7 @@ from database.mongo import (
     LOGIN_ATTEMPTS,
     NEWS_ARTICLES,
     REALTIME_PRICES,
+    SYMBOLS,
     USERS,
     WEB_SESSIONS,
 )
@@ -68,6 +69,10 @@ INDEXES: dict[str, list[IndexModel]] = {
         # Logout and a password change delete a user's sessions; TTL drops expired ones.
         IndexModel([("user_id", ASCENDING)], name="ix_user"),
         IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="ttl_expires_at"),
+    ],
+    SYMBOLS: [
+        # A user's own symbols (the account page, the per-user limit).
+        IndexModel([("followers", ASCENDING)], name="ix_followers"),
     ],
     LOGIN_ATTEMPTS: [
         # One attempt counter per throttle key ((email, client address) or client address);

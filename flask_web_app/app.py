@@ -25,7 +25,8 @@ from flask_web_app.plotly_assets import PLOTLY_JS, VERSION
 from flask_web_app.present import is_simulated
 from flask_web_app.security import resolve_secret_key, security_headers
 from flask_web_app.sessions import MongoSessionInterface
-from flask_web_app.views import api, auth, pages
+from flask_web_app.tickers import TickerCheck
+from flask_web_app.views import api, auth, pages, symbols
 from logs.logger_config import get_logger, setup_logging
 
 log = get_logger("flask_web_app.app")
@@ -40,8 +41,9 @@ def create_app(settings: Settings | None = None, *, instance_path: str | None = 
     app.config.update(
         SECRET_KEY=resolve_secret_key(settings.flask_secret_key, settings.flask_debug, app.instance_path),
         DEBUG=settings.flask_debug,
-        SYMBOLS=list(settings.stock_symbols),
         REFRESH_SECONDS=settings.flask_refresh_seconds,
+        MAX_SYMBOLS=settings.max_symbols,
+        MAX_SYMBOLS_PER_USER=settings.max_symbols_per_user,
         LOGIN_MAX_FAILURES=settings.flask_login_max_failures,
         LOGIN_LOCKOUT_SECONDS=settings.flask_login_lockout_seconds,
         # The floors and defaults of a user's own alert rules (account page).
@@ -69,6 +71,7 @@ def create_app(settings: Settings | None = None, *, instance_path: str | None = 
     stores.ensure_indexes()  # logs and carries on when MongoDB is not up yet
     app.session_interface = MongoSessionInterface(stores.mongo)
     app.extensions["mailer"] = SmtpMailer(settings)
+    app.extensions["ticker_check"] = TickerCheck(settings)
     if settings.flask_trusted_proxies:
         # Client address, scheme and host from X-Forwarded-* only as set by that many proxies:
         # otherwise anyone could pick the address the login throttle counts.
@@ -78,6 +81,7 @@ def create_app(settings: Settings | None = None, *, instance_path: str | None = 
     app.register_blueprint(pages.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(symbols.bp)
     app.register_blueprint(api.health_bp)
 
     @app.get("/vendor/plotly.min.js")
@@ -125,5 +129,6 @@ def create_app(settings: Settings | None = None, *, instance_path: str | None = 
         return render_template("error.html", code=500, title="Something went wrong",
                                message="The error was logged. Try again in a moment."), 500
 
-    log.info("web app ready: symbols %s", ", ".join(settings.stock_symbols))
+    log.info("web app ready: default symbols %s (and those users add, up to %d)",
+             ", ".join(settings.stock_symbols), settings.max_symbols)
     return app

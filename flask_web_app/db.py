@@ -19,8 +19,10 @@ from pymongo import MongoClient
 from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
+from common.clock import utc_now
 from config import Settings
 from database.mongo import get_db, make_client
+from database.mongo.symbols import RegistryReader
 from database.mysql import MySQLUnavailableError, connect
 from database.mysql.dashboard import ping as mysql_ping
 from database.setup_mongodb import ensure_indexes
@@ -150,8 +152,19 @@ def attempt(store: str, fn: Callable[[], T], default: T) -> tuple[T, str | None]
         return default, UNAVAILABLE[store]
 
 
+def known_symbols() -> list[str]:
+    """Every registered symbol (STOCK_SYMBOLS first), re-read every REREAD_SECONDS."""
+    return registry().symbols()
+
+
+def registry() -> RegistryReader:
+    return current_app.extensions["registry"]
+
+
 def init_app(app: Flask, settings: Settings) -> Stores:
     s = Stores(settings)
     app.extensions["stores"] = s
+    # Other workers' additions show within this; this worker's own at once (RegistryReader.forget).
+    app.extensions["registry"] = RegistryReader(s.mongo, settings.stock_symbols, now=utc_now)
     app.teardown_appcontext(close_mysql)
     return s

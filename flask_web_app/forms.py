@@ -20,6 +20,7 @@ from wtforms.validators import DataRequired, Email, EqualTo, Length, NumberRange
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from common.webhook import url_problem
+from config.symbols import ticker_problem
 from flask_web_app.validation import password_problem
 
 SAME_PASSWORD = EqualTo("password", "The passwords differ.")  # the "repeat" field of both password forms
@@ -144,3 +145,18 @@ class LogoutForm(HtmlForm):
 
 class ConfirmAgainForm(HtmlForm):
     submit_confirm = SubmitField("Send the confirmation link again")
+
+
+class Ticker:
+    def __call__(self, form: FlaskForm, field: StringField) -> None:
+        if problem := ticker_problem(field.data):
+            raise ValidationError(problem)
+
+
+class AddSymbolForm(HtmlForm):
+    symbol = StringField("Follow another ticker", filters=[_strip], validators=[Ticker()])
+    submit_symbol = SubmitField("Add")
+
+
+class RemoveSymbolForm(HtmlForm):
+    submit_remove = SubmitField("Remove")

@@ -2,4 +2,4 @@
 clients (alpha_vantage: quotes, daily history and news; yahoo_finance: quotes)
 with their parsing and one kind of refusal (refusal), the simulator that stands
 in for them (simulator), and the NYSE calendar (market_hours). Shared by the
-producer, the batch and the news job; never imports any role's folder."""
+producer, the batch, the news job and the web app (Yahoo's ticker search); never imports any role's folder."""

@@ -91,11 +91,17 @@ class MarketSimulator:
         self.event_rate = event_rate  # per symbol per session hour
         self.states: dict[str, SymbolState] = {}
         for symbol in symbols:
-            price = seed_price(symbol)
-            self.states[symbol] = SymbolState(
-                price=price, previous_close=price, open=price, high=price, low=price, session_day=None,
-                volatility=annual_volatility(symbol), daily_volume=daily_volume(symbol),
-            )
+            self.add(symbol)
+
+    def add(self, symbol: str) -> None:
+        """Simulate one more symbol (from its seed price until `anchor`), unless it already is."""
+        if symbol in self.states:
+            return
+        price = seed_price(symbol)
+        self.states[symbol] = SymbolState(
+            price=price, previous_close=price, open=price, high=price, low=price, session_day=None,
+            volatility=annual_volatility(symbol), daily_volume=daily_volume(symbol),
+        )
 
     def anchor(self, quote: Mapping[str, Any], now: datetime) -> None:
         """Continue the walk from a real (or stored) quote."""

@@ -214,6 +214,35 @@ def parse_quotes(payload: Any, symbols: list[str]) -> tuple[dict[str, YahooQuote
     return quotes, refused
 
 
+@dataclass(frozen=True)
+class YahooListing:
+    """One match of Yahoo's search: a ticker Yahoo quotes, its name, exchange and kind."""
+
+    symbol: str
+    name: str
+    exchange: str
+    quote_type: str
+
+
+def parse_search(payload: Any) -> list[YahooListing]:
+    """A /v1/finance/search answer → its quote matches (news, lists and the rest left out)."""
+    refusal = finance_error(payload)
+    if refusal is not None:
+        raise refusal
+    items = payload.get("quotes") if isinstance(payload, dict) else None
+    if not isinstance(items, list):
+        raise YahooRefused(Refusal.BAD_PAYLOAD, "no quotes in the search answer")
+    found = []
+    for item in items:
+        if not isinstance(item, dict) or not isinstance(item.get("symbol"), str):
+            continue
+        symbol = item["symbol"].upper()
+        name = item.get("longname") or item.get("shortname") or symbol
+        found.append(YahooListing(symbol, str(name)[:200], str(item.get("exchDisp") or item.get("exchange") or ""),
+                                  str(item.get("quoteType") or "")))
+    return found
+
+
 def batches(symbols: list[str], size: int = BATCH_MAX) -> list[list[str]]:
     return [symbols[i:i + size] for i in range(0, len(symbols), size)]
 
@@ -364,6 +393,22 @@ class YahooFinanceClient:
         if status != 200:
             raise finance_error(payload) or YahooRefused(Refusal.HTTP_ERROR, f"HTTP {status}")
         return parse_quotes(payload, batch)
+
+    # ------------------------------------------------------------------ search
+    def search(self, query: str, now: datetime, count: int = 8) -> list[YahooListing]:
+        """Yahoo's ticker search (the dashboard's suggestions and its check of a typed ticker)."""
+        def ask() -> list[YahooListing]:
+            status, payload = self._get_json("/v1/finance/search", {
+                "q": query, "quotesCount": str(count), "newsCount": "0", "listsCount": "0",
+                "enableFuzzyQuery": "false"})
+            if status != 200:
+                raise finance_error(payload) or YahooRefused(Refusal.HTTP_ERROR, f"HTTP {status}")
+            return parse_search(payload)
+        return self._guarded(now, ask)
+
+    def listing(self, symbol: str, now: datetime) -> YahooListing | None:
+        """Yahoo's listing of exactly this ticker, or None when Yahoo does not know it."""
+        return next((found for found in self.search(symbol, now) if found.symbol == symbol.upper()), None)
 
     # ------------------------------------------------------------------ chart
     def quote(self, symbol: str, now: datetime) -> YahooQuote:

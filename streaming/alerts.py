@@ -59,8 +59,8 @@ from streaming.alert_rules import (
     volume_alert,
 )
 from streaming.kafka_io import DeadLetter, consume_batches, next_offsets, send_dead_letters
-from streaming.schema import Acceptance, InvalidQuote, parse_message
-from streaming.startup import QuoteReader, open_quote_reader, serve
+from streaming.schema import InvalidQuote, parse_message
+from streaming.startup import QuoteReader, RegisteredAcceptance, open_quote_reader, serve
 
 STORE_ERRORS = (PyMongoError, pymysql.err.OperationalError, pymysql.err.InterfaceError, MySQLUnavailableError)
 
@@ -97,7 +97,7 @@ class AlertService:
         self._bands: dict[str, BandState] = {}
         self._baselines: dict[tuple[str, date, Any], Baseline | None] = {}
         self.raised = 0
-        self.rules = Acceptance.from_settings(settings)  # what the consumer rejects raises no alert
+        self.acceptance = RegisteredAcceptance(settings, db)  # what the consumer rejects raises no alert
 
     # ------------------------------------------------------------------ storage
     def mysql(self) -> pymysql.Connection:
@@ -226,9 +226,10 @@ class AlertService:
     def handle(self, records: list[ConsumerRecord]) -> bool:
         """Evaluate a batch and store its alerts, then commit. False if stopped first."""
         dead: list[DeadLetter] = []
+        rules = self.acceptance.current(rec.key for rec in records)
         for rec in records:
             try:
-                quote = parse_message(rec.value, self.rules)
+                quote = parse_message(rec.value, rules)
             except Exception as exc:  # noqa: BLE001 - InvalidQuote or a bug: not a quote either way
                 # The consumer sends it to the DLQ; here it is simply not a quote.
                 self.log.debug("skipped %s[%d]@%d: %s", rec.topic, rec.partition, rec.offset, exc)

@@ -32,8 +32,8 @@ from common.service import run_service
 from config import Settings
 from database.mongo.prices import insert_quotes_refusing
 from streaming.kafka_io import DeadLetter, consume_batches, next_offsets, send_dead_letters
-from streaming.schema import Acceptance, InvalidQuote, format_timestamp, parse_message, to_document
-from streaming.startup import QuoteReader, open_quote_reader, serve
+from streaming.schema import InvalidQuote, format_timestamp, parse_message, to_document
+from streaming.startup import QuoteReader, RegisteredAcceptance, open_quote_reader, serve
 
 SUMMARY_QUOTES = 10  # quotes named in the per-batch INFO line
 
@@ -52,16 +52,17 @@ class PriceConsumer:
         self.stored = 0
         self.duplicates = 0
         self.dead = 0
-        self.rules = Acceptance.from_settings(settings)  # unknown symbols, far-future stamps
+        self.acceptance = RegisteredAcceptance(settings, db)  # unregistered symbols, far-future stamps
 
     def split(self, records: list[ConsumerRecord],
               processed_at: datetime) -> tuple[list[tuple[ConsumerRecord, dict[str, Any]]], list[DeadLetter]]:
         """(record, document) of the good quotes, and the dead letters of the others."""
         good: list[tuple[ConsumerRecord, dict[str, Any]]] = []
         dead: list[DeadLetter] = []
+        rules = self.acceptance.current(rec.key for rec in records)
         for rec in records:
             try:
-                good.append((rec, to_document(parse_message(rec.value, self.rules, processed_at), processed_at)))
+                good.append((rec, to_document(parse_message(rec.value, rules, processed_at), processed_at)))
             except InvalidQuote as exc:
                 dead.append(self.reject(rec, str(exc)))
             except Exception as exc:  # noqa: BLE001 - a bug met by one record must not stop the partition

@@ -37,6 +37,7 @@ from common.quote import Quote, Source
 from common.service import run_service
 from common.source_status import SourceState, status_document
 from config import Settings
+from database.mongo.symbols import RegistryReader
 from market_data.alpha_vantage import AlphaVantageClient, AlphaVantageRefused, alpha_vantage_client
 from market_data.market_hours import MarketHours, Session
 from market_data.refusal import Refusal, SourceRefused
@@ -223,6 +224,20 @@ class QuoteSource:
                 break
         return real
 
+    # ------------------------------------------------------------------ symbols
+    def follow(self, symbols: list[str]) -> tuple[list[str], list[str]]:
+        """Quote exactly these symbols from the next tick on (the registry's): (started, stopped).
+        A new symbol is due at once; a stopped one is forgotten (its stored history stays)."""
+        started = [s for s in symbols if s not in self.symbols]
+        stopped = [s for s in self.symbols if s not in symbols]
+        for symbol in started:
+            self.simulator.add(symbol)
+        for symbol in stopped:
+            self.next_due.pop(symbol, None)
+            self._day_volume.pop(symbol, None)
+        self.symbols = list(symbols)
+        return started, stopped
+
     # ------------------------------------------------------------------ tick
     def tick(self, now: datetime) -> list[Quote]:
         """The quotes due at `now` (none for symbols whose next quote is not due yet)."""
@@ -321,14 +336,14 @@ class QuoteSender:
         self._keep(quote)
 
 
-def anchor_on_stored(simulator: MarketSimulator, settings: Settings, db: Any, log: Any) -> None:
+def anchor_on_stored(simulator: MarketSimulator, symbols: list[str], db: Any, log: Any) -> None:
     """Start each symbol's simulation at its newest stored quote (as the backfill's
     last close does), so a restart continues the series instead of going back to
     the seed price."""
     from database.mongo.prices import latest_quotes
 
     try:
-        stored = latest_quotes(db, settings.stock_symbols)
+        stored = latest_quotes(db, symbols)
     except PyMongoError as exc:
         log.warning("could not read the last stored quotes (%s); simulation starts at the seed prices", exc)
         return
@@ -349,7 +364,8 @@ class ProducerApp:
     source: QuoteSource
     sender: QuoteSender
     kafka: KafkaProducer
-    db: Any = None  # MongoDB, for the source status
+    registry: RegistryReader | None = None  # the symbols to quote (None: STOCK_SYMBOLS only)
+    db: Any = None  # MongoDB, for the registry and the source status
     status_failed: bool = False  # the last status write failed (said once)
 
 
@@ -365,7 +381,7 @@ def _quote_source(settings: Settings, db: Any, hours: MarketHours, log: Any) -> 
                                 seed=settings.simulation_seed, event_rate=settings.simulation_event_rate)
     source = QuoteSource(settings, simulator, log, hours=hours, alpha_vantage=client, yahoo=yahoo)
     _say_sources(settings, source, hours, log)
-    anchor_on_stored(simulator, settings, db, log)
+    anchor_on_stored(simulator, settings.stock_symbols, db, log)
     return source
 
 
@@ -406,7 +422,22 @@ def bootstrap(settings: Settings, stop: threading.Event) -> ProducerApp | None:
         return None
     log.info("producing %d symbols every %gs to %s", len(settings.stock_symbols),
              settings.poll_interval_seconds, settings.kafka_topic)
-    return ProducerApp(settings, log, hours, source, QuoteSender(kafka, settings.kafka_topic, log), kafka, db)
+    registry = RegistryReader(lambda: db, settings.stock_symbols, now=utc_now)
+    return ProducerApp(settings, log, hours, source, QuoteSender(kafka, settings.kafka_topic, log), kafka,
+                       registry, db)
+
+
+def _follow_registry(app: ProducerApp) -> None:
+    """Start and stop symbols as the registry says (it is re-read every REREAD_SECONDS)."""
+    if app.registry is None:
+        return
+    started, stopped = app.source.follow(app.registry.symbols())
+    if started:
+        # A symbol followed before continues from its stored history instead of its seed price.
+        anchor_on_stored(app.source.simulator, started, app.db, app.log)
+        app.log.info("now quoting %s (added to the symbol registry)", ", ".join(started))
+    if stopped:
+        app.log.info("no longer quoting %s (no one follows it; its stored history stays)", ", ".join(stopped))
 
 
 def report_status(app: ProducerApp, now: datetime) -> None:
@@ -434,6 +465,7 @@ def _tick(app: ProducerApp, was_open: bool | None) -> bool:
         log.info("market %s (%s): %s", "open" if is_open else "closed", settings.market_calendar,
                  "quotes move again" if is_open else
                  f"one quote per symbol every {settings.closed_quote_interval_seconds:g}s, prices kept")
+    _follow_registry(app)
     quotes = app.source.tick(now)
     accepted = sender.send(quotes)
     report_status(app, now)

@@ -27,7 +27,8 @@ MySQL columns; the values are the constants below):
 
 Anything else in the object is ignored. With `Acceptance` rules (the consumer's and
 the alerts service's, from settings) a symbol outside the configured list and a
-timestamp too far in the future are rejected too. A valid message becomes a
+timestamp too far in the future are rejected too (the services fill the known symbols from
+the symbol registry: streaming/startup.py RegisteredAcceptance). A valid message becomes a
 common.quote.Quote (the one quote type); the consumer stores `to_document(...)`, which
 adds `price_change_pct` (move from the open) and `processed_at`.
 """
@@ -164,7 +165,7 @@ def validate_quote(obj: object, rules: Acceptance | None = None, now: datetime |
         raise InvalidQuote(f"symbol is not a ticker: {symbol!r}")
     quote: dict[str, Any] = {"symbol": symbol.strip().upper(), "timestamp": parse_timestamp(obj["timestamp"])}
     if rules is not None and rules.symbols is not None and quote["symbol"] not in rules.symbols:
-        raise InvalidQuote(f"unknown symbol {quote['symbol']!r} (not in STOCK_SYMBOLS)")
+        raise InvalidQuote(f"unknown symbol {quote['symbol']!r} (not in the symbol registry)")
     now = now or utc_now()
     if quote["timestamp"] < MIN_TIMESTAMP:
         raise InvalidQuote(f"timestamp {format_timestamp(quote['timestamp'])} is before "

@@ -8,16 +8,22 @@ in the role's own group. Every step waits for its server until the stop event is
 
 from __future__ import annotations
 
+import math
 import threading
-from dataclasses import dataclass
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from kafka import KafkaConsumer, KafkaProducer
 from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
+from common.clock import utc_now
 from common.retry import STOPPED, retry
 from config import Settings
+from database.mongo.symbols import RegistryReader
+from streaming.schema import Acceptance
 
 
 @dataclass
@@ -32,6 +38,37 @@ class QuoteReader:
         # No commit on close: what was not stored is redelivered.
         self.consumer.close(autocommit=False)
         self.dlq.close(timeout=10)
+
+
+class RegisteredAcceptance:
+    """The acceptance rules (streaming/schema.py) with the registry's symbols, re-read every
+    REREAD_SECONDS (database/mongo/symbols.py), when REJECT_UNKNOWN_SYMBOLS is on; otherwise the settings'.
+
+    A batch keyed by a symbol not known yet makes an early re-read (at most every EARLY_READ_SECONDS):
+    the producer may have read the registry first, and a new symbol's first quotes must not go to the DLQ."""
+
+    EARLY_READ_SECONDS = 2.0
+
+    def __init__(self, settings: Settings, db: Database) -> None:
+        self.base = Acceptance.from_settings(settings)
+        self.registry = (RegistryReader(lambda: db, settings.stock_symbols, now=utc_now)
+                         if settings.reject_unknown_symbols else None)
+        self._rules = self.base
+        self._early_read_at = -math.inf
+
+    def current(self, keys: Iterable[bytes | None] = ()) -> Acceptance:
+        """The rules for a batch whose record keys (the symbols) are `keys`."""
+        if self.registry is None:
+            return self.base
+        known = self._rules.symbols or frozenset()
+        if any(k is not None and k.decode("utf-8", "replace") not in known for k in keys) \
+                and time.monotonic() - self._early_read_at >= self.EARLY_READ_SECONDS:
+            self._early_read_at = time.monotonic()
+            self.registry.forget()
+        symbols = frozenset(self.registry.symbols())
+        if symbols != self._rules.symbols:
+            self._rules = replace(self.base, symbols=symbols)
+        return self._rules
 
 
 class Worker(Protocol):

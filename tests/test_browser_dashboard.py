@@ -5,10 +5,6 @@ violations) and screenshots of both pages are saved as test artifacts."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -17,7 +13,6 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-import requests
 
 from bench.webdata import (
     quote,
@@ -31,12 +26,11 @@ from bench.webdata import (
 from database.mongo import USERS, get_db, make_client
 from database.mongo.prices import insert_quotes
 from scripts.servers import LOG_DIR, SecantusMongo
-from scripts.waiting import free_port, wait_for
 from tests.support.accounts import confirmation_link, outbox_mails
+from tests.support.web_server import gunicorn_app
 
 pytestmark = pytest.mark.browser
 
-ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = LOG_DIR.parent
 SYMBOLS = ["AAPL", "GOOGL", "MSFT", "AMZN", "TSLA", "META", "NVDA"]
 CHROMIUM = "/usr/bin/chromium"
@@ -54,40 +48,11 @@ def served(mongo: SecantusMongo, mysql_server: dict[str, Any], mysql_db: str,
     seed_alert_log(settings, "AAPL", now)
     seed_mongo_extras(settings, "AAPL", now)
 
-    port = free_port()
-    env = dict(os.environ)
-    env.update({
-        "PYTHONPATH": str(ROOT), "MONGO_URI": settings.mongo_uri, "MONGO_DB": settings.mongo_db,
-        "MYSQL_HOST": settings.mysql_host, "MYSQL_PORT": str(settings.mysql_port), "MYSQL_USER": settings.mysql_user,
-        "MYSQL_PASSWORD": settings.mysql_password, "MYSQL_DATABASE": settings.mysql_database,
-        "FLASK_SECRET_KEY": settings.flask_secret_key, "LOG_TO_ELASTICSEARCH": "false",
-        "FLASK_REFRESH_SECONDS": "1", "GUNICORN_BIND": f"127.0.0.1:{port}", "GUNICORN_WORKERS": "2",
-        # No SMTP: the confirmation mail is written here.
-        "SMTP_SERVER": "", "EMAIL_SENDER": "", "NEWS_OUTBOX_DIR": str(tmp_path / "outbox"),
-    })
-    LOG_DIR.mkdir(parents=True, exist_ok=True)
-    log_path = LOG_DIR / f"gunicorn-web-{port}.log"
-    with open(log_path, "ab") as log:
-        proc = subprocess.Popen(
-            [str(Path(sys.executable).parent / "gunicorn"), "--config", "flask_web_app/gunicorn.conf.py",
-             "flask_web_app.app:create_app()"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(lambda: proc.poll() is None and requests.get(url + "/healthz", timeout=5).status_code == 200,
-                 timeout=60, what=f"gunicorn on {port} (log: {log_path})")
+    with gunicorn_app(settings, tmp_path / "outbox") as url:
         client = make_client(settings)
-        yield SimpleNamespace(url=url, settings=settings, db=get_db(client, settings), now=now, log=log_path,
+        yield SimpleNamespace(url=url, settings=settings, db=get_db(client, settings), now=now,
                               outbox=tmp_path / "outbox")
         client.close()
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def test_dashboard_in_a_real_browser(served: SimpleNamespace) -> None:

@@ -23,6 +23,7 @@ API_BUDGET = "api_budget"  # Alpha Vantage calls spent, shared by every process
 LOGIN_ATTEMPTS = "login_attempts"  # login attempts per (email, client) / client, shared by web workers
 WEB_SESSIONS = "web_sessions"  # server-side web sessions (the cookie holds only a random id)
 ALERT_STATE = "alert_state"  # per-symbol state of the price-band rule (survives restarts)
+SYMBOLS = "symbols"  # the registry of followed tickers (STOCK_SYMBOLS and those users add)
 ALERT_DELIVERIES = "alert_deliveries"  # each alert to each recipient and channel, with its status
 SOURCE_STATUS = "source_status"  # what each quote source is doing, one document from the producer
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from common.clock import utc_now
@@ -16,7 +16,7 @@ from common.mailer import redact_addresses
 from database.mongo import dashboard as mongo_dash
 from database.mongo import prices
 from database.mysql import dashboard as mysql_dash
-from flask_web_app.db import MONGO_ERRORS, MYSQL_ERRORS, UNAVAILABLE, get_mongo, get_mysql, stores
+from flask_web_app.db import MONGO_ERRORS, MYSQL_ERRORS, UNAVAILABLE, get_mongo, get_mysql, known_symbols, stores
 from flask_web_app.present import jsonable, quote_view
 from flask_web_app.source_health import source_lines
 from flask_web_app.validation import (
@@ -39,7 +39,7 @@ def error(status: int, message: str) -> tuple[Response, int]:
 
 @bp.errorhandler(UnknownSymbolError)
 def _unknown(exc: UnknownSymbolError) -> tuple[Response, int]:
-    known = ", ".join(current_app.config["SYMBOLS"])
+    known = ", ".join(known_symbols())
     return error(404, f"unknown symbol {exc.args[0]!r}; known symbols: {known}")
 
 
@@ -63,7 +63,7 @@ for _exc in MYSQL_ERRORS:
 
 
 def symbols() -> list[str]:
-    return current_app.config["SYMBOLS"]
+    return known_symbols()
 
 
 @bp.get("/quotes/latest")

@@ -17,7 +17,7 @@ from database.mongo import sessions as web_sessions
 from database.mongo import users
 from database.mongo.alerts import deliveries_for as alert_deliveries_of
 from flask_web_app import account_mail
-from flask_web_app.db import MONGO_ERRORS, UNAVAILABLE, get_mongo, stores
+from flask_web_app.db import MONGO_ERRORS, UNAVAILABLE, get_mongo, known_symbols, stores
 from flask_web_app.forms import AccountForm, ConfirmAgainForm, LoginForm, LogoutForm, PasswordForm, RegisterForm
 from flask_web_app.sessions import ServerSession
 from flask_web_app.validation import dummy_hash, hash_password, verify_password
@@ -59,7 +59,7 @@ def _start_session(user: dict[str, Any]) -> None:
 
 
 def _symbol_choices() -> list[tuple[str, str]]:
-    return [(s, s) for s in current_app.config["SYMBOLS"]]
+    return [(s, s) for s in known_symbols()]
 
 
 def _safe_next(target: str | None) -> str:

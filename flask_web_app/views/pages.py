@@ -9,8 +9,10 @@ from flask import Blueprint, abort, current_app, g, render_template, request
 
 from database.mongo import dashboard as mongo_dash
 from database.mongo import prices
+from database.mongo import symbols as symbol_registry
 from database.mysql import dashboard as mysql_dash
-from flask_web_app.db import attempt, get_mongo, get_mysql
+from flask_web_app.db import attempt, get_mongo, get_mysql, known_symbols
+from flask_web_app.forms import AddSymbolForm, RemoveSymbolForm
 from flask_web_app.present import (
     MARKET_TEXT,
     daily_figure,
@@ -31,7 +33,7 @@ ALERT_LIMIT = 20
 
 def symbols_for_user() -> list[str]:
     """All symbols, the user's watchlist first."""
-    symbols: list[str] = list(current_app.config["SYMBOLS"])
+    symbols = known_symbols()
     user = g.get("user")
     watch = [s for s in (user or {}).get("watchlist", []) if s in symbols]
     return watch + [s for s in symbols if s not in watch]
@@ -53,8 +55,25 @@ def live_snapshot(symbols: list[str]) -> dict[str, Any]:
 
 
 @bp.get("/")
-def index() -> str:
+def index() -> tuple[str, int]:
+    return index_page()
+
+
+def _own_symbols() -> tuple[list[dict[str, Any]], str | None]:
+    """The signed-in user's added tickers (name, simulated) for the add/remove section."""
+    user = g.get("user")
+    if user is None:
+        return [], None
+    return attempt("mongodb", lambda: symbol_registry.followed_by(get_mongo(), str(user["_id"])), [])
+
+
+def index_page(*, add_form: AddSymbolForm | None = None, status: int = 200,
+               message: str | None = None) -> tuple[str, int]:
+    """The live page; `add_form` with its errors after a refused add, `message` after a refused removal."""
+    own, own_error = _own_symbols()
     symbols = symbols_for_user()
+    # The user's own additions at once, even before this worker re-reads the registry.
+    symbols += [d["_id"] for d in own if d["_id"] not in symbols]
     snap, error = attempt("mongodb", lambda: live_snapshot(symbols), {"latest": {}, "spark": {}})
     alerts, alerts_error = (([], None) if error else
                             attempt("mongodb", lambda: mongo_dash.latest_alert_history(get_mongo(), 5), []))
@@ -73,20 +92,24 @@ def index() -> str:
         "index.html", rows=rows, error=error, any_quotes=bool(snap["latest"]), watch=watch,
         market=market, market_text=MARKET_TEXT,
         alerts=alerts, alerts_error=alerts_error, sources=source_lines(mongo_ok=not error),
+        # Forms (and their CSRF token, hence a session) only for a signed-in user.
+        add_form=(add_form or AddSymbolForm(formdata=None)) if g.get("user") else None,
+        remove_form=RemoveSymbolForm(formdata=None) if g.get("user") else None,
+        own_symbols=own, own_error=own_error, symbols_message=message,
         live={"refresh_ms": int(current_app.config["REFRESH_SECONDS"] * 1000),
               "spark": {r["symbol"]: r["spark"] for r in rows}, "spark_points": SPARK_POINTS},
-    )
+    ), status
 
 
 @bp.get("/dashboard")
 def dashboard() -> tuple[str, int] | str:
     symbols = symbols_for_user()
     try:
-        symbol = parse_symbol(request.args.get("symbol") or symbols[0], current_app.config["SYMBOLS"])
+        symbol = parse_symbol(request.args.get("symbol") or symbols[0], symbols)
         days = parse_days(request.args.get("days"), default=30, choices=DAY_CHOICES)
     except UnknownSymbolError:
         abort(404, description=f"Unknown symbol {request.args.get('symbol')!r}; "
-                               f"choose one of {', '.join(current_app.config['SYMBOLS'])}.")
+                               f"choose one of {', '.join(symbols)}.")
     except BadParameterError as exc:
         abort(400, description=str(exc))
 

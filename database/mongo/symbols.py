@@ -1,0 +1,156 @@
+"""symbols: the registry of followed tickers (which symbols the pipeline quotes, stores and aggregates).
+
+One document per symbol, keyed by the ticker:
+    _id         the ticker ("IBM")
+    name        the company's name as the source gave it (or the ticker)
+    seeded      True for the STOCK_SYMBOLS defaults: everyone's, never removed from the registry
+    followers   ids (str) of the users who added it
+    added_at    when it entered the registry
+    simulated   True when no real source was asked (only the simulator in the chain)
+
+A symbol is registered while it is seeded or has a follower; the last follower's removal
+deletes its document (its stored quotes stay). Limits (MAX_SYMBOLS, MAX_SYMBOLS_PER_USER) are
+checked here so every caller says no the same way.
+"""
+
+from __future__ import annotations
+
+import enum
+import threading
+import time
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import Any
+
+from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError, PyMongoError
+
+from database.mongo import SYMBOLS
+
+# How often a long-running service re-reads the registry: a symbol added on the dashboard is
+# quoted, stored and accepted everywhere within about twice this.
+REREAD_SECONDS = 15.0
+
+
+class Added(enum.StrEnum):
+    """The outcome of `add_follower`, each with the sentence the page shows."""
+
+    ADDED = "added"
+    DUPLICATE = "duplicate"
+    DEFAULT = "default"
+    REGISTRY_FULL = "registry_full"
+    USER_FULL = "user_full"
+
+
+def seed_symbols(db: Database, symbols: Iterable[str], now: datetime, names: dict[str, str] | None = None) -> None:
+    """Register the defaults; idempotent and safe when services start at once (the first insert wins).
+    A symbol taken out of STOCK_SYMBOLS stops being a default (and leaves the registry unless followed)."""
+    symbols = list(symbols)
+    db[SYMBOLS].update_many({"_id": {"$nin": symbols}, "seeded": True}, {"$set": {"seeded": False}})
+    db[SYMBOLS].delete_many({"_id": {"$nin": symbols}, "seeded": False, "followers": {"$size": 0}})
+    for symbol in symbols:
+        try:
+            db[SYMBOLS].update_one(
+                {"_id": symbol},
+                {"$set": {"seeded": True},
+                 "$setOnInsert": {"name": (names or {}).get(symbol, symbol), "followers": [], "added_at": now,
+                                  "simulated": False}},
+                upsert=True)
+        except DuplicateKeyError:  # another service inserted it between our find and insert
+            db[SYMBOLS].update_one({"_id": symbol}, {"$set": {"seeded": True}})
+
+
+def registered_symbols(db: Database, defaults: Iterable[str] = ()) -> list[str]:
+    """Every registered symbol: `defaults` first in their order, then the others as they were added."""
+    docs = db[SYMBOLS].find({"$or": [{"seeded": True}, {"followers.0": {"$exists": True}}]},
+                            {"_id": 1}).sort([("added_at", 1), ("_id", 1)])
+    first = list(dict.fromkeys(defaults))
+    return first + [d["_id"] for d in docs if d["_id"] not in first]
+
+
+def find_symbol(db: Database, symbol: str) -> dict[str, Any] | None:
+    return db[SYMBOLS].find_one({"_id": symbol}) if isinstance(symbol, str) else None
+
+
+def followed_by(db: Database, user_id: str) -> list[dict[str, Any]]:
+    """The symbols a user added, oldest first."""
+    return list(db[SYMBOLS].find({"followers": user_id}).sort([("added_at", 1), ("_id", 1)]))
+
+
+def add_follower(db: Database, symbol: str, user_id: str, *, name: str, simulated: bool, now: datetime,
+                 max_symbols: int, max_per_user: int) -> Added:
+    """Make `user_id` follow `symbol` (registering it if new), within the limits."""
+    existing = find_symbol(db, symbol)
+    if existing is not None and existing.get("seeded"):
+        return Added.DEFAULT
+    if existing is not None and user_id in existing.get("followers", []):
+        return Added.DUPLICATE
+    if db[SYMBOLS].count_documents({"followers": user_id}) >= max_per_user:
+        return Added.USER_FULL
+    if existing is None or not existing.get("followers"):
+        total = db[SYMBOLS].count_documents({"$or": [{"seeded": True}, {"followers.0": {"$exists": True}}]})
+        if total >= max_symbols:
+            return Added.REGISTRY_FULL
+    change = {"$addToSet": {"followers": user_id},
+              "$setOnInsert": {"name": name, "seeded": False, "added_at": now, "simulated": simulated}}
+    try:
+        db[SYMBOLS].update_one({"_id": symbol}, change, upsert=True)
+    except DuplicateKeyError:  # another user registered it a moment ago: follow that one
+        db[SYMBOLS].update_one({"_id": symbol}, {"$addToSet": {"followers": user_id}})
+    return Added.ADDED
+
+
+def remove_follower(db: Database, symbol: str, user_id: str) -> bool:
+    """`user_id` stops following `symbol`; the last follower's removal unregisters a user-added
+    symbol (its stored quotes stay). False when the user did not follow it."""
+    if not isinstance(symbol, str):
+        return False
+    result = db[SYMBOLS].update_one({"_id": symbol, "followers": user_id}, {"$pull": {"followers": user_id}})
+    if result.modified_count == 0:
+        return False
+    db[SYMBOLS].delete_one({"_id": symbol, "seeded": {"$ne": True}, "followers": {"$size": 0}})
+    return True
+
+
+class RegistryReader:
+    """The registered symbols for a long-running service, read at most every `ttl` seconds.
+
+    The first read seeds the defaults (STOCK_SYMBOLS), so whichever service starts first seeds
+    the registry. While MongoDB is down the last read stands (before any read: the defaults),
+    so a store outage never empties the producer's or the consumer's list."""
+
+    def __init__(self, db: Callable[[], Database], defaults: Iterable[str], *, ttl: float = REREAD_SECONDS,
+                 now: Callable[[], datetime], monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._db = db
+        self.defaults = list(dict.fromkeys(defaults))
+        self.ttl = ttl
+        self._now = now
+        self._monotonic = monotonic
+        self._lock = threading.Lock()
+        self._symbols = list(self.defaults)
+        self._read_at: float | None = None
+        self._seeded = False
+        self.error: PyMongoError | None = None  # the last read's failure, None once a read works
+
+    def symbols(self) -> list[str]:
+        with self._lock:
+            if self._read_at is None or self._monotonic() - self._read_at >= self.ttl:
+                self._read()
+            return list(self._symbols)
+
+    def forget(self) -> None:
+        """Read again on the next call (after this process changed the registry)."""
+        with self._lock:
+            self._read_at = None
+
+    def _read(self) -> None:
+        self._read_at = self._monotonic()
+        try:
+            db = self._db()
+            if not self._seeded:
+                seed_symbols(db, self.defaults, self._now())
+                self._seeded = True
+            self._symbols = registered_symbols(db, self.defaults)
+            self.error = None
+        except PyMongoError as exc:
+            self.error = exc

@@ -1,0 +1,150 @@
+"""The symbol registry: the pure check of a typed ticker, and the `symbols` collection on SecantusDB
+(seeding, following, limits, the last follower's removal)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from pymongo import MongoClient
+from pymongo.database import Database
+
+from config import Settings
+from config.symbols import ticker_problem
+from database.mongo import SYMBOLS, make_client
+from database.mongo.symbols import (
+    Added,
+    RegistryReader,
+    add_follower,
+    followed_by,
+    registered_symbols,
+    remove_follower,
+    seed_symbols,
+)
+from market_data.yahoo_finance import YahooListing, YahooRefused, parse_search
+from scripts.servers import SecantusMongo
+from tests.support.http_fixture import FIXTURES
+
+SEVEN = ["AAPL", "GOOGL", "MSFT", "AMZN", "TSLA", "META", "NVDA"]
+T0 = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(("raw", "expect"), [
+    ("<script>", "starts with a letter"),
+    ("A" * 200, "at most 10 characters"),
+    ("../x", "path characters"),
+    ("IB M", "no spaces"),
+    ("IBM\t", "no spaces"),
+    ("", "Enter a ticker"),
+    (None, "Enter a ticker"),
+    ("1BM", "starts with a letter"),
+    ("A..B", "path characters"),
+])
+def test_malformed_tickers_are_refused_with_a_reason(raw: object, expect: str) -> None:
+    problem = ticker_problem(raw)
+    assert problem is not None and expect in problem
+
+
+@pytest.mark.parametrize("raw", ["IBM", "ibm", "BRK.B", "RDS-A", "X"])
+def test_well_formed_tickers_pass(raw: str) -> None:
+    assert ticker_problem(raw) is None
+
+
+@pytest.fixture
+def db(mongo: SecantusMongo) -> Iterator[Database]:
+    client = make_client(Settings(_env_file=None, mongo_uri=mongo.uri))  # type: ignore[call-arg]
+    yield client[f"stock_market_{uuid.uuid4().hex[:10]}"]
+    client.close()
+
+
+def _add(db: Database, symbol: str, user: str, **limits: int) -> Added:
+    return add_follower(db, symbol, user, name=f"{symbol} Corp", simulated=False, now=T0,
+                        max_symbols=limits.get("max_symbols", 500), max_per_user=limits.get("max_per_user", 50))
+
+
+def test_seeding_is_idempotent_and_safe_from_several_starters(db: Database) -> None:
+    threads = [threading.Thread(target=seed_symbols, args=(db, SEVEN, T0)) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    seed_symbols(db, SEVEN, T0 + timedelta(hours=1))
+    assert db[SYMBOLS].count_documents({}) == 7
+    assert registered_symbols(db, SEVEN) == SEVEN
+    assert db[SYMBOLS].find_one({"_id": "AAPL"})["added_at"] == T0  # the first start's, kept
+
+
+def test_a_symbol_taken_out_of_stock_symbols_stays_only_while_followed(db: Database) -> None:
+    seed_symbols(db, SEVEN, T0)
+    assert _add(db, "IBM", "u1") is Added.ADDED
+    seed_symbols(db, ["AAPL", "MSFT"], T0)
+    assert registered_symbols(db, ["AAPL", "MSFT"]) == ["AAPL", "MSFT", "IBM"]
+    assert db[SYMBOLS].count_documents({}) == 3
+
+
+def test_a_user_follows_a_symbol_and_the_last_removal_unregisters_it(db: Database) -> None:
+    seed_symbols(db, SEVEN, T0)
+    assert _add(db, "IBM", "u1") is Added.ADDED
+    assert _add(db, "IBM", "u1") is Added.DUPLICATE
+    assert _add(db, "IBM", "u2") is Added.ADDED
+    assert _add(db, "AAPL", "u1") is Added.DEFAULT
+    doc = db[SYMBOLS].find_one({"_id": "IBM"})
+    assert doc["followers"] == ["u1", "u2"] and doc["name"] == "IBM Corp" and doc["added_at"] == T0
+    assert registered_symbols(db, SEVEN) == [*SEVEN, "IBM"]
+    assert [d["_id"] for d in followed_by(db, "u1")] == ["IBM"]
+    assert remove_follower(db, "IBM", "u1") is True
+    assert remove_follower(db, "IBM", "u1") is False  # not followed any more
+    assert "IBM" in registered_symbols(db, SEVEN)  # u2 still follows it
+    assert remove_follower(db, "IBM", "u2") is True
+    assert registered_symbols(db, SEVEN) == SEVEN and db[SYMBOLS].find_one({"_id": "IBM"}) is None
+    assert remove_follower(db, "AAPL", "u1") is False  # a default is nobody's to remove
+
+
+def test_limits_of_the_registry_and_of_each_user(db: Database) -> None:
+    seed_symbols(db, SEVEN, T0)
+    assert _add(db, "IBM", "u1", max_per_user=2) is Added.ADDED
+    assert _add(db, "ORCL", "u1", max_per_user=2) is Added.ADDED
+    assert _add(db, "SAP", "u1", max_per_user=2) is Added.USER_FULL
+    assert _add(db, "SAP", "u2", max_symbols=9) is Added.REGISTRY_FULL
+    assert _add(db, "IBM", "u2", max_symbols=9) is Added.ADDED  # already registered: no new slot taken
+    assert db[SYMBOLS].find_one({"_id": "SAP"}) is None
+
+
+def test_yahoo_search_answer_parses_to_its_listings() -> None:
+    found = parse_search(json.loads((FIXTURES / "yahoo_search_IBM.json").read_text()))
+    assert found[0] == YahooListing("IBM", "International Business Machines Corporation", "NYSE", "EQUITY")
+    assert [f.symbol for f in found] == ["IBM", "IBM.MX", "IBM.DE", "IBM270115C00250000"]
+    assert parse_search(json.loads((FIXTURES / "yahoo_search_none.json").read_text())) == []
+    with pytest.raises(YahooRefused):
+        parse_search({"finance": {"result": None, "error": {"code": "Bad Request", "description": "Invalid query"}}})
+
+
+def test_reader_caches_rereads_after_its_period_and_keeps_the_last_list_while_mongo_is_down(db: Database) -> None:
+    clock = [0.0]
+    reader = RegistryReader(lambda: db, SEVEN, ttl=15.0, now=lambda: T0, monotonic=lambda: clock[0])
+    assert reader.symbols() == SEVEN and db[SYMBOLS].count_documents({}) == 7  # the first read seeds
+    _add(db, "IBM", "u1")
+    clock[0] = 14.9
+    assert reader.symbols() == SEVEN  # cached
+    clock[0] = 15.0
+    assert reader.symbols() == [*SEVEN, "IBM"]
+    remove_follower(db, "IBM", "u1")
+    reader.forget()
+    assert reader.symbols() == SEVEN
+
+    _add(db, "IBM", "u1")
+    clock[0] = 30.0
+    assert reader.symbols() == [*SEVEN, "IBM"]
+    down = MongoClient("mongodb://127.0.0.1:9", serverSelectionTimeoutMS=200)  # nothing listens on port 9
+    try:
+        stale = RegistryReader(lambda: down["x"], SEVEN, ttl=0.0, now=lambda: T0)
+        assert stale.symbols() == SEVEN and stale.error is not None  # before any read: the defaults
+        reader._db = lambda: down["x"]  # noqa: SLF001 - the same reader, its store gone
+        clock[0] = 45.0
+        assert reader.symbols() == [*SEVEN, "IBM"] and reader.error is not None  # the last read stands
+    finally:
+        down.close()
