@@ -5,7 +5,10 @@ Each symbol's quote comes from the first source in QUOTE_SOURCES that gives one
 due symbols in one request per tick, 99 a request; market_data/yahoo_finance.py),
 Alpha Vantage GLOBAL_QUOTE within its shared call budget (needs ALPHA_VANTAGE_API_KEY;
 without one it is skipped, said once at start), then the simulator (market_data/simulator.py),
-which continues from the symbol's last real price. A refusal is logged once with its reason and the symbol falls to
+which continues from the symbol's last real price. With yahoo_stream in QUOTE_SOURCES
+(opt-in) Yahoo's live stream sends each symbol's prints as they come (market_data/yahoo_stream.py,
+coalesced per STREAM_MIN_INTERVAL_SECONDS, sent between ticks) and the symbols it covers are not polled.
+A refusal is logged once with its reason and the symbol falls to
 the next source; Yahoo is left alone while it backs off.
 
 Cadence per symbol, while the regular session is open (MARKET_CALENDAR): every
