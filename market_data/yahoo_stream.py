@@ -23,13 +23,14 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from common.quote import Quote, Source
 from common.retry import Backoff
 
 REGULAR_MARKET = 1  # PricingData.market_hours: 0 pre-market, 1 regular, 2 post-market, 3 extended
+TALLY_SECONDS = 60.0  # one INFO line this often: prints received and quotes sent
 RESUBSCRIBE_SECONDS = 15.0  # yfinance's AsyncWebSocket repeats its subscription this often; Yahoo expects it
 PRICE_DECIMALS = 4  # the protobuf's prices are float32: 4 places is what they carry
 
@@ -79,7 +80,7 @@ def parse_print(msg: Mapping[str, Any]) -> Print | None:
 class _Regular:
     """A symbol's regular-session figures as its last regular stream quote said them."""
 
-    day: Any  # the print's UTC date: a US session never spans UTC midnight
+    day: date  # the print's UTC date: a US session never spans UTC midnight
     day_volume: int
     open: float
     high: float
@@ -183,6 +184,8 @@ class YahooStream:
         self._thread: threading.Thread | None = None
         self.connected = False
         self.prints = 0
+        self.quotes = 0
+        self._tally = (time.monotonic(), 0, 0)  # when, prints, quotes at the last tally line
 
     # ------------------------------------------------------------------ the producer's side
     def start(self) -> None:
@@ -204,7 +207,14 @@ class YahooStream:
         if self.connected and now - self._subscribed_at >= RESUBSCRIBE_SECONDS:
             self._subscribe()
         with self._lock:
-            return self._coalescer.due(now)
+            quotes = self._coalescer.due(now)
+        self.quotes += len(quotes)
+        if now - self._tally[0] >= TALLY_SECONDS:
+            self.log.info("Yahoo stream %s: %d prints, %d quotes in the last %.0fs",
+                          "connected" if self.connected else "down", self.prints - self._tally[1],
+                          self.quotes - self._tally[2], now - self._tally[0])
+            self._tally = (now, self.prints, self.quotes)
+        return quotes
 
     # ------------------------------------------------------------------ the thread
     def _on_message(self, msg: Mapping[str, Any]) -> None:
