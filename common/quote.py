@@ -25,10 +25,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from config.sources import QUOTE_SOURCE_NAMES, Source
+from config.sources import QUOTE_SOURCE_NAMES, SOURCE_NAMES, Source
 
 __all__ = ["ARCHIVE_FIELDS", "DOCUMENT_FIELDS", "MIXED", "QUOTE_FIELDS", "QUOTE_SOURCE_NAMES", "REAL",
-           "REQUIRED_FIELDS", "DailyBar", "Quote", "Source", "format_timestamp"]
+           "REQUIRED_FIELDS", "SOURCE_NAMES", "DailyBar", "Quote", "Source", "format_timestamp"]
 
 
 def format_timestamp(ts: datetime) -> str:

@@ -20,7 +20,7 @@ from croniter import croniter
 from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from config.sources import QUOTE_SOURCE_NAMES, Source
+from config.sources import QUOTE_SOURCE_NAMES, SOURCE_NAMES, Source
 
 # Tickers as exchanges print them: AAPL, BRK.B, RDS-A.
 SYMBOL_RE = re.compile(r"^[A-Z][A-Z0-9.\-]{0,9}$")
@@ -101,6 +101,10 @@ class Settings(BaseSettings):
     # Where Yahoo sets the session cookie the crumb belongs to (yfinance asks the same host).
     yahoo_cookie_url: str = "https://fc.yahoo.com"
     yahoo_refresh_seconds: float = Field(60.0, ge=5, le=86400)
+    # Yahoo's websocket streamer (keyless; the yahoo_stream source, opt-in in QUOTE_SOURCES):
+    # each trade print becomes a quote, at most one per symbol per STREAM_MIN_INTERVAL_SECONDS.
+    yahoo_stream_url: str = "wss://streamer.finance.yahoo.com/?version=2"
+    stream_min_interval_seconds: float = Field(1.0, gt=0, le=3600)
     # Trading calendar (exchange_calendars name): XNYS = NYSE sessions, holidays and
     # half days. "24/7" makes every minute a session (demos and tests at night).
     market_calendar: str = "XNYS"
@@ -239,9 +243,9 @@ class Settings(BaseSettings):
     @classmethod
     def _sources(cls, value: list[str]) -> list[str]:
         names = [s.lower() for s in value]
-        bad = [s for s in names if s not in QUOTE_SOURCE_NAMES]
+        bad = [s for s in names if s not in SOURCE_NAMES]
         if bad:
-            raise ValueError(f"unknown source {', '.join(bad)} (choose from {', '.join(QUOTE_SOURCE_NAMES)})")
+            raise ValueError(f"unknown source {', '.join(bad)} (choose from {', '.join(SOURCE_NAMES)})")
         if not names:
             raise ValueError("at least one source is required")
         if Source.SIMULATED in names and names[-1] != Source.SIMULATED:

@@ -5,7 +5,10 @@ Each symbol's quote comes from the first source in QUOTE_SOURCES that gives one
 due symbols in one request per tick, 99 a request; market_data/yahoo_finance.py),
 Alpha Vantage GLOBAL_QUOTE within its shared call budget (needs ALPHA_VANTAGE_API_KEY;
 without one it is skipped, said once at start), then the simulator (market_data/simulator.py),
-which continues from the symbol's last real price. A refusal is logged once with its reason and the symbol falls to
+which continues from the symbol's last real price. With yahoo_stream in QUOTE_SOURCES
+(opt-in) Yahoo's live stream sends each symbol's prints as they come (market_data/yahoo_stream.py,
+coalesced per STREAM_MIN_INTERVAL_SECONDS, sent between ticks) and the symbols it covers are not polled.
+A refusal is logged once with its reason and the symbol falls to
 the next source; Yahoo is left alone while it backs off.
 
 Cadence per symbol, while the regular session is open (MARKET_CALENDAR): every
@@ -43,15 +46,18 @@ from market_data.market_hours import MarketHours, Session
 from market_data.refusal import Refusal, SourceRefused
 from market_data.simulator import MarketSimulator, interval_volume
 from market_data.yahoo_finance import BATCH_MAX, YahooFinanceClient, YahooQuote, YahooRefused, batches
+from market_data.yahoo_stream import YahooStream
 from streaming.schema import to_message
 
 # Yahoo refusals already said (the backoff that follows is silent until it ends).
 QUIET_YAHOO_KINDS = {Refusal.BACKING_OFF, Refusal.SYMBOL_SKIPPED}
 MAX_PENDING = 10000  # quotes kept for re-sending while the broker is away
+STREAM_SEND_SECONDS = 0.2  # with the live stream on, its quotes are sent this often (a print is out within 1 s)
 
 
 def active_sources(settings: Settings, alpha_vantage: AlphaVantageClient | None,
-                   yahoo: YahooFinanceClient | None) -> tuple[list[str], list[str]]:
+                   yahoo: YahooFinanceClient | None,
+                   stream: YahooStream | None = None) -> tuple[list[str], list[str]]:
     """QUOTE_SOURCES less those that cannot work here: (in use, [why each other is skipped])."""
     used, skipped = [], []
     for name in settings.quote_sources:
@@ -59,6 +65,8 @@ def active_sources(settings: Settings, alpha_vantage: AlphaVantageClient | None,
             skipped.append("alpha_vantage skipped: ALPHA_VANTAGE_API_KEY is not set")
         elif name == Source.YAHOO and yahoo is None:
             skipped.append("yahoo skipped: no client")
+        elif name == Source.YAHOO_STREAM and stream is None:
+            skipped.append("yahoo_stream skipped: no stream")
         else:
             used.append(name)
     return used, skipped
@@ -75,9 +83,11 @@ class QuoteSource:
 
     def __init__(self, settings: Settings, simulator: MarketSimulator, logger: Any, *,
                  hours: MarketHours, alpha_vantage: AlphaVantageClient | None = None,
-                 yahoo: YahooFinanceClient | None = None) -> None:
+                 yahoo: YahooFinanceClient | None = None, stream: YahooStream | None = None) -> None:
         self.symbols = list(settings.stock_symbols)
-        self.chain, self.skipped = active_sources(settings, alpha_vantage, yahoo)
+        self.chain, self.skipped = active_sources(settings, alpha_vantage, yahoo, stream)
+        # The live stream sends its own quotes (stream_quotes); a symbol it covers is not polled.
+        self.stream = stream if Source.YAHOO_STREAM in self.chain else None
         self.client = alpha_vantage if Source.ALPHA_VANTAGE in self.chain else None
         self.yahoo = yahoo if Source.YAHOO in self.chain else None
         self.simulator = simulator
@@ -241,12 +251,15 @@ class QuoteSource:
     # ------------------------------------------------------------------ tick
     def tick(self, now: datetime) -> list[Quote]:
         """The quotes due at `now` (none for symbols whose next quote is not due yet)."""
-        due = [s for s in self.symbols if now >= self.next_due.get(s, now)]
+        due = [s for s in self.symbols if now >= self.next_due.get(s, now)
+               and not (self.stream is not None and self.stream.fresh(s))]
         got: dict[str, Quote] = {}
         pending = list(due)
         for name in self.chain:
             if not pending:
                 break
+            if name == Source.YAHOO_STREAM:
+                continue  # its quotes go out as they print (stream_quotes), not on the tick
             if name == Source.YAHOO:
                 got.update(self._from_yahoo(pending, now))
             elif name == Source.ALPHA_VANTAGE:
@@ -284,6 +297,17 @@ class QuoteSource:
                 refusal=str(refusal.kind) if refusal is not None else None,
                 detail=refusal.detail[:200] if refusal is not None else ""))
         return states
+
+
+    def stream_quotes(self, now: datetime) -> list[Quote]:
+        """The live stream's quotes due now (coalesced per symbol), each anchoring the simulator."""
+        if self.stream is None:
+            return []
+        quotes = self.stream.due()
+        for quote in quotes:
+            self._last_quote_at[quote.symbol] = now
+            self.simulator.anchor(quote, now)
+        return quotes
 
 
 class QuoteSender:
@@ -377,9 +401,14 @@ def _quote_source(settings: Settings, db: Any, hours: MarketHours, log: Any) -> 
                  settings.alpha_vantage_calls_per_minute, settings.alpha_vantage_calls_per_day,
                  ", ".join(settings.stock_symbols))
     yahoo = YahooFinanceClient(settings) if Source.YAHOO in settings.quote_sources else None
+    stream = None
+    if Source.YAHOO_STREAM in settings.quote_sources:
+        # A symbol that printed within one polling step is the stream's; the others are polled.
+        stream = YahooStream(settings.yahoo_stream_url, settings.stock_symbols, settings.stream_min_interval_seconds,
+                             max(settings.poll_interval_seconds, settings.yahoo_refresh_seconds), log=log)
     simulator = MarketSimulator(settings.stock_symbols, hours, settings.poll_interval_seconds,
                                 seed=settings.simulation_seed, event_rate=settings.simulation_event_rate)
-    source = QuoteSource(settings, simulator, log, hours=hours, alpha_vantage=client, yahoo=yahoo)
+    source = QuoteSource(settings, simulator, log, hours=hours, alpha_vantage=client, yahoo=yahoo, stream=stream)
     _say_sources(settings, source, hours, log)
     anchor_on_stored(simulator, settings.stock_symbols, db, log)
     return source
@@ -399,6 +428,9 @@ def _say_sources(settings: Settings, source: QuoteSource, hours: MarketHours, lo
                  settings.closed_quote_interval_seconds,
                  round(len(batches(settings.stock_symbols)) * 3600 / max(settings.yahoo_refresh_seconds,
                                                                           settings.poll_interval_seconds)))
+    if source.stream is not None:
+        log.info("Yahoo stream at %s: each print a quote, at most one per symbol every %gs; a symbol the stream "
+                 "is quiet on is polled", settings.yahoo_stream_url, settings.stream_min_interval_seconds)
     if settings.simulation_event_rate:
         log.info("SIMULATION_EVENT_RATE=%g: simulated 5-9 %% moves with heavy volume, per symbol per session hour",
                  settings.simulation_event_rate)
@@ -480,6 +512,8 @@ def _tick(app: ProducerApp, was_open: bool | None) -> bool:
 def _close(app: ProducerApp) -> None:
     # Whatever was handed to the client is delivered before we go.
     log, sender = app.log, app.sender
+    if app.source.stream is not None:
+        app.source.stream.close()
     log.info("stopping: flushing the producer")
     try:
         app.kafka.flush(timeout=30)
@@ -496,12 +530,18 @@ def run(settings: Settings, stop: threading.Event) -> int:
         return 0
     next_at = time.monotonic()
     was_open: bool | None = None
+    stream = app.source.stream
+    if stream is not None:
+        stream.start()
     try:
         while not stop.is_set():
             was_open = _tick(app, was_open)
             next_at += settings.poll_interval_seconds
             # A tick that overran (slow API, broker wait) does not cause a burst of catch-up ticks.
             next_at = max(next_at, time.monotonic())
+            while stream is not None and not stop.is_set() and time.monotonic() < next_at:
+                app.sender.send(app.source.stream_quotes(utc_now()))  # the live stream between ticks
+                stop.wait(min(STREAM_SEND_SECONDS, next_at - time.monotonic()))
             stop.wait(next_at - time.monotonic())
     finally:
         _close(app)

@@ -9,7 +9,7 @@ Pure (no I/O). One message is one JSON object, UTF-8, keyed by symbol:
     volume          shares traded in the interval the quote covers, integer >= 0
     change_percent  change from the previous close, percent
     previous_close  optional, positive
-    source          optional: "yahoo", "alpha_vantage" or "simulated" ("unknown" if absent)
+    source          optional: "yahoo", "yahoo_stream", "alpha_vantage" or "simulated" ("unknown" if absent)
     market_open     optional boolean: was the regular session open at `timestamp`
                     (null if absent). Quotes with false repeat the last price with
                     volume 0; the daily job and the alerts leave them out.
@@ -43,11 +43,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from common.clock import utc_now
-from common.quote import QUOTE_SOURCE_NAMES, REQUIRED_FIELDS, Quote, Source, format_timestamp
+from common.quote import REQUIRED_FIELDS, SOURCE_NAMES, Quote, Source, format_timestamp
 from config.settings import SYMBOL_RE
 
 REQUIRED = REQUIRED_FIELDS
-SOURCES = QUOTE_SOURCE_NAMES
+SOURCES = SOURCE_NAMES
 
 # Plausibility bounds (see the module docstring): a value outside them is a broken or
 # hostile producer, never a market.

@@ -28,7 +28,7 @@ def a_quote(source: Source, market_open: bool) -> Quote:
                  market_open=market_open)
 
 
-CASES = [pytest.param(a_quote(s, True), id=str(s)) for s in Source.producing()]
+CASES = [pytest.param(a_quote(s, True), id=str(s)) for s in Source.configurable()]
 CASES.append(pytest.param(a_quote(Source.YAHOO, False), id="market-closed"))
 
 
@@ -65,9 +65,12 @@ def test_a_quote_keeps_every_field_on_every_edge(quote: Quote) -> None:
 
 
 def test_one_list_of_source_names() -> None:
-    assert QUOTE_SOURCE_NAMES == SOURCES == ("yahoo", "alpha_vantage", "simulated")
+    assert QUOTE_SOURCE_NAMES == ("yahoo", "alpha_vantage", "simulated")  # the default chain
+    assert ("yahoo_stream", *QUOTE_SOURCE_NAMES) == SOURCES  # the stream is opt-in
     assert Settings(_env_file=None).quote_sources == list(QUOTE_SOURCE_NAMES)  # type: ignore[call-arg]
-    assert source_label([Source.YAHOO, Source.ALPHA_VANTAGE]) == "real"
+    assert Settings(_env_file=None, quote_sources="yahoo_stream,yahoo,simulated").quote_sources == [  # type: ignore[call-arg]
+        "yahoo_stream", "yahoo", "simulated"]
+    assert source_label([Source.YAHOO, Source.ALPHA_VANTAGE, Source.YAHOO_STREAM]) == "real"
     assert source_label([Source.SIMULATED]) == "simulated"
     assert source_label([Source.YAHOO, Source.SIMULATED]) == "mixed"
 

@@ -49,7 +49,7 @@ def test_producer_message_round_trips() -> None:
     (json.dumps(dict(DESIGN_EXAMPLE, high=1.0)).encode(), "is below low"),
     (json.dumps(dict(DESIGN_EXAMPLE, symbol="not a ticker")).encode(), "symbol is not a ticker"),
     (json.dumps(dict(DESIGN_EXAMPLE, source="guess")).encode(),
-     "source must be one of yahoo, alpha_vantage, simulated"),
+     "source must be one of yahoo_stream, yahoo, alpha_vantage, simulated"),
     (json.dumps(dict(DESIGN_EXAMPLE, market_open="yes")).encode(), "market_open must be true or false: 'yes'"),
     (None, "empty message"),
 ])
