@@ -58,6 +58,9 @@ def describe(entry: Mapping[str, Any], now: datetime) -> str:
     why = WHY.get(refusal or "", refusal)
     if until is not None and until > now:
         return f"{name}: backing off until {until:%H:%M} UTC after {why}"
+    if refusal == "stream_down":
+        since = f", last print {_ago(last, now)} ago" if last is not None else ""
+        return f"{name}: disconnected, reconnecting (polling covers its symbols){since}"
     count = f"{len(symbols)} symbol{'' if len(symbols) == 1 else 's'}"
     if name == "simulated":
         return f"{name}: {count}"

@@ -290,12 +290,16 @@ class QuoteSource:
         for name in self.chain:
             refusal = self.refused.get(name)
             until = self.yahoo.blocked_until if name == Source.YAHOO and self.yahoo is not None else None
+            kind = str(refusal.kind) if refusal is not None else None
+            detail = refusal.detail[:200] if refusal is not None else ""
+            symbols = sorted(s for s, by in self.served.items() if by == name)
+            if name == Source.YAHOO_STREAM and self.stream is not None and not self.stream.connected:
+                # Down: its symbols are polled meanwhile, so none is its own now.
+                kind, detail, symbols = "stream_down", "reconnecting; polling covers its symbols", []
             states.append(SourceState(
-                name=str(name), symbols=sorted(s for s, by in self.served.items() if by == name),
-                last_answer=self.answered_at.get(name),
+                name=str(name), symbols=symbols, last_answer=self.answered_at.get(name),
                 backing_off_until=until if until is not None and until > now else None,
-                refusal=str(refusal.kind) if refusal is not None else None,
-                detail=refusal.detail[:200] if refusal is not None else ""))
+                refusal=kind, detail=detail))
         return states
 
 
@@ -307,6 +311,9 @@ class QuoteSource:
         for quote in quotes:
             self._last_quote_at[quote.symbol] = now
             self.simulator.anchor(quote, now)
+            self.served[quote.symbol] = Source.YAHOO_STREAM  # for the source status
+        if quotes:
+            self.answered_at[Source.YAHOO_STREAM] = now
         return quotes
 
 

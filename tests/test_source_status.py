@@ -39,6 +39,12 @@ def test_each_source_in_one_line() -> None:
     assert describe(vars(SourceState("alpha_vantage", [], None, refusal="no_key")), NOW) == \
         "alpha_vantage: refused (no_key)"
     assert describe(vars(SourceState("yahoo")), NOW) == "yahoo: no answer yet"
+    # The live stream: its symbols while connected, and what happens while it is down.
+    streaming = SourceState("yahoo_stream", ["AAPL"], last_answer=NOW - timedelta(seconds=1))
+    assert describe(vars(streaming), NOW) == "yahoo_stream: 1 symbol, last answer 1 s ago"
+    down = SourceState("yahoo_stream", [], NOW - timedelta(seconds=40), refusal="stream_down")
+    assert describe(vars(down), NOW) == \
+        "yahoo_stream: disconnected, reconnecting (polling covers its symbols), last print 40 s ago"
 
     doc = status_document([yahoo, SourceState("simulated", ["NVDA"], NOW)], NOW)
     assert describe_all(doc, NOW) == ["yahoo: 2 symbols, last answer 12 s ago", "simulated: 1 symbol"]
