@@ -6,7 +6,7 @@
 Starts Tansu (Kafka) and SecantusDB (MongoDB) on free ports, then for each mode the producer
 and the consumer as their containers run them (processes, ES logging off):
 
-- stream:   QUOTE_SOURCES=yahoo_stream,simulated; a local websocket streamer (tests/support/
+- stream:   QUOTE_SOURCES=yahoo_stream,simulated; a local websocket streamer (scripts/
             yahoo_streamer.py, yfinance's own PricingData) sends SYMBOLS x RATE prints a second
 - baseline: QUOTE_SOURCES=simulated at POLL_INTERVAL_SECONDS=1 (polling only, one quote per
             symbol per second, what polling at its fastest costs)
@@ -37,7 +37,7 @@ from common.clock import utc_now  # noqa: E402
 from scripts.processes import ServiceProcess  # noqa: E402
 from scripts.servers import SecantusMongo, TansuBroker  # noqa: E402
 from scripts.waiting import wait_for  # noqa: E402
-from tests.support.yahoo_streamer import LocalStreamer  # noqa: E402
+from scripts.yahoo_streamer import LocalStreamer  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
 

@@ -13,10 +13,10 @@ from common.clock import utc_now
 from scripts.servers import OsmemSearch, SecantusMongo, TansuBroker
 from scripts.smtp_inbox import SmtpServer
 from scripts.waiting import wait_for
+from scripts.yahoo_streamer import LocalStreamer
 from tests.support.http_fixture import RecordedApi
 from tests.support.pipeline import StackProbe, pipeline
 from tests.support.yahoo_api import moved_to, recorded_entries, serve_yahoo, yahoo_env
-from tests.support.yahoo_streamer import LocalStreamer
 
 PRINTS_PER_SECOND = 50  # one busy symbol
 MIN_INTERVAL = 1.0  # STREAM_MIN_INTERVAL_SECONDS
