@@ -107,8 +107,8 @@ def chart_error(payload: Any) -> YahooRefused | None:
     return None
 
 
-def parse_chart(payload: Any, symbol: str) -> YahooQuote:
-    """A chart answer (range=1d, interval=1m) → YahooQuote; YahooRefused otherwise."""
+def chart_result(payload: Any, symbol: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(result, meta) of a chart answer for `symbol` (any range and interval); YahooRefused otherwise."""
     refusal = chart_error(payload)
     if refusal is not None:
         raise refusal
@@ -119,8 +119,17 @@ def parse_chart(payload: Any, symbol: str) -> YahooQuote:
     try:
         meta = result["meta"]
         got = str(meta["symbol"]).upper()
-        if got != symbol.upper():
-            raise YahooRefused(Refusal.BAD_PAYLOAD, f"asked for {symbol}, got {got}")
+    except (KeyError, TypeError) as exc:
+        raise YahooRefused(Refusal.BAD_PAYLOAD, f"unexpected chart fields: {exc!r}") from exc
+    if got != symbol.upper():
+        raise YahooRefused(Refusal.BAD_PAYLOAD, f"asked for {symbol}, got {got}")
+    return result, meta
+
+
+def parse_chart(payload: Any, symbol: str) -> YahooQuote:
+    """A chart answer (range=1d, interval=1m) → YahooQuote; YahooRefused otherwise."""
+    result, meta = chart_result(payload, symbol)
+    try:
         price = float(meta["regularMarketPrice"])
         bars = (result.get("indicators", {}).get("quote") or [{}])[0]
         previous_close = float(meta.get("previousClose") or meta["chartPreviousClose"])
@@ -136,7 +145,7 @@ def parse_chart(payload: Any, symbol: str) -> YahooQuote:
         high = float(high) if high is not None else max(highs, default=price)
         low = float(low) if low is not None else min(lows, default=price)
         quote = YahooQuote(
-            symbol=got, price=price, open=open_,
+            symbol=str(meta["symbol"]).upper(), price=price, open=open_,
             # The day's range holds the open and the last price, whatever rounding Yahoo did.
             high=max(high, price, open_), low=min(low, price, open_),
             previous_close=previous_close, day_volume=int(volume),

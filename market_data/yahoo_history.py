@@ -22,7 +22,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from market_data.refusal import Refusal
-from market_data.yahoo_finance import YahooRefused, chart_error
+from market_data.yahoo_finance import YahooRefused, chart_result
 
 # Yahoo's chart ranges and the calendar days each covers, shortest first.
 CHART_RANGES = (("1mo", 31), ("3mo", 92), ("6mo", 183), ("1y", 366), ("2y", 731), ("5y", 1827), ("10y", 3653))
@@ -71,18 +71,8 @@ def apply_missed_splits(bars: list[dict[str, Any]], splits: list[tuple[date, flo
 def parse_daily_chart(payload: Any, symbol: str) -> DailyHistory:
     """A chart answer (interval=1d) → its daily bars, split-adjusted; YahooRefused otherwise.
     Sessions without prices (Yahoo sends nulls for them) are left out."""
-    refusal = chart_error(payload)
-    if refusal is not None:
-        raise refusal
-    results = payload["chart"].get("result") or []
-    if not results or not isinstance(results[0], dict):
-        raise YahooRefused(Refusal.BAD_PAYLOAD, "empty chart.result")
-    result = results[0]
+    result, meta = chart_result(payload, symbol)
     try:
-        meta = result["meta"]
-        got = str(meta["symbol"]).upper()
-        if got != symbol.upper():
-            raise YahooRefused(Refusal.BAD_PAYLOAD, f"asked for {symbol}, got {got}")
         tz = ZoneInfo(meta.get("exchangeTimezoneName") or "America/New_York")
         quote = (result.get("indicators", {}).get("quote") or [{}])[0]
         bars = []
