@@ -202,6 +202,13 @@ class Settings(BaseSettings):
     flask_https: bool = False
     # How many proxies in front set X-Forwarded-For/-Proto/-Host (0 = none: those headers are ignored).
     flask_trusted_proxies: int = Field(0, ge=0, le=5)
+    # Push channel (/api/stream, server-sent events): open streams one web process holds at
+    # most (each holds one gunicorn thread; beyond it the answer is 503 + Retry-After and the
+    # page polls instead), how often each process reads new quotes/alerts from MongoDB, and
+    # the seconds between two heartbeat comments (proxies close an idle connection).
+    stream_max_per_process: int = Field(100, ge=0, le=10_000)
+    stream_poll_seconds: float = Field(0.2, gt=0, le=60)
+    stream_heartbeat_seconds: float = Field(15.0, gt=0, le=300)
 
     @field_validator("simulation_seed", mode="before")
     @classmethod

@@ -21,12 +21,13 @@ from common.mailer import SmtpMailer
 from common.webhook import shown_reason
 from config import Settings, get_settings
 from flask_web_app import db
+from flask_web_app.live_feed import LiveFeed
 from flask_web_app.plotly_assets import PLOTLY_JS, VERSION
 from flask_web_app.present import is_simulated
 from flask_web_app.security import resolve_secret_key, security_headers
 from flask_web_app.sessions import MongoSessionInterface
 from flask_web_app.tickers import TickerCheck
-from flask_web_app.views import api, auth, pages, symbols
+from flask_web_app.views import api, auth, pages, stream, symbols
 from logs.logger_config import get_logger, setup_logging
 
 log = get_logger("flask_web_app.app")
@@ -72,6 +73,9 @@ def create_app(settings: Settings | None = None, *, instance_path: str | None = 
     app.session_interface = MongoSessionInterface(stores.mongo)
     app.extensions["mailer"] = SmtpMailer(settings)
     app.extensions["ticker_check"] = TickerCheck(settings)
+    # The push channel: one MongoDB reader per process, started by the first stream.
+    app.extensions["live_feed"] = LiveFeed(stores.mongo, settings.stream_max_per_process,
+                                           settings.stream_poll_seconds, settings.stream_heartbeat_seconds)
     if settings.flask_trusted_proxies:
         # Client address, scheme and host from X-Forwarded-* only as set by that many proxies:
         # otherwise anyone could pick the address the login throttle counts.
@@ -82,6 +86,7 @@ def create_app(settings: Settings | None = None, *, instance_path: str | None = 
     app.register_blueprint(auth.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(symbols.bp)
+    app.register_blueprint(stream.bp)
     app.register_blueprint(api.health_bp)
 
     @app.get("/vendor/plotly.min.js")

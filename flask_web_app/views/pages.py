@@ -23,6 +23,7 @@ from flask_web_app.present import (
 )
 from flask_web_app.source_health import source_lines
 from flask_web_app.validation import DAY_CHOICES, BadParameterError, UnknownSymbolError, parse_days, parse_symbol
+from flask_web_app.views.stream import current_cursor
 
 bp = Blueprint("pages", __name__)
 
@@ -72,6 +73,7 @@ def index_page(*, add_form: AddSymbolForm | None = None, status: int = 200,
     """The live page; `add_form` with its errors after a refused add, `message` after a refused removal."""
     own, own_error = _own_symbols()
     symbols = symbols_for_user()
+    after = current_cursor()  # before the reads: the stream replays whatever is stored after them
     # The user's own additions at once, even before this worker re-reads the registry.
     symbols += [d["_id"] for d in own if d["_id"] not in symbols]
     snap, error = attempt("mongodb", lambda: live_snapshot(symbols), {"latest": {}, "spark": {}})
@@ -97,7 +99,8 @@ def index_page(*, add_form: AddSymbolForm | None = None, status: int = 200,
         remove_form=RemoveSymbolForm(formdata=None) if g.get("user") else None,
         own_symbols=own, own_error=own_error, symbols_message=message,
         live={"refresh_ms": int(current_app.config["REFRESH_SECONDS"] * 1000),
-              "spark": {r["symbol"]: r["spark"] for r in rows}, "spark_points": SPARK_POINTS},
+              "spark": {r["symbol"]: r["spark"] for r in rows}, "spark_points": SPARK_POINTS,
+              "stream_after": after},
     ), status
 
 
@@ -113,6 +116,7 @@ def dashboard() -> tuple[str, int] | str:
     except BadParameterError as exc:
         abort(400, description=str(exc))
 
+    after = current_cursor()
     daily, daily_error = attempt("mysql", lambda: mysql_dash.daily_series(get_mysql(), symbol, days), [])
     perf, perf_error = attempt("mysql", lambda: mysql_dash.performance(get_mysql(), symbols), [])
     alerts, alerts_error = attempt("mysql", lambda: mysql_dash.latest_alerts(get_mysql(), symbol, ALERT_LIMIT), [])
@@ -137,4 +141,6 @@ def dashboard() -> tuple[str, int] | str:
         perf=perf, perf_error=perf_error, alerts=alerts, alerts_error=alerts_error,
         last=quote_view(last) if last else None, intraday_fig=intraday_figure(points, symbol) if points else None,
         intraday_count=len(points), intraday_error=intraday_error, news=news, news_error=news_error,
+        live={"symbol": symbol, "stream_after": after,
+              "refresh_ms": int(current_app.config["REFRESH_SECONDS"] * 1000)},
     )

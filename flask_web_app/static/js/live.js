@@ -1,5 +1,6 @@
-// Live prices page: polls /api/quotes/latest and updates the table and the
-// sparklines in place (no reload). Config comes from the JSON block the page embeds.
+// Live prices page: quotes and alerts pushed by /api/stream (static/js/push.js; it polls
+// /api/quotes/latest where streams are refused) update the table, the sparklines and the
+// alerts in place (no reload). Config comes from the JSON block the page embeds.
 (function () {
   "use strict";
   var config = JSON.parse(document.getElementById("live-config").textContent);
@@ -24,7 +25,8 @@
 
   function update(q) {
     var row = table.querySelector('tr[data-symbol="' + q.symbol + '"]');
-    if (!row || row.dataset.timestamp === q.timestamp) return false;
+    // Same or older than shown (a poll repeating it, a late replay): nothing to change.
+    if (!row || (row.dataset.timestamp && Date.parse(q.timestamp) <= Date.parse(row.dataset.timestamp))) return false;
     row.dataset.timestamp = q.timestamp;
     row.querySelector(".price").textContent = q.price === null ? "—" : fmt(q.price, 2).replace(/,/g, "");
     var chg = row.querySelector(".change");
@@ -62,20 +64,51 @@
   }
 
   function poll() {
-    fetch("/api/quotes/latest", {headers: {"Accept": "application/json"}, cache: "no-store"})
+    return fetch("/api/quotes/latest", {headers: {"Accept": "application/json"}, cache: "no-store"})
       .then(function (r) { if (!r.ok) throw new Error("HTTP " + r.status); return r.json(); })
       .then(function (body) {
         var changed = body.quotes.filter(update).length;
         showMarket(body.quotes);
         if (body.quotes.length) { var empty = document.getElementById("empty-quotes"); if (empty) empty.hidden = true; }
-        status.textContent = "Last checked " + new Date().toLocaleTimeString() + (changed ? " · " + changed + " updated" : "");
+        status.textContent = mode + " · last checked " + new Date().toLocaleTimeString() + (changed ? " · " + changed + " updated" : "");
         status.className = "";
       })
       .catch(function (err) {
         status.textContent = "Live updates paused: " + err.message + " (retrying)";
         status.className = "stale";
-      })
-      .finally(function () { setTimeout(poll, config.refresh_ms); });
+      });
   }
-  setTimeout(poll, config.refresh_ms);
+
+  function showAlert(a) {
+    var box = document.getElementById("latest-alerts");
+    var list = box.querySelector("ul.alerts");
+    if (!list) {
+      list = document.createElement("ul"); list.className = "alerts"; box.appendChild(list);
+      var none = box.querySelector(".notice.empty"); if (none) none.hidden = true;
+    }
+    var li = document.createElement("li");
+    var sym = document.createElement("strong"); sym.textContent = a.symbol;
+    var when = document.createElement("small"); when.textContent = (a.created_at || "").slice(0, 16).replace("T", " ");
+    li.appendChild(sym); li.appendChild(document.createTextNode(" " + a.message + " ")); li.appendChild(when);
+    if (a.source === "simulated") {
+      var b = document.createElement("span"); b.className = "badge sim"; b.textContent = "simulated";
+      li.appendChild(document.createTextNode(" ")); li.appendChild(b);
+    }
+    list.insertBefore(li, list.firstChild);
+    while (list.children.length > 5) list.removeChild(list.lastChild);
+  }
+
+  var mode = "Live";
+  LivePush.connect({
+    after: config.stream_after, pollMs: config.refresh_ms, retryMs: Math.max(config.refresh_ms * 6, 10000), poll: poll,
+    onQuote: function (q) {
+      if (update(q)) {
+        showMarket([q]);
+        var empty = document.getElementById("empty-quotes"); if (empty) empty.hidden = true;
+        status.textContent = mode + " · last update " + new Date().toLocaleTimeString();
+      }
+    },
+    onAlert: showAlert,
+    onMode: function (m, text) { mode = text; status.dataset.mode = m; status.textContent = text; status.className = m === "push" ? "" : "stale"; },
+  });
 })();

@@ -1,0 +1,121 @@
+"""The push channel's I/O: one MongoDB reader per web process and each stream's replay.
+
+`LiveFeed` (one per app, hence per gunicorn worker process) starts its reader thread on
+the first stream after the fork. Every STREAM_POLL_SECONDS the reader asks MongoDB for
+what was stored after its positions (database/mongo/stream.py: realtime_prices, which
+holds exactly the quotes the consumer accepted, and alert_history) and publishes it once
+to the process's `Hub`; every open stream takes it from its own queue. With no stream
+open the reader does not query at all.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from pymongo.database import Database
+from pymongo.errors import PyMongoError
+
+from database.mongo import stream as mongo_stream
+from flask_web_app.present import jsonable, quote_view
+from flask_web_app.push import ALERT, HEARTBEAT, KINDS, QUOTE, Event, Hub, Positions, frame, opening
+from logs.logger_config import get_logger
+
+log = get_logger("flask_web_app.live_feed")
+
+READ_LIMIT = 1000
+# What a page shows of an alert (email status and errors stay on the account page).
+ALERT_FIELDS = ("symbol", "rule", "message", "value", "threshold", "price", "quote_timestamp", "created_at",
+                "source")
+
+
+def alert_view(doc: dict[str, Any]) -> dict[str, Any]:
+    return {name: jsonable(doc.get(name)) for name in ALERT_FIELDS}
+
+
+def read_since(db: Database, positions: Positions, limit: int = READ_LIMIT) -> tuple[list[Event], bool]:
+    """Quotes and alerts stored after each tail's floor, as events; True when a read hit `limit`
+    (more are waiting: the page re-reads the latest quotes instead of getting them all)."""
+    quotes = mongo_stream.quotes_after(db, positions.tails[QUOTE].floor(), limit)
+    alerts = mongo_stream.alerts_after(db, positions.tails[ALERT].floor(), limit)
+    events = [Event(QUOTE, d["_id"], quote_view(d)) for d in quotes]
+    events += [Event(ALERT, d["_id"], alert_view(d)) for d in alerts]
+    return events, len(quotes) >= limit or len(alerts) >= limit
+
+
+def newest(db: Database) -> Positions:
+    return Positions.starting_at(dict(zip(KINDS, mongo_stream.newest_positions(db), strict=True)))
+
+
+class LiveFeed:
+    def __init__(self, mongo: Callable[[], Database], limit: int, poll_seconds: float,
+                 heartbeat_seconds: float) -> None:
+        self.mongo = mongo
+        self.hub = Hub(limit)
+        self.poll_seconds = poll_seconds
+        self.heartbeat_seconds = heartbeat_seconds
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    def ensure_started(self) -> None:
+        # Lazily, in the worker: a thread started before gunicorn forks would not exist in the worker.
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="live-feed", daemon=True)
+                self._thread.start()
+
+    def stop(self) -> None:
+        """The process is stopping: end every stream now (graceful shutdown would wait for them)."""
+        self._stop.set()
+        self.hub.close_all()
+
+    def _run(self) -> None:
+        positions: Positions | None = None
+        failing = False
+        while not self._stop.wait(self.poll_seconds):
+            if not len(self.hub):
+                positions = None  # nobody listens: no queries; start again from the newest
+                continue
+            try:
+                db = self.mongo()
+                if positions is None:
+                    positions = newest(db)
+                events, _ = read_since(db, positions)
+            except PyMongoError as exc:
+                if not failing:
+                    log.warning("live feed: MongoDB read failed (%s); streams wait, the next read retries", exc)
+                failing = True
+                continue
+            if failing:
+                log.info("live feed: MongoDB answers again")
+                failing = False
+            self.hub.publish(positions.fresh(events))
+
+    def stream(self, sub: Any, start: Positions, replay: bool) -> Iterator[str]:
+        """The text of one open stream: the opening, the replay from `start` (a reconnect),
+        then what the reader publishes, with a heartbeat comment when idle."""
+        db = self.mongo()
+        positions = start
+        try:
+            yield opening({k: t.newest for k, t in positions.tails.items()})
+            if replay:
+                events, more = read_since(db, positions)
+                if more:
+                    yield frame("resync", {"reason": "more stored than one replay sends"})
+                yield positions.render(events)
+            last_write = time.monotonic()
+            while True:
+                events = sub.get(self.heartbeat_seconds)
+                if sub.closed and not events:
+                    return
+                text = positions.render(events)
+                if not text and time.monotonic() - last_write >= self.heartbeat_seconds:
+                    text = HEARTBEAT
+                if text:
+                    yield text
+                    last_write = time.monotonic()
+        finally:
+            self.hub.unsubscribe(sub)

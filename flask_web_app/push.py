@@ -1,0 +1,217 @@
+"""The push channel's pure parts: positions, de-duplication, fan-out and SSE framing.
+
+No I/O here: flask_web_app/live_feed.py reads MongoDB and the stream view writes
+to the socket; this module decides what goes to whom and how it is framed, and is
+unit-tested without servers (tests/test_push.py).
+
+- A position is the stored document's `_id` (ObjectId). ObjectIds of two processes
+  written in the same second are not ordered by insertion, so every read starts
+  GRACE before the newest position seen and `Tail` drops what was already sent.
+- An event id is the cursor "<quotes position>.<alerts position>" (24 hex digits or
+  "0" each): the browser hands it back as Last-Event-ID and the stream replays from it.
+- `Hub`: one per process; the reader publishes each new event once and every open
+  stream gets it from its own bounded queue (a stream that cannot keep up is closed
+  and replays on reconnect), so the cost of reading MongoDB does not grow with viewers.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from bson import ObjectId
+from bson.errors import InvalidId
+
+GRACE = timedelta(seconds=5)
+QUOTE, ALERT = "quote", "alert"
+KINDS = (QUOTE, ALERT)
+HEARTBEAT = ": keepalive\n\n"
+RETRY_MS = 2000  # the browser's wait before reconnecting (the `retry:` field)
+
+
+@dataclass(frozen=True)
+class Event:
+    """One stored quote or alert, ready to send (data is the page's JSON view)."""
+
+    kind: str
+    position: ObjectId
+    data: Mapping[str, Any]
+
+
+def parse_cursor(text: str | None) -> dict[str, ObjectId | None] | None:
+    """Positions of a Last-Event-ID / ?after= cursor; None when absent or not ours."""
+    if not text:
+        return None
+    parts = text.strip().split(".")
+    if len(parts) != len(KINDS):
+        return None
+    out: dict[str, ObjectId | None] = {}
+    for kind, part in zip(KINDS, parts, strict=True):
+        if part == "0":
+            out[kind] = None
+            continue
+        try:
+            out[kind] = ObjectId(part)
+        except (InvalidId, TypeError):
+            return None
+    return out
+
+
+def format_cursor(positions: Mapping[str, ObjectId | None]) -> str:
+    return ".".join(str(positions.get(kind)) if positions.get(kind) is not None else "0" for kind in KINDS)
+
+
+def frame(event: str, data: Mapping[str, Any], event_id: str | None = None) -> str:
+    """One SSE message. json.dumps never writes a newline, so `data` is one line."""
+    head = f"id: {event_id}\n" if event_id is not None else ""
+    return f"{head}event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+
+
+def opening(positions: Mapping[str, ObjectId | None]) -> str:
+    """The first bytes of a stream: the reconnect delay and the position it starts from."""
+    return f"retry: {RETRY_MS}\n\n" + frame("ready", {"cursor": format_cursor(positions)}, format_cursor(positions))
+
+
+@dataclass
+class Tail:
+    """The newest position of one collection and the positions within GRACE of it already taken."""
+
+    newest: ObjectId | None = None
+    grace: timedelta = GRACE
+    _seen: set[ObjectId] = field(default_factory=set)
+
+    def floor(self) -> ObjectId | None:
+        """Read from here (exclusive): GRACE before the newest position taken."""
+        if self.newest is None:
+            return None
+        return ObjectId.from_datetime(self.newest.generation_time - self.grace)
+
+    def take(self, positions: Iterable[ObjectId]) -> list[ObjectId]:
+        """The positions not taken before, in the given order; remembers them."""
+        fresh = []
+        for pos in positions:
+            if pos in self._seen:
+                continue
+            self._seen.add(pos)
+            fresh.append(pos)
+            if self.newest is None or pos > self.newest:
+                self.newest = pos
+        floor = self.floor()
+        if floor is not None and len(self._seen) > 64:
+            self._seen = {p for p in self._seen if p > floor}
+        return fresh
+
+
+@dataclass
+class Positions:
+    """A stream's (or the reader's) tails of both collections."""
+
+    tails: dict[str, Tail] = field(default_factory=lambda: {kind: Tail() for kind in KINDS})
+
+    @classmethod
+    def starting_at(cls, start: Mapping[str, ObjectId | None]) -> Positions:
+        return cls({kind: Tail(newest=start.get(kind)) for kind in KINDS})
+
+    def cursor(self) -> str:
+        return format_cursor({kind: tail.newest for kind, tail in self.tails.items()})
+
+    def fresh(self, events: Iterable[Event]) -> list[Event]:
+        """The events not sent before (each kind's tail decides)."""
+        out = []
+        for ev in events:
+            if self.tails[ev.kind].take([ev.position]):
+                out.append(ev)
+        return out
+
+    def render(self, events: Iterable[Event]) -> str:
+        """The SSE text of the events not sent before; each id is the cursor after it."""
+        chunks = []
+        for ev in events:
+            if self.tails[ev.kind].take([ev.position]):
+                chunks.append(frame(ev.kind, {**ev.data, "pos": str(ev.position)}, self.cursor()))
+        return "".join(chunks)
+
+
+class Subscription:
+    """One open stream's queue of events; closed when full (the page reconnects and replays)."""
+
+    def __init__(self, capacity: int) -> None:
+        self._items: deque[Event] = deque()
+        self._cond = threading.Condition()
+        self._capacity = capacity
+        self.closed = False
+
+    def put(self, events: list[Event]) -> None:
+        with self._cond:
+            if self.closed:
+                return
+            if len(self._items) + len(events) > self._capacity:
+                self.closed = True
+                self._items.clear()
+            else:
+                self._items.extend(events)
+            self._cond.notify_all()
+
+    def get(self, timeout: float) -> list[Event]:
+        """What arrived, waiting up to `timeout` for something (empty: time for a heartbeat)."""
+        with self._cond:
+            if not self._items and not self.closed:
+                self._cond.wait(timeout)
+            out = list(self._items)
+            self._items.clear()
+            return out
+
+    def close(self) -> None:
+        with self._cond:
+            self.closed = True
+            self._cond.notify_all()
+
+
+class Hub:
+    """Fan-out of one process: at most `limit` open streams, each with its own queue."""
+
+    def __init__(self, limit: int, capacity: int = 5000) -> None:
+        self.limit = limit
+        self.capacity = capacity
+        self._subs: set[Subscription] = set()
+        self._lock = threading.Lock()
+        self.closing = False
+
+    def subscribe(self) -> Subscription | None:
+        """A new stream's queue, or None when `limit` streams are open (or the process is stopping)."""
+        with self._lock:
+            if self.closing or len(self._subs) >= self.limit:
+                return None
+            sub = Subscription(self.capacity)
+            self._subs.add(sub)
+            return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        with self._lock:
+            self._subs.discard(sub)
+        sub.close()
+
+    def publish(self, events: list[Event]) -> None:
+        if not events:
+            return
+        with self._lock:
+            subs = list(self._subs)
+        for sub in subs:
+            sub.put(events)
+
+    def close_all(self) -> None:
+        """The process is stopping: every stream ends (the pages reconnect elsewhere)."""
+        with self._lock:
+            self.closing = True
+            subs = list(self._subs)
+        for sub in subs:
+            sub.close()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._subs)

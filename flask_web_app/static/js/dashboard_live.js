@@ -1,0 +1,47 @@
+// Dashboard: the symbol's latest price and its new alerts arrive through the push channel
+// (static/js/push.js; polling /api/quotes/latest where streams are refused). Charts are
+// dashboard.js's and are not touched here.
+(function () {
+  "use strict";
+  var config = JSON.parse(document.getElementById("live-config").textContent);
+  var status = document.getElementById("live-status");
+  var shown = null;
+
+  function showQuote(q) {
+    var p = document.getElementById("latest-quote");
+    if (!p || q.symbol !== config.symbol || q.price === null) return;
+    var t = p.querySelector("time");
+    if (shown === null && t) shown = t.getAttribute("datetime");
+    if (shown && Date.parse(q.timestamp) <= Date.parse(shown)) return;
+    shown = q.timestamp;
+    p.querySelector("strong").textContent = Number(q.price).toFixed(2);
+    if (t) { t.setAttribute("datetime", q.timestamp); t.textContent = q.timestamp.slice(0, 19).replace("T", " "); }
+  }
+
+  function showAlert(a) {
+    if (a.symbol !== config.symbol) return;
+    var list = document.getElementById("alerts");
+    if (!list) {
+      var box = document.getElementById("symbol-alerts");
+      list = document.createElement("ul"); list.className = "alerts"; list.id = "alerts"; box.appendChild(list);
+      var none = document.getElementById("empty-alerts"); if (none) none.hidden = true;
+    }
+    var li = document.createElement("li");
+    var rule = document.createElement("span"); rule.className = "rule"; rule.textContent = (a.rule || "").replace("_", " ");
+    var when = document.createElement("small"); when.textContent = (a.created_at || "").slice(0, 16).replace("T", " ");
+    li.appendChild(rule); li.appendChild(document.createTextNode(" " + a.message + " ")); li.appendChild(when);
+    list.insertBefore(li, list.firstChild);
+  }
+
+  function poll() {
+    return fetch("/api/quotes/latest?symbols=" + encodeURIComponent(config.symbol), {cache: "no-store"})
+      .then(function (r) { if (!r.ok) throw new Error("HTTP " + r.status); return r.json(); })
+      .then(function (body) { body.quotes.forEach(showQuote); });
+  }
+
+  LivePush.connect({
+    after: config.stream_after, pollMs: config.refresh_ms, retryMs: Math.max(config.refresh_ms * 6, 10000), poll: poll,
+    onQuote: showQuote, onAlert: showAlert,
+    onMode: function (m, text) { status.dataset.mode = m; status.textContent = text; },
+  });
+})();

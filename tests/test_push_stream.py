@@ -1,0 +1,131 @@
+"""The push channel on real servers: the web app under gunicorn (as in the container),
+SecantusDB, Tansu and the consumer. A quote the consumer stores and a new alert arrive
+on /api/stream; a quote the consumer sends to the DLQ never does; Last-Event-ID replays
+what was stored while away; beyond STREAM_MAX_PER_PROCESS the answer is 503."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import requests
+
+from bench.sse_client import SseReader
+from bench.webdata import quote, utcnow
+from database.mongo import get_db, make_client
+from database.mongo.alerts import store_alert
+from database.mongo.prices import insert_quotes
+from scripts.processes import ServiceProcess
+from scripts.waiting import wait_for
+from tests.conftest import Stack
+from tests.support.web_server import gunicorn_app
+from tests.test_streaming_support import make_topics, produce, quote_bytes
+
+
+@pytest.fixture
+def web(stack: Stack, tmp_path: Path) -> Iterator[str]:
+    with gunicorn_app(stack.settings(), tmp_path / "outbox", {"STREAM_HEARTBEAT_SECONDS": "1"}) as url:
+        yield url
+
+
+def open_stream(url: str, last_event_id: str | None = None) -> SseReader:
+    reader = SseReader(url + "/api/stream", last_event_id).start()
+    assert reader.status == 200, reader.status
+    wait_for(lambda: reader.of("ready"), timeout=30, what="the stream's ready event")
+    return reader
+
+
+def alert_record(symbol: str, at: datetime, message: str) -> dict[str, object]:
+    return {"alert_key": f"{symbol}|price_change|{at.isoformat()}", "symbol": symbol, "rule": "price_change",
+            "value": 6.2, "threshold": 5.0, "price": 281.0, "quote_timestamp": at, "message": message,
+            "source": "simulated"}
+
+
+def test_accepted_quotes_and_new_alerts_arrive_dlq_never(stack: Stack, web: str) -> None:
+    settings = stack.settings()
+    make_topics(settings, settings.kafka_topic)
+    reader = open_stream(web)
+    assert reader.response_headers["Content-Type"].startswith("text/event-stream")
+    assert reader.response_headers["X-Accel-Buffering"] == "no"
+    consumer = ServiceProcess("streaming/consumer.py", stack.env).start()
+    client = make_client(settings)
+    try:
+        # In one partition: the refused quote sits between two accepted ones.
+        refused = quote_bytes("MSFT", 2, price=-3.0)
+        produce(settings.kafka_bootstrap_servers, settings.kafka_topic, [
+            ("MSFT", quote_bytes("MSFT", 1, price=101.11)), ("MSFT", refused),
+            ("MSFT", quote_bytes("MSFT", 3, price=103.33))])
+        wait_for(lambda: {q.data["price"] for q in reader.of("quote")} >= {101.11, 103.33}, timeout=90,
+                 what="both accepted quotes on the stream")
+        now = utcnow()
+        store_alert(get_db(client, settings), alert_record("MSFT", now, "MSFT moved +6.20%"), "disabled", now)
+        [alert] = wait_for(lambda: reader.of("alert"), timeout=30, what="the alert on the stream")
+        wait_for(lambda: reader.comments >= 1, timeout=30, what="a heartbeat comment")
+    finally:
+        reader.close()
+        client.close()
+        assert consumer.stop() == 0, consumer.output()
+    assert "to DLQ" in consumer.output()
+    prices = [q.data["price"] for q in reader.of("quote") if q.data["symbol"] == "MSFT"]
+    assert prices == [101.11, 103.33]  # in stored order, and never the refused one
+    assert alert.data["message"] == "MSFT moved +6.20%" and alert.data["symbol"] == "MSFT"
+    assert "email_error" not in alert.data
+    # Every event's id is the cursor after it: the last one names both positions.
+    assert alert.id is not None and "." in alert.id and alert.id.split(".")[1] == alert.data["pos"]
+
+
+def test_last_event_id_replays_what_was_stored_meanwhile(stack: Stack, web: str) -> None:
+    settings = stack.settings()
+    client = make_client(settings)
+    db = get_db(client, settings)
+    try:
+        base = datetime.now(UTC).replace(microsecond=0)
+        first = open_stream(web)
+        insert_quotes(db, [quote("AAPL", base, 1)])
+        wait_for(lambda: first.of("quote"), timeout=30, what="the first quote")
+        last_id = first.last_id()
+        first.close()
+
+        # Stored while the page was away: three quotes and an alert.
+        missed = [quote("AAPL", base + timedelta(seconds=i), i) for i in (2, 3, 4)]
+        assert insert_quotes(db, missed) == (3, 0)
+        store_alert(db, alert_record("AAPL", base, "AAPL moved +6.20%"), "disabled", base)
+
+        again = open_stream(web, last_id)
+        try:
+            wait_for(lambda: len({q.data["timestamp"] for q in again.of("quote")}) >= 3 and again.of("alert"),
+                     timeout=30, what="the replay")
+        finally:
+            again.close()
+        seen = {q.data["pos"] for q in first.of("quote")}
+        # The replay starts a grace window before the cursor (another writer's position of the
+        # same second may sort below it): it may repeat what the page has (the page drops those
+        # by `pos`), and it has everything stored meanwhile, in order.
+        stamps = [q.data["timestamp"] for q in again.of("quote") if q.data["pos"] not in seen]
+        assert stamps == [m["timestamp"].isoformat().replace("+00:00", "Z") for m in missed]
+        assert [a.data["message"] for a in again.of("alert")] == ["AAPL moved +6.20%"]
+    finally:
+        client.close()
+
+
+def test_beyond_the_bound_the_answer_is_503(stack: Stack, tmp_path: Path) -> None:
+    env = {"GUNICORN_WORKERS": "1", "STREAM_MAX_PER_PROCESS": "2", "STREAM_HEARTBEAT_SECONDS": "0.5"}
+    with gunicorn_app(stack.settings(), tmp_path / "outbox", env) as url:
+        held = [open_stream(url), open_stream(url)]
+        try:
+            over = requests.get(url + "/api/stream", timeout=30)
+            assert over.status_code == 503
+            assert int(over.headers["Retry-After"]) > 0
+            assert "too many open streams" in over.json()["error"]
+            # Pages and the JSON API still answer while the streams are held.
+            assert requests.get(url + "/api/quotes/latest", timeout=30).status_code == 200
+            assert requests.get(url + "/", timeout=30).status_code == 200
+            held.pop().close()
+            # The slot comes back once the server notices the client left (at its next heartbeat).
+            wait_for(lambda: requests.get(url + "/api/stream", timeout=30, stream=True).status_code == 200,
+                     timeout=30, what="a stream accepted again")
+        finally:
+            for r in held:
+                r.close()
