@@ -27,8 +27,8 @@ log = get_logger("flask_web_app.live_feed")
 
 READ_LIMIT = 1000
 # What a page shows of an alert (email status and errors stay on the account page).
-ALERT_FIELDS = ("symbol", "rule", "message", "value", "threshold", "price", "quote_timestamp", "created_at",
-                "source")
+ALERT_FIELDS = ("alert_key", "symbol", "rule", "message", "value", "threshold", "price", "quote_timestamp",
+                "created_at", "source")
 
 
 def alert_view(doc: dict[str, Any]) -> dict[str, Any]:

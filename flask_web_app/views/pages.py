@@ -11,7 +11,7 @@ from database.mongo import dashboard as mongo_dash
 from database.mongo import prices
 from database.mongo import symbols as symbol_registry
 from database.mysql import dashboard as mysql_dash
-from flask_web_app.db import attempt, get_mongo, get_mysql, known_symbols
+from flask_web_app.db import attempt, get_mongo, get_mysql, known_symbols, registry
 from flask_web_app.forms import AddSymbolForm, RemoveSymbolForm
 from flask_web_app.present import (
     MARKET_TEXT,
@@ -107,8 +107,14 @@ def index_page(*, add_form: AddSymbolForm | None = None, status: int = 200,
 @bp.get("/dashboard")
 def dashboard() -> tuple[str, int] | str:
     symbols = symbols_for_user()
+    wanted = request.args.get("symbol")
+    if wanted and wanted.strip().upper() not in symbols:
+        # Added through another worker since this one read the registry (a pushed quote of
+        # it may be what the user just clicked): read the registry again before refusing.
+        registry().forget()
+        symbols = symbols_for_user()
     try:
-        symbol = parse_symbol(request.args.get("symbol") or symbols[0], symbols)
+        symbol = parse_symbol(wanted or symbols[0], symbols)
         days = parse_days(request.args.get("days"), default=30, choices=DAY_CHOICES)
     except UnknownSymbolError:
         abort(404, description=f"Unknown symbol {request.args.get('symbol')!r}; "

@@ -20,9 +20,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @contextmanager
-def gunicorn_app(settings: Settings, outbox: Path, extra_env: dict[str, str] | None = None) -> Iterator[str]:
-    """Two workers on `settings`' stores, mail to `outbox` (no SMTP); yields the base URL."""
-    port = free_port()
+def gunicorn_app(settings: Settings, outbox: Path, extra_env: dict[str, str] | None = None,
+                 port: int | None = None) -> Iterator[str]:
+    """Two workers on `settings`' stores, mail to `outbox` (no SMTP); yields the base URL.
+    `port`: listen there (a restart on the same address), else on a free port."""
+    port = port or free_port()
     env = dict(os.environ)
     env.update({
         "PYTHONPATH": str(ROOT), "MONGO_URI": settings.mongo_uri, "MONGO_DB": settings.mongo_db,

@@ -20,13 +20,17 @@
 
   function showAlert(a) {
     if (a.symbol !== config.symbol) return;
+    var box = document.getElementById("symbol-alerts");
+    // Already shown (rendered with the page, or a replay repeating it): the alert_key is its identity.
+    if (a.alert_key && box.querySelector('li[data-key="' + CSS.escape(a.alert_key) + '"]')) return;
     var list = document.getElementById("alerts");
     if (!list) {
-      var box = document.getElementById("symbol-alerts");
       list = document.createElement("ul"); list.className = "alerts"; list.id = "alerts"; box.appendChild(list);
       var none = document.getElementById("empty-alerts"); if (none) none.hidden = true;
     }
     var li = document.createElement("li");
+    li.dataset.key = a.alert_key || "";
+    li.className = "pushed";
     var rule = document.createElement("span"); rule.className = "rule"; rule.textContent = (a.rule || "").replace("_", " ");
     var when = document.createElement("small"); when.textContent = (a.created_at || "").slice(0, 16).replace("T", " ");
     li.appendChild(rule); li.appendChild(document.createTextNode(" " + a.message + " ")); li.appendChild(when);

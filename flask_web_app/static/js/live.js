@@ -86,7 +86,11 @@
       list = document.createElement("ul"); list.className = "alerts"; box.appendChild(list);
       var none = box.querySelector(".notice.empty"); if (none) none.hidden = true;
     }
+    // Already on the page (rendered with it, or a replay repeating it): the alert_key is its identity.
+    if (a.alert_key && box.querySelector('li[data-key="' + CSS.escape(a.alert_key) + '"]')) return;
     var li = document.createElement("li");
+    li.dataset.key = a.alert_key || "";
+    li.className = "pushed";
     var sym = document.createElement("strong"); sym.textContent = a.symbol;
     var when = document.createElement("small"); when.textContent = (a.created_at || "").slice(0, 16).replace("T", " ");
     li.appendChild(sym); li.appendChild(document.createTextNode(" " + a.message + " ")); li.appendChild(when);

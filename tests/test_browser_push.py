@@ -1,0 +1,123 @@
+"""The push channel in headless Chromium, the app under gunicorn as in the container:
+the stream server restarted mid-session -> the page reconnects by itself (Last-Event-ID)
+and shows the quotes stored meanwhile; a new alert appears on the open live page and
+dashboard without a reload; where streams are refused the page polls and says so."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from bench.webdata import quote, seed_quotes, utcnow, web_settings
+from database.mongo import get_db, make_client
+from database.mongo.alerts import store_alert
+from database.mongo.prices import insert_quotes
+from scripts.servers import SecantusMongo
+from scripts.waiting import free_port
+from tests.support.web_server import gunicorn_app
+
+pytestmark = pytest.mark.browser
+
+SYMBOLS = ["AAPL", "MSFT"]
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture
+def stores(mongo: SecantusMongo, mysql_server: dict[str, Any], mysql_db: str) -> Iterator[SimpleNamespace]:
+    settings = web_settings(mongo.uri, mysql_server, mysql_db, uuid.uuid4().hex[:10])
+    now = utcnow()
+    seed_quotes(settings, SYMBOLS, 5, now)
+    client = make_client(settings)
+    yield SimpleNamespace(settings=settings, db=get_db(client, settings), now=now)
+    client.close()
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"])
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def alert(symbol: str, at: Any, message: str) -> dict[str, Any]:
+    return {"alert_key": f"{symbol}|price_change|{at.isoformat()}", "symbol": symbol, "rule": "price_change",
+            "value": 6.2, "threshold": 5.0, "price": 281.0, "quote_timestamp": at, "message": message,
+            "source": "simulated"}
+
+
+def test_restart_mid_session_reconnects_and_alerts_arrive(stores: SimpleNamespace, browser: Any,
+                                                          tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    port = free_port()
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    problems: list[str] = []
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    aapl = page.locator('tr[data-symbol="AAPL"]')
+    status = page.locator("#live-status")
+    with gunicorn_app(stores.settings, tmp_path / "outbox", port=port) as url:
+        page.goto(url + "/")
+        expect(status).to_have_attribute("data-mode", "push", timeout=30_000)
+        page.evaluate("window.__sameDocument = true")
+        first = quote("AAPL", stores.now + timedelta(seconds=10), 1)
+        first.update(price=501.25)
+        insert_quotes(stores.db, [first])
+        expect(aapl.locator(".price")).to_have_text("501.25", timeout=30_000)
+
+    # The server is gone: the page notices; quotes are stored meanwhile (the consumer keeps going).
+    expect(status).not_to_have_attribute("data-mode", "push", timeout=30_000)
+    later = stores.now + timedelta(seconds=20)
+    meanwhile = [quote("AAPL", later, 2), quote("MSFT", later, 2)]
+    meanwhile[0].update(price=502.5)
+    meanwhile[1].update(price=433.75)
+    insert_quotes(stores.db, meanwhile)
+
+    with gunicorn_app(stores.settings, tmp_path / "outbox", port=port) as url:
+        expect(status).to_have_attribute("data-mode", "push", timeout=60_000)
+        expect(aapl.locator(".price")).to_have_text("502.50", timeout=30_000)
+        expect(page.locator('tr[data-symbol="MSFT"] .price')).to_have_text("433.75")
+        assert page.evaluate("window.__sameDocument") is True  # reconnected by itself, no reload
+
+        # A new alert appears on the open live page, and on an open dashboard, without a reload.
+        dash = browser.new_page(viewport={"width": 1280, "height": 900})
+        dash.on("pageerror", lambda e: problems.append(f"dashboard error: {e}"))
+        dash.goto(url + "/dashboard?symbol=AAPL")
+        expect(dash.locator("#live-status")).to_have_attribute("data-mode", "push", timeout=30_000)
+        dash.evaluate("window.__sameDocument = true")
+        at = utcnow()
+        store_alert(stores.db, alert("AAPL", at, "AAPL moved +6.20% <b>pushed</b>"), "disabled", at)
+        expect(page.locator("#latest-alerts li").first).to_contain_text("AAPL moved +6.20% <b>pushed</b>",
+                                                                       timeout=30_000)
+        expect(dash.locator("#alerts li").first).to_contain_text("AAPL moved +6.20%", timeout=30_000)
+        last = quote("AAPL", stores.now + timedelta(seconds=30), 3)
+        last.update(price=503.75)
+        insert_quotes(stores.db, [last])
+        expect(dash.locator("#latest-quote strong")).to_have_text("503.75", timeout=30_000)
+        assert page.evaluate("window.__sameDocument") is True and dash.evaluate("window.__sameDocument") is True
+    assert problems == [], problems
+
+
+def test_streams_refused_the_page_polls_and_says_so(stores: SimpleNamespace, browser: Any, tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    with gunicorn_app(stores.settings, tmp_path / "outbox", {"STREAM_MAX_PER_PROCESS": "0"}) as url:
+        page = browser.new_page()
+        page.goto(url + "/")
+        status = page.locator("#live-status")
+        expect(status).to_have_attribute("data-mode", "poll", timeout=30_000)
+        expect(status).to_contain_text("Polling every 1 s")
+        fresh = quote("MSFT", stores.now + timedelta(seconds=10), 1)
+        fresh.update(price=444.44)
+        insert_quotes(stores.db, [fresh])
+        expect(page.locator('tr[data-symbol="MSFT"] .price')).to_have_text("444.44", timeout=30_000)
