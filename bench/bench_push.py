@@ -1,0 +1,229 @@
+"""The push channel's figures (issue 23), measured on the local stand-in servers.
+
+    PYTHONPATH=. .venv/bin/python bench/bench_push.py [--quotes 500] [--rate 10] [--streams 200]
+
+(a) Latency, producer's send -> browser: the bench sends quotes to Kafka (the quote's
+    timestamp is its send time), the real consumer stores them, and two Chromium pages
+    show them: `/` on a server that pushes (/api/stream) and `/` on a server that refuses
+    streams (STREAM_MAX_PER_PROCESS=0: the page polls every FLASK_REFRESH_SECONDS, as before
+    this issue). Each page records, for every row update, its receive time minus the quote's
+    timestamp (same machine, same clock). A polling page shows only each symbol's latest
+    quote per poll, so it records fewer.
+(b) 200 open streams: p50/p95 of `/`, `/dashboard` and `/api/quotes/latest` without streams,
+    then with `--streams` streams open on the pushing server (2 workers), quotes still flowing.
+
+Needs the machine's MariaDB (TEST_MYSQL_* as the tests) and Chromium at /usr/bin/chromium.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import requests  # noqa: E402
+from kafka import KafkaProducer  # noqa: E402
+
+from bench.bench_web import MYSQL, _worker, pct  # noqa: E402
+from bench.sse_client import SseReader  # noqa: E402
+from bench.webdata import seed_daily, seed_quotes  # noqa: E402
+from common.quote import Quote, Source  # noqa: E402
+from scripts.local_stack import ROLES, LocalStack  # noqa: E402
+from scripts.processes import ServiceProcess  # noqa: E402
+from scripts.waiting import free_port, wait_for  # noqa: E402
+from streaming.kafka_io import ensure_topics  # noqa: E402
+from streaming.schema import to_message  # noqa: E402
+
+SYMBOLS = ["AAPL", "GOOGL", "MSFT", "AMZN", "TSLA", "META", "NVDA"]
+BASE = {"AAPL": 260.0, "GOOGL": 190.0, "MSFT": 430.0, "AMZN": 220.0, "TSLA": 400.0, "META": 610.0, "NVDA": 140.0}
+ENDPOINTS = ["/", "/dashboard?symbol=AAPL&days=30", "/api/quotes/latest"]
+CHROMIUM = "/usr/bin/chromium"
+# Runs in each page: every time a row's data-timestamp changes, receive time - quote time.
+RECORDER = """
+window.__lat = [];
+document.addEventListener("DOMContentLoaded", function () {
+  new MutationObserver(function (records) {
+    var now = Date.now();
+    records.forEach(function (r) {
+      var ts = r.target.dataset.timestamp;
+      if (ts) window.__lat.push(now - Date.parse(ts));
+    });
+  }).observe(document.getElementById("quotes"), {subtree: true, attributes: true, attributeFilter: ["data-timestamp"]});
+});
+"""
+
+
+class Sender:
+    """The producer's part: quotes to Kafka at `rate` a second, timestamp = send time."""
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        self.producer = KafkaProducer(bootstrap_servers=bootstrap, acks=1, linger_ms=0)
+        self.topic = topic
+        self.sent = 0
+        self.stop = threading.Event()
+
+    def send_one(self) -> None:
+        symbol = SYMBOLS[self.sent % len(SYMBOLS)]
+        base = BASE[symbol]
+        price = round(base * (1 + 0.001 * (self.sent % 7)), 4)
+        now = datetime.now(UTC)
+        now = now.replace(microsecond=now.microsecond // 1000 * 1000)
+        q = Quote(symbol=symbol, timestamp=now, price=price, volume=1000 + self.sent, open=base,
+                  high=max(base, price) * 1.01, low=min(base, price) * 0.99, change_percent=0.1,
+                  previous_close=base * 0.999, source=Source.SIMULATED, market_open=True)
+        self.producer.send(self.topic, key=symbol.encode(), value=to_message(q))
+        self.sent += 1
+
+    def run(self, count: int, rate: float) -> None:
+        start = time.monotonic()
+        while not self.stop.is_set() and (count <= 0 or self.sent < count):
+            self.send_one()
+            self.producer.flush()
+            delay = start + self.sent / rate - time.monotonic()
+            if delay > 0:
+                self.stop.wait(delay)
+
+    def close(self) -> None:
+        self.producer.close()
+
+
+def summary(values: list[float]) -> str:
+    if not values:
+        return "no values"
+    return (f"n={len(values)}  p50 {statistics.median(values):7.0f} ms  p95 {pct(values, 95):7.0f} ms  "
+            f"p99 {pct(values, 99):7.0f} ms  max {max(values):7.0f} ms")
+
+
+def latency_bench(push_url: str, poll_url: str, sender: Sender, quotes: int, rate: float) -> None:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"])
+        try:
+            pages = {}
+            for name, url in (("push", push_url), ("poll", poll_url)):
+                page = browser.new_page()
+                page.add_init_script(RECORDER)
+                page.goto(url + "/")
+                page.wait_for_function("document.getElementById('live-status').dataset.mode", timeout=60_000)
+                pages[name] = page
+            modes = {n: p.evaluate("document.getElementById('live-status').dataset.mode") for n, p in pages.items()}
+            print(f"(a) page modes: {modes}; sending {quotes} quotes at {rate}/s", flush=True)
+            for page in pages.values():
+                page.evaluate("window.__lat = []")
+            t0 = time.monotonic()
+            sender.run(quotes, rate)
+            print(f"    sent {sender.sent} in {time.monotonic() - t0:.0f} s", flush=True)
+            wait_for(lambda: len(pages["push"].evaluate("window.__lat")) >= quotes, timeout=120,
+                     what="every quote on the push page")
+            time.sleep(6)  # the polling page polls again after the last send (refresh 5 s)
+            lat = {n: [float(x) for x in p.evaluate("window.__lat")] for n, p in pages.items()}
+        finally:
+            browser.close()
+    print("(a) producer send -> browser row updated:", flush=True)
+    for name in ("push", "poll"):
+        print(f"    {name:5s} {summary(lat[name])}", flush=True)
+    if lat["push"] and lat["poll"]:
+        print(f"    p95 poll / push: {pct(lat['poll'], 95) / pct(lat['push'], 95):.1f}x", flush=True)
+
+
+def load(base: str, n: int, concurrency: int) -> dict[str, list[float]]:
+    out: dict[str, list[float]] = {}
+    with ThreadPoolExecutor(concurrency) as pool:
+        for path in ENDPOINTS:
+            _worker(base, path, 2)
+            futures = [pool.submit(_worker, base, path, max(1, n // concurrency)) for _ in range(concurrency)]
+            out[path] = [ms for f in futures for ms in f.result()]
+    return out
+
+
+def streams_bench(push_url: str, sender: Sender, streams: int, n: int, concurrency: int, rate: float) -> None:
+    feeder = threading.Thread(target=sender.run, args=(0, rate), daemon=True)
+    feeder.start()  # quotes keep flowing in both phases: the streams have events to fan out
+    try:
+        without = load(push_url, n, concurrency)
+        readers = [SseReader(push_url + "/api/stream", timeout=60) for _ in range(streams)]
+        for r in readers:
+            r.start()
+        accepted = sum(1 for r in readers if r.status == 200)
+        wait_for(lambda: all(r.of("ready") for r in readers if r.status == 200), timeout=120, what="streams ready")
+        events_before = sum(len(r.of("quote")) for r in readers)
+        with_streams = load(push_url, n, concurrency)
+        events_during = sum(len(r.of("quote")) for r in readers) - events_before
+        still_open = sum(1 for r in readers if r.status == 200 and not r.ended.is_set())
+        for r in readers:
+            r.close()
+    finally:
+        sender.stop.set()
+        feeder.join(30)
+    print(f"(b) {accepted}/{streams} streams accepted, {still_open} still open after the load; "
+          f"{events_during} quote events delivered to them during it", flush=True)
+    print(f"    {'endpoint':34s} {'p50/p95 no streams':>22s} {'p50/p95 with streams':>24s} {'p95 ratio':>9s}")
+    for path in ENDPOINTS:
+        a, b = without[path], with_streams[path]
+        print(f"    {path:34s} {statistics.median(a):8.0f} /{pct(a, 95):7.0f} ms "
+              f"{statistics.median(b):10.0f} /{pct(b, 95):7.0f} ms {pct(b, 95) / pct(a, 95):8.2f}x", flush=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quotes", type=int, default=500, help="quotes sent for the latency figure")
+    ap.add_argument("--rate", type=float, default=10, help="quotes per second sent")
+    ap.add_argument("--streams", type=int, default=200)
+    ap.add_argument("--requests", type=int, default=40, help="requests per endpoint and phase")
+    ap.add_argument("--concurrency", type=int, default=4)
+    ap.add_argument("--skip", default="", help="latency or streams: leave that part out")
+    args = ap.parse_args()
+
+    tag = uuid.uuid4().hex[:8]
+    stack = LocalStack(roles=["consumer"], tag=tag, flask_port=free_port(), mysql_host=MYSQL["host"],
+                       mysql_port=MYSQL["port"], mysql_user=MYSQL["user"], mysql_password=MYSQL["password"],
+                       mysql_database=f"sas_bench_{tag}", drop_mysql_database=True,
+                       extra_env={"LOG_TO_ELASTICSEARCH": "false", "LOG_LEVEL": "WARNING"})
+    stack.start_servers()
+    settings = stack.settings()
+    assert ensure_topics(settings, [settings.kafka_topic, settings.kafka_dlq_topic], threading.Event())
+    seed_quotes(settings, SYMBOLS, 60, datetime.now(UTC))
+    seed_daily(settings, SYMBOLS, 40, datetime.now(UTC).date())
+    stack.start_role("consumer")
+    web_env = {**stack.env, "GUNICORN_WORKERS": "2", "STREAM_MAX_PER_PROCESS": str(max(150, args.streams))}
+    poll_port = free_port()
+    poll_env = {**stack.env, "GUNICORN_BIND": f"127.0.0.1:{poll_port}", "GUNICORN_WORKERS": "2",
+                "STREAM_MAX_PER_PROCESS": "0"}
+    script, gargs = ROLES["flask"]
+    webs = [ServiceProcess(script, web_env, args=[*gargs[:-1], "--access-logfile", "/dev/null", gargs[-1]],
+                           name="flask-push").start(),
+            ServiceProcess(script, poll_env, args=[*gargs[:-1], "--access-logfile", "/dev/null", gargs[-1]],
+                           name="flask-poll").start()]
+    push_url, poll_url = stack.flask_url, f"http://127.0.0.1:{poll_port}"
+    sender = Sender(settings.kafka_bootstrap_servers, settings.kafka_topic)
+    try:
+        for url in (push_url, poll_url):
+            wait_for(lambda u=url: requests.get(u + "/healthz", timeout=5).status_code == 200, timeout=90,
+                     what=f"{url}/healthz")
+        print(f"load average at start: {os.getloadavg()[0]:.1f}", flush=True)
+        if args.skip != "latency":
+            latency_bench(push_url, poll_url, sender, args.quotes, args.rate)
+        if args.skip != "streams":
+            sender.stop.clear()
+            streams_bench(push_url, sender, args.streams, args.requests, args.concurrency, args.rate)
+        print(f"load average at end: {os.getloadavg()[0]:.1f}", flush=True)
+    finally:
+        sender.close()
+        for w in webs:
+            w.stop()
+        stack.stop()
+
+
+if __name__ == "__main__":
+    main()
