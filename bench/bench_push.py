@@ -56,7 +56,7 @@ document.addEventListener("DOMContentLoaded", function () {
     var now = Date.now();
     records.forEach(function (r) {
       var ts = r.target.dataset.timestamp;
-      if (ts) window.__lat.push(now - Date.parse(ts));
+      if (ts) window.__lat.push([r.target.dataset.symbol, Date.parse(ts), now]);
     });
   }).observe(document.getElementById("quotes"), {subtree: true, attributes: true, attributeFilter: ["data-timestamp"]});
 });
@@ -70,6 +70,7 @@ class Sender:
         self.producer = KafkaProducer(bootstrap_servers=bootstrap, acks=1, linger_ms=0)
         self.topic = topic
         self.sent = 0
+        self.log: list[tuple[str, float]] = []  # (symbol, timestamp in ms) of each quote sent
         self.stop = threading.Event()
 
     def send_one(self) -> None:
@@ -82,14 +83,17 @@ class Sender:
                   high=max(base, price) * 1.01, low=min(base, price) * 0.99, change_percent=0.1,
                   previous_close=base * 0.999, source=Source.SIMULATED, market_open=True)
         self.producer.send(self.topic, key=symbol.encode(), value=to_message(q))
+        self.log.append((symbol, now.timestamp() * 1000))
         self.sent += 1
 
     def run(self, count: int, rate: float) -> None:
-        start = time.monotonic()
-        while not self.stop.is_set() and (count <= 0 or self.sent < count):
+        """`count` quotes (0: until stopped), paced from this call's start."""
+        start, done = time.monotonic(), 0
+        while not self.stop.is_set() and (count <= 0 or done < count):
             self.send_one()
             self.producer.flush()
-            delay = start + self.sent / rate - time.monotonic()
+            done += 1
+            delay = start + done / rate - time.monotonic()
             if delay > 0:
                 self.stop.wait(delay)
 
@@ -127,14 +131,24 @@ def latency_bench(push_url: str, poll_url: str, sender: Sender, quotes: int, rat
             wait_for(lambda: len(pages["push"].evaluate("window.__lat")) >= quotes, timeout=120,
                      what="every quote on the push page")
             time.sleep(6)  # the polling page polls again after the last send (refresh 5 s)
-            lat = {n: [float(x) for x in p.evaluate("window.__lat")] for n, p in pages.items()}
+            shown = {n: p.evaluate("window.__lat") for n, p in pages.items()}
         finally:
             browser.close()
-    print("(a) producer send -> browser row updated:", flush=True)
+    sent = sender.log[-quotes:]
+    print("(a) producer send -> browser, the quotes each page showed (receive time - quote timestamp):", flush=True)
     for name in ("push", "poll"):
-        print(f"    {name:5s} {summary(lat[name])}", flush=True)
-    if lat["push"] and lat["poll"]:
-        print(f"    p95 poll / push: {pct(lat['poll'], 95) / pct(lat['push'], 95):.1f}x", flush=True)
+        print(f"    {name:5s} {summary([recv - ts for _, ts, recv in shown[name]])}", flush=True)
+    # A polling page skips the quotes overwritten between two polls: for every quote sent, the
+    # time until the page showed it or a newer one of its symbol (how old the screen is).
+    print("    every quote sent -> the page showing it or a newer one of its symbol:", flush=True)
+    stale: dict[str, list[float]] = {}
+    for name in ("push", "poll"):
+        firsts = [min((recv for sym, ts2, recv in shown[name] if sym == symbol and ts2 >= ts), default=None)
+                  for symbol, ts in sent]
+        stale[name] = [first - ts for first, (_, ts) in zip(firsts, sent, strict=True) if first is not None]
+        missing = sum(1 for first in firsts if first is None)
+        print(f"    {name:5s} {summary(stale[name])}  never shown: {missing}", flush=True)
+    print(f"    p95 poll / push: {pct(stale['poll'], 95) / pct(stale['push'], 95):.1f}x", flush=True)
 
 
 def load(base: str, n: int, concurrency: int) -> dict[str, list[float]]:

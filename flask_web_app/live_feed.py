@@ -102,7 +102,12 @@ class LiveFeed:
         try:
             yield opening({k: t.newest for k, t in positions.tails.items()})
             if replay:
-                events, more = read_since(db, positions)
+                try:
+                    events, more = read_since(db, positions)
+                except PyMongoError as exc:
+                    # End the stream: the browser reconnects with the same Last-Event-ID and replays then.
+                    log.warning("stream replay failed (%s); the page reconnects and tries again", exc)
+                    return
                 if more:
                     yield frame("resync", {"reason": "more stored than one replay sends"})
                 yield positions.render(events)

@@ -41,6 +41,12 @@ class Event:
     kind: str
     position: ObjectId
     data: Mapping[str, Any]
+    # The data line with its position, serialised once for every stream that sends it.
+    text: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "text", json.dumps({**self.data, "pos": str(self.position)},
+                                                   separators=(",", ":")))
 
 
 def parse_cursor(text: str | None) -> dict[str, ObjectId | None] | None:
@@ -66,10 +72,12 @@ def format_cursor(positions: Mapping[str, ObjectId | None]) -> str:
     return ".".join(str(positions.get(kind)) if positions.get(kind) is not None else "0" for kind in KINDS)
 
 
-def frame(event: str, data: Mapping[str, Any], event_id: str | None = None) -> str:
-    """One SSE message. json.dumps never writes a newline, so `data` is one line."""
+def frame(event: str, data: Mapping[str, Any] | str, event_id: str | None = None) -> str:
+    """One SSE message (`data`: a mapping, or its JSON already). json.dumps never writes a
+    newline, so the data is one line."""
     head = f"id: {event_id}\n" if event_id is not None else ""
-    return f"{head}event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+    text = data if isinstance(data, str) else json.dumps(data, separators=(",", ":"))
+    return f"{head}event: {event}\ndata: {text}\n\n"
 
 
 def opening(positions: Mapping[str, ObjectId | None]) -> str:
@@ -133,7 +141,7 @@ class Positions:
         chunks = []
         for ev in events:
             if self.tails[ev.kind].take([ev.position]):
-                chunks.append(frame(ev.kind, {**ev.data, "pos": str(ev.position)}, self.cursor()))
+                chunks.append(frame(ev.kind, ev.text, self.cursor()))
         return "".join(chunks)
 
 
