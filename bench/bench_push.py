@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import selectors
+import socket
 import statistics
 import sys
 import threading
@@ -27,6 +29,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -151,6 +154,66 @@ def latency_bench(push_url: str, poll_url: str, sender: Sender, quotes: int, rat
     print(f"    p95 poll / push: {pct(stale['poll'], 95) / pct(stale['push'], 95):.1f}x", flush=True)
 
 
+class StreamHolders:
+    """`n` open streams held from one thread with raw sockets, read and discarded (counting
+    quote events): the viewers' side costs next to nothing here, as browsers on other
+    machines would, so the figure is the server's cost of holding and feeding the streams."""
+
+    def __init__(self, url: str, n: int) -> None:
+        parts = urlsplit(url)
+        self.addr = (parts.hostname or "127.0.0.1", parts.port or 80)
+        self.n = n
+        self.selector = selectors.DefaultSelector()
+        self.accepted = 0
+        self.refused = 0
+        self.quote_events = 0
+        self.ended = 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def open(self) -> None:
+        for _ in range(self.n):
+            sock = socket.create_connection(self.addr, timeout=60)
+            sock.sendall(b"GET /api/stream HTTP/1.1\r\nHost: bench\r\nAccept: text/event-stream\r\n\r\n")
+            head = b""
+            while b"\r\n\r\n" not in head:
+                chunk = sock.recv(4096)
+                if not chunk:
+                    break
+                head += chunk
+            if head.startswith(b"HTTP/1.1 200"):
+                self.accepted += 1
+                sock.setblocking(False)
+                self.selector.register(sock, selectors.EVENT_READ, [head.partition(b"\r\n\r\n")[2]])
+            else:
+                self.refused += 1
+                sock.close()
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self.stop.is_set():
+            for key, _ in self.selector.select(timeout=0.5):
+                try:
+                    data = key.fileobj.recv(65536)  # type: ignore[union-attr]
+                except BlockingIOError:
+                    continue
+                if not data:
+                    self.ended += 1
+                    self.selector.unregister(key.fileobj)
+                    continue
+                buf = key.data[0] + data
+                self.quote_events += buf.count(b"event: quote\n")
+                key.data[0] = buf[-16:]  # a marker split across two reads is counted once
+                self.quote_events -= key.data[0].count(b"event: quote\n")
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(10)
+        for key in list(self.selector.get_map().values()):
+            key.fileobj.close()  # type: ignore[union-attr]
+        self.selector.close()
+
+
 def load(base: str, n: int, concurrency: int) -> dict[str, list[float]]:
     out: dict[str, list[float]] = {}
     with ThreadPoolExecutor(concurrency) as pool:
@@ -166,22 +229,23 @@ def streams_bench(push_url: str, sender: Sender, streams: int, n: int, concurren
     feeder.start()  # quotes keep flowing in both phases: the streams have events to fan out
     try:
         without = load(push_url, n, concurrency)
-        readers = [SseReader(push_url + "/api/stream", timeout=60) for _ in range(streams)]
-        for r in readers:
-            r.start()
-        accepted = sum(1 for r in readers if r.status == 200)
-        wait_for(lambda: all(r.of("ready") for r in readers if r.status == 200), timeout=120, what="streams ready")
-        events_before = sum(len(r.of("quote")) for r in readers)
-        with_streams = load(push_url, n, concurrency)
-        events_during = sum(len(r.of("quote")) for r in readers) - events_before
-        still_open = sum(1 for r in readers if r.status == 200 and not r.ended.is_set())
-        for r in readers:
-            r.close()
+        holders = StreamHolders(push_url, streams)
+        holders.open()
+        try:
+            probe = SseReader(push_url + "/api/stream", timeout=60).start()  # one more: parsed, checked
+            wait_for(lambda: probe.of("quote"), timeout=60, what="a quote event on the streams")
+            before = holders.quote_events
+            with_streams = load(push_url, n, concurrency)
+            during = holders.quote_events - before
+            still_open = holders.accepted - holders.ended
+            probe.close()
+        finally:
+            holders.close()
     finally:
         sender.stop.set()
         feeder.join(30)
-    print(f"(b) {accepted}/{streams} streams accepted, {still_open} still open after the load; "
-          f"{events_during} quote events delivered to them during it", flush=True)
+    print(f"(b) {holders.accepted}/{streams} streams accepted ({holders.refused} refused), {still_open} still open "
+          f"after the load; {during} quote events delivered to them during it", flush=True)
     print(f"    {'endpoint':34s} {'p50/p95 no streams':>22s} {'p50/p95 with streams':>24s} {'p95 ratio':>9s}")
     for path in ENDPOINTS:
         a, b = without[path], with_streams[path]

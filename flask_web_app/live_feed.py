@@ -18,6 +18,7 @@ from typing import Any
 from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
+from database.mongo import ALERT_HISTORY, REALTIME_PRICES
 from database.mongo import stream as mongo_stream
 from flask_web_app.present import jsonable, quote_view
 from flask_web_app.push import ALERT, HEARTBEAT, KINDS, QUOTE, Event, Hub, Positions, frame, opening
@@ -26,6 +27,9 @@ from logs.logger_config import get_logger
 log = get_logger("flask_web_app.live_feed")
 
 READ_LIMIT = 1000
+# Every this many ticks the reader also looks below its newest position for a late writer's
+# document (about once a second at STREAM_POLL_SECONDS=0.2): a tick reads only what is new.
+SWEEP_EVERY = 5
 # What a page shows of an alert (email status and errors stay on the account page).
 ALERT_FIELDS = ("alert_key", "symbol", "rule", "message", "value", "threshold", "price", "quote_timestamp",
                 "created_at", "source")
@@ -35,14 +39,38 @@ def alert_view(doc: dict[str, Any]) -> dict[str, Any]:
     return {name: jsonable(doc.get(name)) for name in ALERT_FIELDS}
 
 
+KIND_COLLECTION = {QUOTE: REALTIME_PRICES, ALERT: ALERT_HISTORY}
+
+
+def _events(kind: str, docs: list[dict[str, Any]]) -> list[Event]:
+    view = quote_view if kind == QUOTE else alert_view
+    return [Event(kind, d["_id"], view(d)) for d in docs]
+
+
 def read_since(db: Database, positions: Positions, limit: int = READ_LIMIT) -> tuple[list[Event], bool]:
-    """Quotes and alerts stored after each tail's floor, as events; True when a read hit `limit`
-    (more are waiting: the page re-reads the latest quotes instead of getting them all)."""
-    quotes = mongo_stream.quotes_after(db, positions.tails[QUOTE].floor(), limit)
-    alerts = mongo_stream.alerts_after(db, positions.tails[ALERT].floor(), limit)
-    events = [Event(QUOTE, d["_id"], quote_view(d)) for d in quotes]
-    events += [Event(ALERT, d["_id"], alert_view(d)) for d in alerts]
-    return events, len(quotes) >= limit or len(alerts) >= limit
+    """Quotes and alerts stored after each tail's floor (a replay), as events; True when a
+    read hit `limit` (more are waiting: the page re-reads the latest quotes instead)."""
+    events: list[Event] = []
+    more = False
+    for kind, collection in KIND_COLLECTION.items():
+        docs = mongo_stream.stored_after(db, collection, positions.tails[kind].floor(), limit)
+        events += _events(kind, docs)
+        more = more or len(docs) >= limit
+    return events, more
+
+
+def read_new(db: Database, positions: Positions, sweep: bool) -> list[Event]:
+    """The reader's tick: what was stored after each tail's newest position; with `sweep`
+    also what a writer stored late below it (within GRACE), found by position only."""
+    events: list[Event] = []
+    for kind, collection in KIND_COLLECTION.items():
+        tail = positions.tails[kind]
+        floor = tail.floor()
+        if sweep and floor is not None:
+            late = tail.unseen(p for p in mongo_stream.positions_after(db, collection, floor) if p <= tail.newest)
+            events += _events(kind, mongo_stream.stored_by_ids(db, collection, late))
+        events += _events(kind, mongo_stream.stored_after(db, collection, tail.newest, READ_LIMIT))
+    return events
 
 
 def newest(db: Database) -> Positions:
@@ -75,6 +103,7 @@ class LiveFeed:
     def _run(self) -> None:
         positions: Positions | None = None
         failing = False
+        ticks = 0
         while not self._stop.wait(self.poll_seconds):
             if not len(self.hub):
                 positions = None  # nobody listens: no queries; start again from the newest
@@ -83,7 +112,11 @@ class LiveFeed:
                 db = self.mongo()
                 if positions is None:
                     positions = newest(db)
-                events, _ = read_since(db, positions)
+                    ticks = 0
+                # The first tick sweeps too: what was stored between a new stream's replay and
+                # this reader's start sits below its first position.
+                events = read_new(db, positions, sweep=ticks % SWEEP_EVERY == 0)
+                ticks += 1
             except PyMongoError as exc:
                 if not failing:
                     log.warning("live feed: MongoDB read failed (%s); streams wait, the next read retries", exc)

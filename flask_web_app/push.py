@@ -99,6 +99,10 @@ class Tail:
             return None
         return ObjectId.from_datetime(self.newest.generation_time - self.grace)
 
+    def unseen(self, positions: Iterable[ObjectId]) -> list[ObjectId]:
+        """The positions not taken yet (the sweep's late arrivals), without taking them."""
+        return [p for p in positions if p not in self._seen]
+
     def take(self, positions: Iterable[ObjectId]) -> list[ObjectId]:
         """The positions not taken before, in the given order; remembers them."""
         fresh = []

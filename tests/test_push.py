@@ -78,6 +78,8 @@ def test_tail_takes_each_position_once_and_reads_from_the_grace_floor() -> None:
     assert tail.take([oid(10, 1), oid(10, 5), oid(11)]) == [oid(10, 1), oid(11)]
     assert tail.take([oid(10, 1), oid(11)]) == []
     assert tail.newest == oid(11)
+    assert tail.unseen([oid(10, 2), oid(10, 5), oid(11)]) == [oid(10, 2)]  # the sweep's late one
+    assert tail.unseen([oid(10, 2)]) == [oid(10, 2)]  # looking does not take
 
 
 def test_tail_forgets_only_below_its_floor() -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from bson import ObjectId
 
 from bench.sse_client import SseReader
 from bench.webdata import quote, utcnow
@@ -129,3 +130,31 @@ def test_beyond_the_bound_the_answer_is_503(stack: Stack, tmp_path: Path) -> Non
         finally:
             for r in held:
                 r.close()
+
+
+def test_a_late_writer_below_the_newest_position_still_arrives(stack: Stack, web: str) -> None:
+    """Two writers in the same second: the one whose ObjectId sorts lower may commit later.
+    The reader's sweep of the last seconds finds it and it is pushed once."""
+    settings = stack.settings()
+    client = make_client(settings)
+    db = get_db(client, settings)
+    reader = open_stream(web)
+    try:
+        base = datetime.now(UTC).replace(microsecond=0)
+        newer = quote("GOOGL", base, 1)
+        insert_quotes(db, [newer])
+        wait_for(lambda: reader.of("quote"), timeout=30, what="the newer quote")
+        [pushed] = reader.of("quote")
+        late = quote("GOOGL", base - timedelta(seconds=1), 2)
+        # An id made a second before the one already pushed (another writer's clock or batch).
+        late["_id"] = ObjectId.from_datetime(ObjectId(pushed.data["pos"]).generation_time - timedelta(seconds=1))
+        insert_quotes(db, [late])
+        wait_for(lambda: len(reader.of("quote")) >= 2, timeout=30, what="the late quote")
+        store_alert(db, alert_record("GOOGL", base, "GOOGL moved"), "disabled", base)
+        wait_for(lambda: reader.of("alert"), timeout=30, what="an alert after it")
+    finally:
+        reader.close()
+        client.close()
+    stamps = [q.data["timestamp"] for q in reader.of("quote")]
+    assert stamps == [newer["timestamp"].isoformat().replace("+00:00", "Z"),
+                      late["timestamp"].isoformat().replace("+00:00", "Z")]  # each once
