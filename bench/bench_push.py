@@ -18,6 +18,7 @@ Needs the machine's MariaDB (TEST_MYSQL_* as the tests) and Chromium at /usr/bin
 from __future__ import annotations
 
 import argparse
+import multiprocessing as mp
 import os
 import selectors
 import socket
@@ -29,6 +30,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,7 +40,6 @@ import requests  # noqa: E402
 from kafka import KafkaProducer  # noqa: E402
 
 from bench.bench_web import MYSQL, _worker, pct  # noqa: E402
-from bench.sse_client import SseReader  # noqa: E402
 from bench.webdata import seed_daily, seed_quotes  # noqa: E402
 from common.quote import Quote, Source  # noqa: E402
 from scripts.local_stack import ROLES, LocalStack  # noqa: E402
@@ -214,6 +215,35 @@ class StreamHolders:
         self.selector.close()
 
 
+def hold_streams(url: str, n: int, conn: Any) -> None:
+    """Runs in its own process (its reads must not take the load's GIL): opens the streams,
+    sends (accepted, refused), then on each message the quote events so far; None closes."""
+    holders = StreamHolders(url, n)
+    holders.open()
+    conn.send((holders.accepted, holders.refused))
+    while conn.recv() is not None:
+        conn.send((holders.quote_events, holders.accepted - holders.ended))
+    holders.close()
+
+
+class HeldStreams:
+    def __init__(self, url: str, n: int) -> None:
+        ctx = mp.get_context("spawn")
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=hold_streams, args=(url, n, child), daemon=True)
+        self.proc.start()
+        self.accepted, self.refused = self.conn.recv()
+
+    def counts(self) -> tuple[int, int]:
+        """(quote events received so far, streams still open)."""
+        self.conn.send("count")
+        return self.conn.recv()
+
+    def close(self) -> None:
+        self.conn.send(None)
+        self.proc.join(30)
+
+
 def load(base: str, n: int, concurrency: int) -> dict[str, list[float]]:
     out: dict[str, list[float]] = {}
     with ThreadPoolExecutor(concurrency) as pool:
@@ -224,33 +254,64 @@ def load(base: str, n: int, concurrency: int) -> dict[str, list[float]]:
     return out
 
 
-def streams_bench(push_url: str, sender: Sender, streams: int, n: int, concurrency: int, rate: float) -> None:
+def cpu_seconds(master_pid: int) -> float:
+    """User + system CPU seconds of gunicorn's workers so far (/proc; Linux)."""
+    total = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    children = Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text().split()
+    for pid in children:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def streams_bench(push_url: str, master_pid: int, sender: Sender, streams: int, n: int, concurrency: int,
+                  rate: float, rounds: int) -> None:
+    """No stream, one stream (the reader's fixed cost: it queries MongoDB only while a stream
+    is open) and `streams` streams, in alternating rounds so that the machine's load drifting
+    during the run weighs on all three alike."""
     feeder = threading.Thread(target=sender.run, args=(0, rate), daemon=True)
-    feeder.start()  # quotes keep flowing in both phases: the streams have events to fan out
+    feeder.start()  # quotes keep flowing in every phase: the streams have events to fan out
+    phases = {"none": 0, "one": 1, "all": streams}
+    times: dict[str, dict[str, list[float]]] = {ph: {p: [] for p in ENDPOINTS} for ph in phases}
+    cpu: dict[str, list[float]] = {ph: [] for ph in phases}
+    accepted = refused = during = still_open = 0
     try:
-        without = load(push_url, n, concurrency)
-        holders = StreamHolders(push_url, streams)
-        holders.open()
-        try:
-            probe = SseReader(push_url + "/api/stream", timeout=60).start()  # one more: parsed, checked
-            wait_for(lambda: probe.of("quote"), timeout=60, what="a quote event on the streams")
-            before = holders.quote_events
-            with_streams = load(push_url, n, concurrency)
-            during = holders.quote_events - before
-            still_open = holders.accepted - holders.ended
-            probe.close()
-        finally:
-            holders.close()
+        for _ in range(rounds):
+            for phase, count in phases.items():
+                holders = HeldStreams(push_url, count)
+                try:
+                    if count:
+                        wait_for(lambda h=holders: h.counts()[0], timeout=60, what="quote events on the streams")
+                    before, t0, c0 = holders.counts()[0], time.monotonic(), cpu_seconds(master_pid)
+                    for path, ms in load(push_url, n // rounds, concurrency).items():
+                        times[phase][path] += ms
+                    cpu[phase].append((cpu_seconds(master_pid) - c0) / (time.monotonic() - t0))
+                    if phase == "all":
+                        events, open_now = holders.counts()
+                        during += events - before
+                        still_open += open_now
+                        accepted += holders.accepted
+                        refused += holders.refused
+                finally:
+                    holders.close()
+                # The server frees a slot when its next write fails: wait until they are free.
+                wait_for(lambda: requests.get(push_url + "/api/stream", timeout=30, stream=True).status_code == 200,
+                         timeout=60, what="stream slots free again")
     finally:
         sender.stop.set()
         feeder.join(30)
-    print(f"(b) {holders.accepted}/{streams} streams accepted ({holders.refused} refused), {still_open} still open "
-          f"after the load; {during} quote events delivered to them during it", flush=True)
-    print(f"    {'endpoint':34s} {'p50/p95 no streams':>22s} {'p50/p95 with streams':>24s} {'p95 ratio':>9s}")
+    print(f"(b) {rounds} rounds; {streams} streams: {accepted} accepted, {refused} refused, {still_open} still open "
+          f"after each load; {during} quote events delivered to them during the loads", flush=True)
+    print(f"    {'endpoint':34s} {'p50/p95 none':>16s} {'p50/p95 1 stream':>18s} {'p50/p95 ' + str(streams):>16s}"
+          f" {'p95 all/none':>12s} {'p95 all/one':>11s}")
     for path in ENDPOINTS:
-        a, b = without[path], with_streams[path]
-        print(f"    {path:34s} {statistics.median(a):8.0f} /{pct(a, 95):7.0f} ms "
-              f"{statistics.median(b):10.0f} /{pct(b, 95):7.0f} ms {pct(b, 95) / pct(a, 95):8.2f}x", flush=True)
+        a, o, b = times["none"][path], times["one"][path], times["all"][path]
+        print(f"    {path:34s} {statistics.median(a):6.0f} /{pct(a, 95):6.0f} ms {statistics.median(o):6.0f} /"
+              f"{pct(o, 95):6.0f} ms {statistics.median(b):6.0f} /{pct(b, 95):6.0f} ms "
+              f"{pct(b, 95) / pct(a, 95):11.2f}x {pct(b, 95) / pct(o, 95):10.2f}x", flush=True)
+    print("    gunicorn workers' CPU (cores busy, mean of rounds, load included): "
+          + ", ".join(f"{ph} {statistics.mean(v):.2f}" for ph, v in cpu.items()), flush=True)
 
 
 def main() -> None:
@@ -258,7 +319,8 @@ def main() -> None:
     ap.add_argument("--quotes", type=int, default=500, help="quotes sent for the latency figure")
     ap.add_argument("--rate", type=float, default=10, help="quotes per second sent")
     ap.add_argument("--streams", type=int, default=200)
-    ap.add_argument("--requests", type=int, default=40, help="requests per endpoint and phase")
+    ap.add_argument("--requests", type=int, default=80, help="requests per endpoint and phase, over all rounds")
+    ap.add_argument("--rounds", type=int, default=4, help="alternating rounds without / with the streams")
     ap.add_argument("--concurrency", type=int, default=4)
     ap.add_argument("--skip", default="", help="latency or streams: leave that part out")
     args = ap.parse_args()
@@ -294,7 +356,9 @@ def main() -> None:
             latency_bench(push_url, poll_url, sender, args.quotes, args.rate)
         if args.skip != "streams":
             sender.stop.clear()
-            streams_bench(push_url, sender, args.streams, args.requests, args.concurrency, args.rate)
+            assert webs[0].proc is not None
+            streams_bench(push_url, webs[0].proc.pid, sender, args.streams, args.requests, args.concurrency,
+                          args.rate, args.rounds)
         print(f"load average at end: {os.getloadavg()[0]:.1f}", flush=True)
     finally:
         sender.close()
