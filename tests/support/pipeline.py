@@ -18,6 +18,7 @@ from scripts.waiting import free_port, wait_for
 # ---------------------------------------------------------------------- reading back
 # What the producer says for each delivered quote at DEBUG (streaming/producer.py).
 _SENT = re.compile(r"streaming.producer: sent (\S+) (\S+) ")
+_SENT_AT = re.compile(r"streaming.producer: sent (\S+) (\S+) .*? to (partition \d+ offset \d+)")
 _STOPPED = re.compile(r"producer stopped: (\d+) delivered, (\d+) not delivered \((\d+) still unsent\)")
 
 
@@ -169,9 +170,30 @@ class StackProbe:
                  what=f"{len(expected)} quotes in MongoDB (have {self.stored_count()})")
         keys = self.stored_keys()
         assert len(keys) == len(set(keys)), "a quote is stored twice"
-        assert set(keys) == expected, (f"missing {len(expected - set(keys))}: {sorted(expected - set(keys))[:5]}; "
+        missing = expected - set(keys)
+        assert set(keys) == expected, (f"missing {len(missing)}: {self.where_in_topic(missing, outputs)}; "
                                        f"unexpected {len(set(keys) - expected)}: {sorted(set(keys) - expected)[:5]}")
         return delivered, expected
+
+    def where_in_topic(self, missing: set[tuple[str, datetime]], producer_outputs: list[str]) -> str:
+        """Tells a quote the consumer skipped from one the broker lost: for each missing key,
+        the partition/offset the producer was acknowledged at and where (if anywhere) the
+        topic holds it now."""
+        import json
+
+        acked = {(m.group(1), ms_utc(datetime.fromisoformat(m.group(2)))): m.group(3)
+                 for out in producer_outputs for m in _SENT_AT.finditer(out)}
+        in_topic: dict[tuple[str, datetime], str] = {}
+        for record in self.read_topic(self.settings.kafka_topic):
+            try:
+                body = json.loads(record.value)
+                key = (body["symbol"], ms_utc(datetime.fromisoformat(body["timestamp"])))
+            except (ValueError, KeyError, TypeError):
+                continue
+            in_topic[key] = f"p{record.partition}@{record.offset}"
+        return "; ".join(f"{s} {ts.isoformat()} acked at {acked.get((s, ts), '?')}, in topic at "
+                         f"{in_topic.get((s, ts), 'NOWHERE (the broker lost it)')}"
+                         for s, ts in sorted(missing)[:10])
 
 
 STREAMING = ["producer", "consumer", "alerts"]
