@@ -45,7 +45,15 @@
       });
       fig.layout.xaxis = fig.layout.xaxis || {};
       if (fig.layout.xaxis.range) fig.layout.xaxis.range = fig.layout.xaxis.range.map(StockTime.marketWallClock);
-      fig.layout.xaxis.title = {text: "Market time (" + StockTime.marketZoneName() + ")"};
+      fig.layout.xaxis.title = {text: "Market time (" + StockTime.marketZoneName() + ")", standoff: 12};
+      fig.layout.xaxis.automargin = true;
+    }
+    if (el.clientWidth < 600 && fig.layout.showlegend) {
+      // A phone: the many-entry legend wraps into rows that would cover the price panel,
+      // so it goes under the chart, which grows by the room it takes.
+      fig.layout.legend = {orientation: "h", x: 0, xanchor: "left", y: -0.04, yanchor: "top"};
+      fig.layout.height = (fig.layout.height || 450) + 150;
+      fig.layout.margin = Object.assign({}, fig.layout.margin, {b: 190});
     }
     apply(fig.layout, themeUpdate(fig.layout, scheme()));
     el.dataset.theme = scheme();

@@ -35,25 +35,42 @@
     return (withDate ? p.year + "-" + p.month + "-" + p.day + " " : "") + clock + " " + p.timeZoneName;
   }
 
-  function label(iso, withDate) {
+  // [viewer's text, market's text or null when the viewer is in the market's zone].
+  function sides(iso, withDate) {
     var date = new Date(iso);
     if (isNaN(date.getTime())) return null;
     var mine = text(date, VIEWER, withDate);
-    if (VIEWER === MARKET) return mine + " (market time)";
-    // The market's side never needs the date when it is the viewer's calendar day too.
+    if (VIEWER === MARKET) return [mine + " (market time)", null];
+    // The market's side needs no date when it is the viewer's calendar day too.
     var marketDate = parts(date, MARKET, true, false), viewerDate = parts(date, VIEWER, true, false);
     var sameDay = marketDate.day === viewerDate.day && marketDate.month === viewerDate.month;
-    return mine + " · " + text(date, MARKET, withDate && !sameDay) + " market";
+    return [mine, text(date, MARKET, withDate && !sameDay) + " market"];
   }
 
+  function label(iso, withDate) {
+    var both = sides(iso, withDate);
+    return both && (both[1] ? both[0] + " · " + both[1] : both[0]);
+  }
+
+  function span(cls, content) {
+    var el = document.createElement("span");
+    el.className = cls;
+    el.textContent = content;
+    return el;
+  }
+
+  // Two spans (each kept on one line by app.css; on a phone the live table stacks them).
   function rewrite(el) {
     var iso = el.getAttribute("datetime");
     if (!iso || iso.indexOf("T") < 0) return;  // a date alone has no time zone
-    var wanted = label(iso, el.dataset.format !== "clock");
-    if (wanted && el.textContent !== wanted) {
-      el.textContent = wanted;
-      el.title = "UTC " + iso.replace("T", " ").replace(/(\.\d+)?(Z|\+00:00)$/, "");
-    }
+    if (el.dataset.shown === iso && el.querySelector(".tz-viewer")) return;
+    var both = sides(iso, el.dataset.format !== "clock");
+    if (!both) return;
+    el.dataset.shown = iso;
+    el.title = "UTC " + iso.replace("T", " ").replace(/(\.\d+)?(Z|\+00:00)$/, "");
+    var children = [span("tz-viewer", both[0])];
+    if (both[1]) children.push(span("tz-sep", " · "), span("tz-market", both[1]));
+    el.replaceChildren.apply(el, children);
   }
 
   function rewriteAll(root) {
