@@ -307,3 +307,23 @@ def test_csv_download_is_the_daily_series_shown(seeded: SimpleNamespace) -> None
 
     assert seeded.client.get("/api/daily/NOPE/csv").status_code == 404
     assert seeded.client.get("/api/daily/AAPL/csv?days=0").status_code == 400
+
+
+def test_dashboard_before_the_indicator_migration_draws_what_there_is(seeded: SimpleNamespace) -> None:
+    from bench.webdata import mysql_conn
+
+    conn = mysql_conn(seeded.settings)
+    try:
+        with conn.cursor() as cur:  # daily_aggregates as an install from before migration 002 has it
+            cur.execute("ALTER TABLE daily_aggregates DROP COLUMN ema_20, DROP COLUMN bb_middle, DROP COLUMN bb_upper,"
+                        " DROP COLUMN bb_lower, DROP COLUMN macd, DROP COLUMN macd_signal, DROP COLUMN macd_hist")
+    finally:
+        conn.close()
+    dash = seeded.client.get("/dashboard?symbol=AAPL")
+    assert dash.status_code == 200
+    fig = embedded_json(dash.get_data(as_text=True), "daily-figure")
+    traces = {t["name"]: t for t in fig["data"]}
+    assert len(traces["AAPL"]["x"]) == 30 and None not in traces["SMA-20 (Bollinger middle)"]["y"][9:]
+    assert set(traces["EMA-20"]["y"]) == {None} and set(traces["MACD (12, 26)"]["y"]) == {None}
+    assert "unreachable" not in dash.get_data(as_text=True)
+    assert seeded.client.get("/api/daily/AAPL/csv").status_code == 200

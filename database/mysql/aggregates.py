@@ -20,6 +20,8 @@ import pymysql.cursors
 INDICATOR_FIELDS = (
     "sma_20", "rsi_14", "ema_20", "bb_middle", "bb_upper", "bb_lower", "macd", "macd_signal", "macd_hist",
 )
+# MySQL's "Unknown column" error: a table from before a migration.
+ER_BAD_FIELD = 1054
 DAILY_FIELDS = (
     "symbol", "date", "open_price", "close_price", "high_price", "low_price", "avg_price",
     "total_volume", "avg_volume", "volatility", "daily_change_pct", *INDICATOR_FIELDS,
@@ -126,11 +128,12 @@ def daily_rows_between(conn: pymysql.Connection, symbol: str, start: date, end: 
         return list(cur.fetchall())
 
 
-def latest_daily_rows(conn: pymysql.Connection, symbol: str, limit: int) -> list[dict[str, Any]]:
+def latest_daily_rows(conn: pymysql.Connection, symbol: str, limit: int,
+                      fields: Sequence[str] = DAILY_FIELDS) -> list[dict[str, Any]]:
     """The newest `limit` daily rows of a symbol, oldest first."""
     with conn.cursor() as cur:
         cur.execute(
-            f"SELECT {', '.join(DAILY_FIELDS)} FROM daily_aggregates WHERE symbol = %s ORDER BY date DESC LIMIT %s",
+            f"SELECT {', '.join(fields)} FROM daily_aggregates WHERE symbol = %s ORDER BY date DESC LIMIT %s",
             (symbol, limit),
         )
         rows = list(cur.fetchall())
