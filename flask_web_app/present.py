@@ -85,10 +85,9 @@ def daily_figure(rows: Sequence[Mapping[str, Any]], symbol: str) -> dict[str, An
     for a dark system setting (the traces' colours read on both)."""
     dates = [jsonable(r["date"]) for r in rows]
 
-    def line(name: str, column: str, color: str, yaxis: str, **extra: Any) -> dict[str, Any]:
+    def line(name: str, column: str, style: dict[str, Any], yaxis: str, **extra: Any) -> dict[str, Any]:
         return {"type": "scatter", "mode": "lines", "name": name, "x": dates, "y": _series(rows, column),
-                "line": {"width": 1.5, "color": color}, "connectgaps": False, "xaxis": "x", "yaxis": yaxis,
-                **extra}
+                "line": {"width": 1.5, **style}, "connectgaps": False, "xaxis": "x", "yaxis": yaxis, **extra}
 
     candle = {
         "type": "candlestick", "name": symbol, "x": dates,
@@ -98,19 +97,19 @@ def daily_figure(rows: Sequence[Mapping[str, Any]], symbol: str) -> dict[str, An
     }
     # The band: upper first, then lower filled up to it ("tonexty"), drawn under the candles.
     band = {"width": 1, "color": "rgba(86, 130, 190, 0.75)", "dash": "dot"}
-    upper = line("Bollinger upper (20, 2σ)", "bb_upper", "", "y", legendgroup="bb", line=band)
-    lower = line("Bollinger lower (20, 2σ)", "bb_lower", "", "y", legendgroup="bb", line=band,
+    upper = line("Bollinger upper (20, 2σ)", "bb_upper", band, "y", legendgroup="bb")
+    lower = line("Bollinger lower (20, 2σ)", "bb_lower", band, "y", legendgroup="bb",
                  fill="tonexty", fillcolor="rgba(86, 130, 190, 0.10)")
-    sma = line("SMA-20 (Bollinger middle)", "sma_20", "#ff9f1c", "y")
-    ema = line("EMA-20", "ema_20", "#e0457b", "y")
+    sma = line("SMA-20 (Bollinger middle)", "sma_20", {"color": "#ff9f1c"}, "y")
+    ema = line("EMA-20", "ema_20", {"color": "#e0457b"}, "y")
     volume = {"type": "bar", "name": "Volume", "x": dates, "y": [int(r.get("total_volume") or 0) for r in rows],
               "marker": {"color": "#8da9c4"}, "xaxis": "x", "yaxis": "y2"}
-    rsi = line("RSI-14", "rsi_14", "#6a4c93", "y3")
+    rsi = line("RSI-14", "rsi_14", {"color": "#6a4c93"}, "y3")
     hist = [_num(r.get("macd_hist")) for r in rows]
     macd_hist = {"type": "bar", "name": "MACD histogram", "x": dates, "y": hist, "xaxis": "x", "yaxis": "y4",
                  "marker": {"color": ["#26a269" if (h or 0) >= 0 else "#c01c28" for h in hist]}}
-    macd = line("MACD (12, 26)", "macd", "#1f6feb", "y4")
-    signal = line("MACD signal (9)", "macd_signal", "#ff7f0e", "y4")
+    macd = line("MACD (12, 26)", "macd", {"color": "#1f6feb"}, "y4")
+    signal = line("MACD signal (9)", "macd_signal", {"color": "#ff7f0e"}, "y4")
     bands = [
         {"type": "line", "xref": "paper", "x0": 0, "x1": 1, "yref": "y3", "y0": level, "y1": level,
          "line": {"dash": "dot", "width": 1, "color": "#c0392b" if level == RSI_HIGH else "#27ae60"}}

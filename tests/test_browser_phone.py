@@ -8,11 +8,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bench.webdata import quote
+from database.mongo.prices import insert_quotes
 from tests.support import ARTIFACTS
 from tests.test_browser_dashboard import CHROMIUM, served  # noqa: F401 - `served` is the fixture used here
 
@@ -102,6 +105,15 @@ def test_times_theme_switch_and_csv_download_in_the_browser(served: Any) -> None
             text = cell.text_content() or ""  # on a phone the two sides are stacked (app.css)
             assert text.startswith(expected[0]) and f"· {expected[1]} " in text and text.endswith("market"), text
             assert "UTC" not in text
+            # A quote that arrives while the page is open (live.js writes UTC text) is shown the same way.
+            fresh = quote("AAPL", served.now + timedelta(seconds=15), 99)
+            assert insert_quotes(served.db, [fresh]) == (1, 0)
+            local = page.evaluate("""iso => new Intl.DateTimeFormat('en-CA', {timeZone: 'Europe/Berlin',
+              hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23'}).format(new Date(iso))""",
+                                  fresh["timestamp"].isoformat())
+            expect(cell).to_contain_text(local, timeout=20_000)
+            expect(cell).to_contain_text("market")
+            assert "UTC" not in (cell.text_content() or "")
 
             page.goto(served.url + "/dashboard?symbol=AAPL&days=90")
             chart = page.locator('#daily-chart[data-rendered="true"]')
