@@ -29,8 +29,9 @@ Rows are daily bars, not aggregates of quotes: tick_count 0 marks them (no
 quote was aggregated), volatility is NULL (no intraday prices),
 avg_price is the typical price (high + low + close) / 3 and avg_volume equals
 total_volume (one bar). A day that already has a row is never overwritten.
-SMA-20 and RSI-14 are then computed over the stored closes, and the weekly and
-performance rows refreshed.
+SMA-20, RSI-14, EMA-20, Bollinger (20, 2) and MACD (12, 26, 9) are then computed
+over the stored closes (every stored day of the symbol, so `--force` also fills them in
+on days stored before the indicator existed), and the weekly and performance rows refreshed.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ from typing import Any, Protocol
 import pymysql
 from pymongo.database import Database
 
-from batch.daily_aggregation import refresh_performance, refresh_weekly, store_indicators
+from batch.daily_aggregation import refresh_performance, refresh_weekly, require_daily_columns, store_indicators
 from batch.metrics import change_pct
 from common.clock import utc_now
 from common.quote import REAL, DailyBar, Source
@@ -104,7 +105,7 @@ def bar_row(symbol: str, bar: dict[str, Any], source: str) -> DailyBar:
         avg_price=(high + low + close) / 3.0,
         total_volume=volume, avg_volume=float(volume),
         volatility=None, daily_change_pct=change_pct(float(bar["open"]), close),
-        sma_20=None, rsi_14=None, tick_count=0, source=source,
+        sma_20=None, rsi_14=None, tick_count=0, source=source,  # indicators: store_indicators
     )
 
 
@@ -154,6 +155,7 @@ def backfill(settings: Settings, *, db: Database, conn: pymysql.Connection, toda
              force: bool = False, seed: int | None = None,
              sleep: Callable[[float], None] = time.sleep) -> BackfillSummary:
     started = time.monotonic()
+    require_daily_columns(conn)
     summary = BackfillSummary()
     base_seed = settings.simulation_seed if seed is None else seed
     todo: list[str] = []

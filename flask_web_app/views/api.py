@@ -16,6 +16,7 @@ from common.mailer import redact_addresses
 from database.mongo import dashboard as mongo_dash
 from database.mongo import prices
 from database.mysql import dashboard as mysql_dash
+from flask_web_app.daily_csv import csv_filename, daily_csv
 from flask_web_app.db import MONGO_ERRORS, MYSQL_ERRORS, UNAVAILABLE, get_mongo, get_mysql, known_symbols, stores
 from flask_web_app.present import jsonable, quote_view
 from flask_web_app.source_health import source_lines
@@ -108,6 +109,18 @@ def daily(symbol: str) -> Response:
     days = parse_days(request.args.get("days"), default=30)
     rows = mysql_dash.daily_series(get_mysql(), symbol, days)
     return jsonify({"symbol": symbol, "days": days, "rows": jsonable(rows)})
+
+
+@bp.get("/daily/<symbol>/csv")
+def daily_csv_download(symbol: str) -> Response:
+    """The daily series the dashboard shows for ?days=, as a CSV file (flask_web_app/daily_csv.py)."""
+    symbol = parse_symbol(symbol, symbols())
+    days = parse_days(request.args.get("days"), default=30)
+    rows = mysql_dash.daily_series(get_mysql(), symbol, days)
+    response = Response(daily_csv(rows), mimetype="text/csv")
+    response.headers["Content-Type"] = "text/csv; charset=utf-8"
+    response.headers["Content-Disposition"] = f'attachment; filename="{csv_filename(symbol, rows)}"'
+    return response
 
 
 @bp.get("/performance")
