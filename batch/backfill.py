@@ -4,7 +4,9 @@ on a fresh stack.
     python batch/backfill.py            # symbols without history get BACKFILL_DAYS trading days
     python batch/backfill.py --force    # every symbol, filling only the days still missing
 
-Run by hand, and once by batch/scheduler.py when daily_aggregates is empty.
+"Every symbol" is every registered one (STOCK_SYMBOLS and those users added, database/mongo/symbols.py).
+Run by hand, once by batch/scheduler.py when daily_aggregates is empty, and by its backfill
+watcher for each symbol added to the registry later (within about 15 s of the addition).
 
 For each symbol the history is BACKFILL_DAYS sessions of MARKET_CALENDAR (NYSE:
 no weekends, no holidays) ending the last session before today or, when MongoDB already holds
@@ -48,7 +50,13 @@ from typing import Any, Protocol
 import pymysql
 from pymongo.database import Database
 
-from batch.daily_aggregation import refresh_performance, refresh_weekly, require_daily_columns, store_indicators
+from batch.daily_aggregation import (
+    refresh_performance,
+    refresh_weekly,
+    registered_symbols,
+    require_daily_columns,
+    store_indicators,
+)
 from batch.metrics import change_pct
 from common.clock import utc_now
 from common.quote import REAL, DailyBar, Source
@@ -152,14 +160,16 @@ def _real_bars(client: DailySeriesClient | None, symbol: str, window: Sequence[d
 
 def backfill(settings: Settings, *, db: Database, conn: pymysql.Connection, today: date,
              client: DailySeriesClient | None = None, yahoo: DailyChartClient | None = None,
-             force: bool = False, seed: int | None = None,
+             force: bool = False, seed: int | None = None, symbols: Sequence[str] | None = None,
              sleep: Callable[[float], None] = time.sleep) -> BackfillSummary:
+    """Fill the history of `symbols` (default: every registered symbol) that have none yet."""
     started = time.monotonic()
     require_daily_columns(conn)
+    symbols = list(symbols) if symbols is not None else registered_symbols(db, settings)
     summary = BackfillSummary()
     base_seed = settings.simulation_seed if seed is None else seed
     todo: list[str] = []
-    for symbol in settings.stock_symbols:
+    for symbol in symbols:
         if settings.backfill_days and (force or not aggregates.has_daily_before(conn, symbol, today)):
             todo.append(symbol)
         else:
@@ -199,7 +209,7 @@ def backfill(settings: Settings, *, db: Database, conn: pymysql.Connection, toda
                  symbol, len(rows), len(real), source if real else "no source", len(simulated_days), inserted)
     if summary.symbols:
         refresh_weekly(conn, summary.symbols, sorted(filled_days))
-        refresh_performance(conn, list(settings.stock_symbols))
+        refresh_performance(conn, summary.symbols)
     summary.seconds = time.monotonic() - started
     log.info("backfill done: %d symbols filled, %d skipped (already have history), %d rows inserted, %.2f s; %s",
              len(summary.symbols), len(summary.skipped), summary.inserted, summary.seconds,
@@ -209,6 +219,7 @@ def backfill(settings: Settings, *, db: Database, conn: pymysql.Connection, toda
 
 
 def run_backfill(settings: Settings, *, db: Database, conn: pymysql.Connection, force: bool = False,
+                 symbols: Sequence[str] | None = None,
                  sleep: Callable[[float], None] = time.sleep) -> BackfillSummary:
     from market_data.alpha_vantage import alpha_vantage_client
     from market_data.yahoo_finance import YahooFinanceClient
@@ -216,7 +227,7 @@ def run_backfill(settings: Settings, *, db: Database, conn: pymysql.Connection, 
     today = utc_now().astimezone(settings.tz).date()
     yahoo = YahooFinanceClient(settings) if Source.YAHOO in settings.quote_sources else None
     return backfill(settings, db=db, conn=conn, today=today, client=alpha_vantage_client(settings, db), yahoo=yahoo,
-                    force=force, sleep=sleep)
+                    force=force, symbols=symbols, sleep=sleep)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

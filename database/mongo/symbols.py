@@ -7,6 +7,8 @@ One document per symbol, keyed by the ticker:
     followers   ids (str) of the users who added it
     added_at    when it entered the registry
     simulated   True when no real source was asked (only the simulator in the chain)
+    backfilled_at  when the batch's backfill watcher gave it daily history (absent: not yet), so
+                a restarted batch container does not redo it
 
 A symbol is registered while it is seeded or has a follower; the last follower's removal
 deletes its document (its stored quotes stay). Limits (MAX_SYMBOLS, MAX_SYMBOLS_PER_USER) are
@@ -42,6 +44,10 @@ class Added(enum.StrEnum):
     USER_FULL = "user_full"
 
 
+# Registered = seeded or followed by someone.
+_REGISTERED = {"$or": [{"seeded": True}, {"followers.0": {"$exists": True}}]}
+
+
 def seed_symbols(db: Database, symbols: Iterable[str], now: datetime, names: dict[str, str] | None = None) -> None:
     """Register the defaults; idempotent and safe when services start at once (the first insert wins).
     A symbol taken out of STOCK_SYMBOLS stops being a default (and leaves the registry unless followed)."""
@@ -62,10 +68,23 @@ def seed_symbols(db: Database, symbols: Iterable[str], now: datetime, names: dic
 
 def registered_symbols(db: Database, defaults: Iterable[str] = ()) -> list[str]:
     """Every registered symbol: `defaults` first in their order, then the others as they were added."""
-    docs = db[SYMBOLS].find({"$or": [{"seeded": True}, {"followers.0": {"$exists": True}}]},
-                            {"_id": 1}).sort([("added_at", 1), ("_id", 1)])
+    docs = db[SYMBOLS].find(_REGISTERED, {"_id": 1}).sort([("added_at", 1), ("_id", 1)])
     first = list(dict.fromkeys(defaults))
     return first + [d["_id"] for d in docs if d["_id"] not in first]
+
+
+def awaiting_backfill(db: Database) -> list[str]:
+    """Registered symbols the backfill has not handled yet, in the order they were added."""
+    docs = db[SYMBOLS].find({**_REGISTERED, "backfilled_at": {"$exists": False}},
+                            {"_id": 1}).sort([("added_at", 1), ("_id", 1)])
+    return [d["_id"] for d in docs]
+
+
+def mark_backfilled(db: Database, symbols: Iterable[str], now: datetime) -> None:
+    """Record that `symbols` have their daily history (a symbol removed meanwhile is not revived)."""
+    symbols = list(symbols)
+    if symbols:
+        db[SYMBOLS].update_many({"_id": {"$in": symbols}}, {"$set": {"backfilled_at": now}})
 
 
 def find_symbol(db: Database, symbol: str) -> dict[str, Any] | None:
@@ -88,7 +107,7 @@ def add_follower(db: Database, symbol: str, user_id: str, *, name: str, simulate
     if db[SYMBOLS].count_documents({"followers": user_id}) >= max_per_user:
         return Added.USER_FULL
     if existing is None or not existing.get("followers"):
-        total = db[SYMBOLS].count_documents({"$or": [{"seeded": True}, {"followers.0": {"$exists": True}}]})
+        total = db[SYMBOLS].count_documents(_REGISTERED)
         if total >= max_symbols:
             return Added.REGISTRY_FULL
     change = {"$addToSet": {"followers": user_id},
