@@ -209,10 +209,11 @@ TEST_QUOTES = {"QUOTE_SOURCES": "alpha_vantage,simulated", "MARKET_CALENDAR": "2
 def pipeline(*, mysql: dict[str, Any], database: str, kafka: TansuBroker | None = None,
              mongo: SecantusMongo | None = None, es: OsmemSearch | None = None, smtp: SmtpServer | None = None,
              env: dict[str, str] | None = None, roles: list[str] | None = None,
-             min_stored: int = 14) -> Iterator[tuple[LocalStack, StackProbe]]:
-    """Producer, consumer and alerts as processes on the given servers (others are
+             min_stored: int = 14, role_env: dict[str, dict[str, str]] | None = None,
+             ) -> Iterator[tuple[LocalStack, StackProbe]]:
+    """Producer, consumer and alerts (or `roles`) as processes on the given servers (others are
     started and stopped here), with their own topic, groups, Mongo database and log
-    index. Yields once quotes are flowing into MongoDB."""
+    index; `role_env` adds variables for one role. Yields once quotes are flowing into MongoDB."""
     import uuid
 
     stack = LocalStack(mysql_host=mysql["host"], mysql_port=int(mysql["port"]), mysql_user=mysql["user"],
@@ -221,7 +222,8 @@ def pipeline(*, mysql: dict[str, Any], database: str, kafka: TansuBroker | None 
                        tag=uuid.uuid4().hex[:10], flask_port=free_port(),
                        extra_env={"SIMULATION_SEED": "8", "LOG_LEVEL": "INFO", **QUIET_ALERTS, **TEST_QUOTES,
                                   **(env or {})},
-                       role_env={"producer": {"LOG_LEVEL": "DEBUG"}})  # one line per delivered quote
+                       role_env={**(role_env or {}),  # the producer logs one line per delivered quote
+                                 "producer": {"LOG_LEVEL": "DEBUG", **(role_env or {}).get("producer", {})}})
     probe: StackProbe | None = None
     try:
         stack.start()
