@@ -114,6 +114,22 @@ def test_limits_of_the_registry_and_of_each_user(db: Database) -> None:
     assert db[SYMBOLS].find_one({"_id": "SAP"}) is None
 
 
+def test_names_come_from_the_source_once_and_backfill_is_recorded(db: Database) -> None:
+    from database.mongo.symbols import awaiting_backfill, mark_backfilled, name_unnamed, registry_entries
+
+    seed_symbols(db, SEVEN, T0)
+    assert {e["_id"]: e["name"] for e in registry_entries(db)}["AAPL"] == "AAPL"  # no hand-written name
+    assert name_unnamed(db, {"AAPL": "Apple Inc.", "ZZZZ": "Not registered", "MSFT": "MSFT"}) == 1
+    assert name_unnamed(db, {"AAPL": "Apple Computer"}) == 0  # the first real name stays
+    assert db[SYMBOLS].find_one({"_id": "AAPL"})["name"] == "Apple Inc."
+    assert db[SYMBOLS].find_one({"_id": "ZZZZ"}) is None
+    assert sorted(awaiting_backfill(db)) == sorted(SEVEN)
+    mark_backfilled(db, SEVEN[:3], T0)
+    assert _add(db, "IBM", "u1") is Added.ADDED
+    assert sorted(awaiting_backfill(db)) == sorted([*SEVEN[3:], "IBM"])
+    assert remove_follower(db, "IBM", "u1") and sorted(awaiting_backfill(db)) == sorted(SEVEN[3:])
+
+
 def test_yahoo_search_answer_parses_to_its_listings() -> None:
     found = parse_search(json.loads((FIXTURES / "yahoo_search_IBM.json").read_text()))
     assert found[0] == YahooListing("IBM", "International Business Machines Corporation", "NYSE", "EQUITY")

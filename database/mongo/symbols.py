@@ -73,6 +73,23 @@ def registered_symbols(db: Database, defaults: Iterable[str] = ()) -> list[str]:
     return first + [d["_id"] for d in docs if d["_id"] not in first]
 
 
+def registry_entries(db: Database) -> list[dict[str, Any]]:
+    """Every registered symbol's _id, name and followers, in the order they were added."""
+    return list(db[SYMBOLS].find(_REGISTERED, {"_id": 1, "name": 1, "followers": 1})
+                .sort([("added_at", 1), ("_id", 1)]))
+
+
+def name_unnamed(db: Database, names: dict[str, str]) -> int:
+    """Give symbols still named by their ticker the company name a source answered with
+    (the first real name wins; a name never changes afterwards). Returns how many changed."""
+    changed = 0
+    for symbol, name in names.items():
+        if name and name != symbol:
+            changed += db[SYMBOLS].update_one({"_id": symbol, "name": {"$in": [symbol, None]}},
+                                              {"$set": {"name": name}}).modified_count
+    return changed
+
+
 def awaiting_backfill(db: Database) -> list[str]:
     """Registered symbols the backfill has not handled yet, in the order they were added."""
     docs = db[SYMBOLS].find({**_REGISTERED, "backfilled_at": {"$exists": False}},
