@@ -13,10 +13,16 @@ One document per symbol, keyed by the ticker:
 A symbol is registered while it is seeded or has a follower; the last follower's removal
 deletes its document (its stored quotes stay). Limits (MAX_SYMBOLS, MAX_SYMBOLS_PER_USER) are
 checked here so every caller says no the same way.
+
+The per-user limit holds under parallel adds (two web workers, a double click): a user's slot is
+taken by one conditional update of their counter in `symbol_quotas` ({_id: user id, count}), which
+only matches while count < the limit, before the follow is written; a follow that turns out to be
+a duplicate gives its slot back, and a removal frees one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import threading
 import time
@@ -27,7 +33,7 @@ from typing import Any
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
-from database.mongo import SYMBOLS
+from database.mongo import SYMBOL_QUOTAS, SYMBOLS
 
 # How often a long-running service re-reads the registry: a symbol added on the dashboard is
 # quoted, stored and accepted everywhere within about twice this.
@@ -121,19 +127,37 @@ def add_follower(db: Database, symbol: str, user_id: str, *, name: str, simulate
         return Added.DEFAULT
     if existing is not None and user_id in existing.get("followers", []):
         return Added.DUPLICATE
-    if db[SYMBOLS].count_documents({"followers": user_id}) >= max_per_user:
-        return Added.USER_FULL
     if existing is None or not existing.get("followers"):
         total = db[SYMBOLS].count_documents(_REGISTERED)
         if total >= max_symbols:
             return Added.REGISTRY_FULL
+    if not _take_slot(db, user_id, max_per_user):
+        # A parallel add of this very symbol may hold the last slot: that is a duplicate.
+        mine = db[SYMBOLS].count_documents({"_id": symbol, "followers": user_id})
+        return Added.DUPLICATE if mine else Added.USER_FULL
     change = {"$addToSet": {"followers": user_id},
               "$setOnInsert": {"name": name, "seeded": False, "added_at": now, "simulated": simulated}}
     try:
-        db[SYMBOLS].update_one({"_id": symbol}, change, upsert=True)
+        result = db[SYMBOLS].update_one({"_id": symbol}, change, upsert=True)
+        followed = result.upserted_id is not None or result.modified_count == 1
     except DuplicateKeyError:  # another user registered it a moment ago: follow that one
-        db[SYMBOLS].update_one({"_id": symbol}, {"$addToSet": {"followers": user_id}})
+        followed = db[SYMBOLS].update_one({"_id": symbol}, {"$addToSet": {"followers": user_id}}).modified_count == 1
+    if not followed:  # the same user's parallel add of the same symbol won: give the slot back
+        _free_slot(db, user_id)
+        return Added.DUPLICATE
     return Added.ADDED
+
+
+def _take_slot(db: Database, user_id: str, max_per_user: int) -> bool:
+    """One of the user's `max_per_user` slots, atomically: the $inc matches only below the limit."""
+    with contextlib.suppress(DuplicateKeyError):  # the first add since counters exist: what they follow now
+        db[SYMBOL_QUOTAS].insert_one({"_id": user_id, "count": db[SYMBOLS].count_documents({"followers": user_id})})
+    result = db[SYMBOL_QUOTAS].update_one({"_id": user_id, "count": {"$lt": max_per_user}}, {"$inc": {"count": 1}})
+    return result.modified_count == 1
+
+
+def _free_slot(db: Database, user_id: str) -> None:
+    db[SYMBOL_QUOTAS].update_one({"_id": user_id, "count": {"$gt": 0}}, {"$inc": {"count": -1}})
 
 
 def remove_follower(db: Database, symbol: str, user_id: str) -> bool:
@@ -144,6 +168,7 @@ def remove_follower(db: Database, symbol: str, user_id: str) -> bool:
     result = db[SYMBOLS].update_one({"_id": symbol, "followers": user_id}, {"$pull": {"followers": user_id}})
     if result.modified_count == 0:
         return False
+    _free_slot(db, user_id)
     db[SYMBOLS].delete_one({"_id": symbol, "seeded": {"$ne": True}, "followers": {"$size": 0}})
     return True
 
