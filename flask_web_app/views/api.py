@@ -17,7 +17,16 @@ from database.mongo import dashboard as mongo_dash
 from database.mongo import prices
 from database.mysql import dashboard as mysql_dash
 from flask_web_app.daily_csv import csv_filename, daily_csv
-from flask_web_app.db import MONGO_ERRORS, MYSQL_ERRORS, UNAVAILABLE, get_mongo, get_mysql, known_symbols, stores
+from flask_web_app.db import (
+    MONGO_ERRORS,
+    MYSQL_ERRORS,
+    UNAVAILABLE,
+    get_mongo,
+    get_mysql,
+    known_symbols,
+    listed_symbols,
+    stores,
+)
 from flask_web_app.present import jsonable, quote_view
 from flask_web_app.source_health import source_lines
 from flask_web_app.validation import (
@@ -69,7 +78,9 @@ def symbols() -> list[str]:
 
 @bp.get("/quotes/latest")
 def latest() -> Response:
-    wanted = parse_symbols(request.args.get("symbols"), symbols())
+    # Without ?symbols= the symbols the live page lists for this visitor (flask_web_app/db.listed_symbols).
+    raw = request.args.get("symbols")
+    wanted = parse_symbols(raw, symbols()) if raw and raw.strip() else listed_symbols()
     found = prices.latest_quotes(get_mongo(), wanted)
     return jsonify({
         "quotes": [quote_view(found[s]) for s in wanted if s in found],
@@ -125,7 +136,9 @@ def daily_csv_download(symbol: str) -> Response:
 
 @bp.get("/performance")
 def performance() -> Response:
-    wanted = parse_symbols(request.args.get("symbols"), symbols())
+    # Without ?symbols= the symbols the live page lists for this visitor (flask_web_app/db.listed_symbols).
+    raw = request.args.get("symbols")
+    wanted = parse_symbols(raw, symbols()) if raw and raw.strip() else listed_symbols()
     return jsonify({"rows": jsonable(mysql_dash.performance(get_mysql(), wanted))})
 
 
