@@ -72,18 +72,8 @@ def test_add_ibm_on_the_dashboard_then_remove_it(served: SimpleNamespace) -> Non
 
             page.goto(served.url + "/")
             expect(page.locator("#my-symbols")).to_have_count(0)  # signed out: no form
-            page.goto(served.url + "/register")
-            page.fill("#email", "ibm.fan@example.com")
-            page.fill("#name", "Ibm Fan")
-            page.fill("#password", PASSWORD)
-            page.fill("#confirm", PASSWORD)
-            page.click("#submit")
-            [mail] = outbox_mails(served.outbox, "ibm.fan@example.com")
-            page.goto(served.url + confirmation_link(mail))
-            page.goto(served.url + "/login?next=/")
-            page.fill("#email", "ibm.fan@example.com")
-            page.fill("#password", PASSWORD)
-            page.click("#submit")
+            sign_up_and_in(page, served.url, "ibm.fan@example.com",
+                           lambda: outbox_mails(served.outbox, "ibm.fan@example.com")[-1])
 
             # Yahoo's suggestions while typing.
             page.locator("#symbol").press_sequentially("IBM", delay=50)
