@@ -11,7 +11,7 @@ from database.mongo import dashboard as mongo_dash
 from database.mongo import prices
 from database.mongo import symbols as symbol_registry
 from database.mysql import dashboard as mysql_dash
-from flask_web_app.db import attempt, get_mongo, get_mysql, known_symbols, registry
+from flask_web_app.db import attempt, get_mongo, get_mysql, known_symbols, listed_symbols, registry
 from flask_web_app.forms import AddSymbolForm, RemoveSymbolForm
 from flask_web_app.present import (
     MARKET_TEXT,
@@ -30,14 +30,6 @@ bp = Blueprint("pages", __name__)
 SPARK_POINTS = 60
 NEWS_LIMIT = 10
 ALERT_LIMIT = 20
-
-
-def symbols_for_user() -> list[str]:
-    """All symbols, the user's watchlist first."""
-    symbols = known_symbols()
-    user = g.get("user")
-    watch = [s for s in (user or {}).get("watchlist", []) if s in symbols]
-    return watch + [s for s in symbols if s not in watch]
 
 
 def live_snapshot(symbols: list[str]) -> dict[str, Any]:
@@ -72,10 +64,8 @@ def index_page(*, add_form: AddSymbolForm | None = None, status: int = 200,
                message: str | None = None) -> tuple[str, int]:
     """The live page; `add_form` with its errors after a refused add, `message` after a refused removal."""
     own, own_error = _own_symbols()
-    symbols = symbols_for_user()
     after = current_cursor()  # before the reads: the stream replays whatever is stored after them
-    # The user's own additions at once, even before this worker re-reads the registry.
-    symbols += [d["_id"] for d in own if d["_id"] not in symbols]
+    symbols = listed_symbols([d["_id"] for d in own])
     snap, error = attempt("mongodb", lambda: live_snapshot(symbols), {"latest": {}, "spark": {}})
     alerts, alerts_error = (([], None) if error else
                             attempt("mongodb", lambda: mongo_dash.latest_alert_history(get_mongo(), 5), []))
@@ -106,21 +96,25 @@ def index_page(*, add_form: AddSymbolForm | None = None, status: int = 200,
 
 @bp.get("/dashboard")
 def dashboard() -> tuple[str, int] | str:
-    symbols = symbols_for_user()
+    symbols = listed_symbols()
     wanted = request.args.get("symbol")
-    if wanted and wanted.strip().upper() not in symbols:
+    # Any registered symbol has a dashboard (listed or not: another user's addition too).
+    known = list(dict.fromkeys([*symbols, *known_symbols()]))
+    if wanted and wanted.strip().upper() not in known:
         # Added through another worker since this one read the registry (a pushed quote of
         # it may be what the user just clicked): read the registry again before refusing.
         registry().forget()
-        symbols = symbols_for_user()
+        known = list(dict.fromkeys([*symbols, *known_symbols()]))
     try:
-        symbol = parse_symbol(wanted or symbols[0], symbols)
+        symbol = parse_symbol(wanted or symbols[0], known)
         days = parse_days(request.args.get("days"), default=30, choices=DAY_CHOICES)
     except UnknownSymbolError:
         abort(404, description=f"Unknown symbol {request.args.get('symbol')!r}; "
                                f"choose one of {', '.join(symbols)}.")
     except BadParameterError as exc:
         abort(400, description=str(exc))
+    if symbol not in symbols:
+        symbols = [*symbols, symbol]
 
     after = current_cursor()
     daily, daily_error = attempt("mysql", lambda: mysql_dash.daily_series(get_mysql(), symbol, days), [])

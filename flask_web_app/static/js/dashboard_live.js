@@ -32,7 +32,11 @@
     li.dataset.key = a.alert_key || "";
     li.className = "pushed";
     var rule = document.createElement("span"); rule.className = "rule"; rule.textContent = (a.rule || "").replace("_", " ");
-    var when = document.createElement("small"); when.textContent = (a.created_at || "").slice(0, 16).replace("T", " ");
+    var when = document.createElement("small");
+    if (a.created_at) {  // static/js/localtime.js shows it in the viewer's time zone
+      var t = document.createElement("time"); t.setAttribute("datetime", a.created_at);
+      t.textContent = a.created_at.slice(0, 16).replace("T", " ") + " UTC"; when.appendChild(t);
+    }
     li.appendChild(rule); li.appendChild(document.createTextNode(" " + a.message + " ")); li.appendChild(when);
     list.insertBefore(li, list.firstChild);
   }

@@ -92,7 +92,11 @@
     li.dataset.key = a.alert_key || "";
     li.className = "pushed";
     var sym = document.createElement("strong"); sym.textContent = a.symbol;
-    var when = document.createElement("small"); when.textContent = (a.created_at || "").slice(0, 16).replace("T", " ");
+    var when = document.createElement("small");
+    if (a.created_at) {  // static/js/localtime.js shows it in the viewer's time zone
+      var t = document.createElement("time"); t.setAttribute("datetime", a.created_at);
+      t.textContent = a.created_at.slice(0, 16).replace("T", " ") + " UTC"; when.appendChild(t);
+    }
     li.appendChild(sym); li.appendChild(document.createTextNode(" " + a.message + " ")); li.appendChild(when);
     if (a.source === "simulated") {
       var b = document.createElement("span"); b.className = "badge sim"; b.textContent = "simulated";
