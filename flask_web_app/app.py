@@ -50,6 +50,9 @@ def create_app(settings: Settings | None = None, *, instance_path: str | None = 
         PRICE_CHANGE_THRESHOLD=settings.price_change_threshold,
         VOLUME_THRESHOLD_MULTIPLIER=settings.volume_threshold_multiplier,
         ALERT_USER_DAILY_CAP=settings.alert_user_daily_cap,
+        USER_MAX_LEVEL_RULES=settings.user_max_level_rules,
+        USER_LEVEL_REARM_PERCENT=settings.user_level_rearm_percent,
+        USER_LEVEL_MAX_FACTOR=settings.user_level_max_factor,
         WEBHOOK_ALLOWED_HTTP_HOSTS=list(settings.webhook_allowed_http_hosts),
         WEBHOOK_ALLOWED_INTERNAL_HOSTS=list(settings.webhook_allowed_internal_hosts),
         # Confirmation mail: sent through SMTP, or written to the digest's outbox without it.

@@ -12,8 +12,9 @@
   while there are too few such sessions, the average of its previous VOLUME_WINDOW
   quotes (the old rule), labelled as such.
 - cooldown (volume_spike only): per (symbol, rule), on quote timestamps.
-- per-user filter: a user receives a system alert when it passes their own,
-  stricter, threshold and watchlist.
+- per-user filter: a user receives a system alert when it passes their
+  watchlist; a user with a stricter threshold of their own gets the alerts of their
+  own rule instead (streaming/user_alert_rules.py).
 """
 
 from __future__ import annotations
@@ -258,11 +259,17 @@ class UserRules:
     volume_multiplier: float
     daily_cap: int
     webhook_url: str | None
+    # Stricter than the system's: the user's own rule (streaming/user_alerts.py) raises their
+    # alerts of that kind, so the system's of that kind do not reach them (no alert twice).
+    own_price: bool = False
+    own_volume: bool = False
 
 
 def user_wants(rules: UserRules, alert: Alert) -> bool:
     """Whether a system alert passes this user's own rules (the cap is decided apart)."""
     if not rules.enabled or (rules.watchlist and alert.symbol not in rules.watchlist):
+        return False
+    if (alert.rule == PRICE_CHANGE and rules.own_price) or (alert.rule == VOLUME_SPIKE and rules.own_volume):
         return False
     if alert.rule == PRICE_CHANGE:
         return abs(alert.value) > rules.price_threshold
