@@ -33,6 +33,12 @@ from common.quote import Quote, format_timestamp
 
 PRICE_CHANGE = "price_change"
 VOLUME_SPIKE = "volume_spike"
+# Rules of users' own (streaming/user_alert_rules.py): named here so the renderers know them.
+USER_PRICE_CHANGE = "user_price_change"
+USER_VOLUME_SPIKE = "user_volume_spike"
+PRICE_LEVEL = "price_level"
+RULE_NAMES = {PRICE_CHANGE: "Price move", VOLUME_SPIKE: "Volume spike", USER_PRICE_CHANGE: "Price move",
+              USER_VOLUME_SPIKE: "Volume spike", PRICE_LEVEL: "Price level"}
 
 TIME_OF_DAY = "time_of_day"  # baseline kinds
 RECENT_AVERAGE = "recent_average"
@@ -280,9 +286,10 @@ def user_wants(rules: UserRules, alert: Alert) -> bool:
 
 def render_email(alert: Alert) -> tuple[str, str]:
     """(subject, text) of the alert email."""
-    rule = "Price move" if alert.rule == PRICE_CHANGE else "Volume spike"
+    rule = RULE_NAMES.get(alert.rule, alert.rule)
     subject = f"[Stock alert] {alert.symbol}: {rule.lower()}"
     why = (f"Band: {alert.band} (the move exceeds {alert.band}x the threshold)\n" if alert.band else
+           f"Level: {alert.threshold:g}\n" if alert.rule == PRICE_LEVEL else
            f"Baseline: {alert.baseline:g} shares ({alert.baseline_kind})\n" if alert.baseline else "")
     text = (
         f"{rule} on {alert.symbol}\n\n{alert.message}.\n\n"
@@ -296,6 +303,6 @@ def render_email(alert: Alert) -> tuple[str, str]:
 
 def render_webhook_text(alert: Alert) -> str:
     """One line for Slack / Discord."""
-    rule = "price move" if alert.rule == PRICE_CHANGE else "volume spike"
+    rule = RULE_NAMES.get(alert.rule, alert.rule).lower()
     return (f"[Stock alert] {alert.symbol} {rule}: {alert.message} "
             f"(quote {format_timestamp(alert.quote_timestamp)}, source {alert.source})")

@@ -25,11 +25,8 @@ from datetime import datetime
 from typing import Any
 
 from common.quote import Quote, format_timestamp
-from streaming.alert_rules import Alert
+from streaming.alert_rules import PRICE_LEVEL, USER_PRICE_CHANGE, USER_VOLUME_SPIKE, Alert
 
-USER_PRICE_CHANGE = "user_price_change"
-USER_VOLUME_SPIKE = "user_volume_spike"
-PRICE_LEVEL = "price_level"
 ABOVE, BELOW = "above", "below"
 ONCE, REARM = "once", "rearm"
 DIRECTIONS = (ABOVE, BELOW)
