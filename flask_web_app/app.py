@@ -26,7 +26,7 @@ from flask_web_app.present import is_simulated
 from flask_web_app.security import resolve_secret_key, security_headers
 from flask_web_app.sessions import MongoSessionInterface
 from flask_web_app.tickers import TickerCheck
-from flask_web_app.views import api, auth, pages, symbols
+from flask_web_app.views import api, auth, levels, pages, symbols
 from logs.logger_config import get_logger, setup_logging
 
 log = get_logger("flask_web_app.app")
@@ -85,6 +85,7 @@ def create_app(settings: Settings | None = None, *, instance_path: str | None = 
     app.register_blueprint(auth.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(symbols.bp)
+    app.register_blueprint(levels.bp)
     app.register_blueprint(api.health_bp)
 
     @app.get("/vendor/plotly.min.js")
