@@ -153,6 +153,7 @@ class Settings(BaseSettings):
     # Users' own rules: price-level rules one account may have; how far (% of the level) the price
     # must go back before a re-arming level rule may fire again; how often the alerts service
     # looks whether the rules changed; a level further than this factor from the last price is refused.
+    user_rules_enabled: bool = True  # false: the system's rules only (the users' are kept, not evaluated)
     user_max_level_rules: int = Field(100, ge=1, le=100_000)
     user_level_rearm_percent: float = Field(1.0, ge=0, le=50)
     user_rules_reread_seconds: float = Field(5.0, ge=0, le=3600)

@@ -292,10 +292,13 @@ class AlertService:
         if not self.windows.known(quote["symbol"]):
             self.seed_window(quote["symbol"], quote["timestamp"])
         at = f"{quote['symbol']} at {quote['timestamp']:%H:%M:%S}"
-        self.users.refresh()
         self._baseline_seen = None
-        for check, what in ((self.check_price, "price rule"), (self.check_volume, "volume rule"),
-                            (lambda q: self.users.check(q, self._baseline_seen), "users' rules")):
+        checks: list[tuple[Callable[[Quote], None], str]] = [(self.check_price, "price rule"),
+                                                             (self.check_volume, "volume rule")]
+        if self.settings.user_rules_enabled:
+            self.users.refresh()
+            checks.append((lambda q: self.users.check(q, self._baseline_seen), "users' rules"))
+        for check, what in checks:
             done = retry(lambda c=check: c(quote), what=f"storing alerts of the {what} for {at}",
                          retry_on=STORE_ERRORS, stop=self.stop, backoff=Backoff(0.5, 15.0))
             if done is STOPPED:
