@@ -4,14 +4,14 @@
     python bench/bench_user_rules.py --minutes 2
 
 Starts Tansu (Kafka), SecantusDB (MongoDB) and a throw-away database on the local MariaDB
-(TEST_MYSQL_*, as the tests), then the real producer (simulated quotes for --symbols
-symbols, one per symbol every --interval seconds: the live stream's rate, one quote per
-symbol per STREAM_MIN_INTERVAL_SECONDS = 1 s) and consumer. Once every symbol has a price,
-it stores --users confirmed users, each with an own price threshold (7 %, watching 10
-symbols) and --rules price-level rules (above / below, one-shot or re-arming, within 3 %
-of the symbol's price so that some fire), then starts two alerts services on the same
-topic in two groups: one with the users' rules (USER_RULES_ENABLED=true) and one with the
-system's rules alone (false). Email is off: what is measured is evaluation and storage.
+(TEST_MYSQL_*, as the tests). It stores --users confirmed users, each with an own price
+threshold (7 %, watching 10 symbols) and --rules price-level rules (above / below, one-shot
+or re-arming, within 3 % of the symbol's simulated start price so that some fire), then
+starts the real consumer and two alerts services on the same topic in two groups: one with
+the users' rules (USER_RULES_ENABLED=true) and one with the system's rules alone (false),
+and then the real producer: simulated quotes for --symbols symbols, one per symbol every
+--interval seconds (the live stream's rate: one quote per symbol per
+STREAM_MIN_INTERVAL_SECONDS = 1 s). Email is off: what is measured is evaluation and storage.
 
 Every --sample seconds: each alerts group's lag (high-water mark minus committed offset)
 and, over the load window, each alerts process's CPU share. Prints figures and a verdict
@@ -38,9 +38,9 @@ from pymongo import MongoClient  # noqa: E402
 from pymongo.database import Database  # noqa: E402
 
 from bench.sustained_load import MYSQL, OffsetProbe, Sample, cpu_seconds, judge_lag, tickers  # noqa: E402
+from config.symbols import seed_price  # noqa: E402
 from database.mongo import PRICE_LEVEL_RULES, USER_ALERTS, USERS  # noqa: E402
 from database.mongo import user_rules as rules_db  # noqa: E402
-from database.mongo.prices import latest_quotes  # noqa: E402
 from database.mysql import apply_schema  # noqa: E402
 from scripts.processes import ServiceProcess  # noqa: E402
 from scripts.servers import SecantusMongo, TansuBroker  # noqa: E402
@@ -52,7 +52,7 @@ GROUPS = ("users", "system")  # the alerts service with the users' rules, and wi
 def seed_rules(db: Database, symbols: list[str], users: int, per_user: int, seed: int) -> int:
     """Users with an own threshold and `per_user` level rules near each symbol's last price."""
     rnd = random.Random(seed)
-    prices = {s: float(q["price"]) for s, q in latest_quotes(db, symbols).items()}
+    prices = {s: seed_price(s) for s in symbols}  # where the simulator starts each symbol
     now = datetime.now(UTC)
     user_docs, rule_docs = [], []
     for n in range(users):
@@ -105,21 +105,20 @@ def run(args: argparse.Namespace) -> int:
         print(f"user rules: {args.users} users x {args.rules} level rules (+ an own 7 % threshold each) on "
               f"{len(symbols)} symbols, a quote per symbol every {args.interval:g}s, {args.minutes:g} min; "
               f"load average {os.getloadavg()[0]:.2f}", flush=True)
-        procs["consumer"] = ServiceProcess("streaming/consumer.py", env, name="rules-consumer").start()
-        procs["producer"] = ServiceProcess("streaming/producer.py", env, name="rules-producer").start()
-        wait_for(lambda: len(latest_quotes(db, symbols)) == len(symbols), timeout=600,
-                 what="a price for every symbol")
         started = time.monotonic()
         count = seed_rules(db, symbols, args.users, args.rules, seed=7)
         print(f"stored {args.users} users and {count:,} rules in {time.monotonic() - started:.0f}s", flush=True)
+        procs["consumer"] = ServiceProcess("streaming/consumer.py", env, name="rules-consumer").start()
         for g in GROUPS:
             procs[g] = ServiceProcess("streaming/alerts.py", {
                 **env, "KAFKA_ALERTS_GROUP": groups[g], "USER_RULES_ENABLED": str(g == "users").lower()},
                 name=f"rules-alerts-{g}").start()
+        wait_for(lambda: "consuming" in procs["consumer"].output(), timeout=120, what="consumer started")
+        time.sleep(args.warmup)  # the groups join (Tansu: about half the session timeout)
+        procs["producer"] = ServiceProcess("streaming/producer.py", env, name="rules-producer").start()
         wait_for(lambda: "users' alert rules:" in procs["users"].output(), timeout=600,
                  what="the users' rules read by the alerts service")
         probe = OffsetProbe(kafka.bootstrap, topic, groups)
-        time.sleep(args.warmup)  # both groups joined (Tansu: about half the session timeout)
         pids = {g: procs[g].proc.pid for g in GROUPS if procs[g].proc}  # type: ignore[union-attr]
         pids["secantus"] = mongo.proc.pid  # type: ignore[union-attr]
         t0 = time.time()
