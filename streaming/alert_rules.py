@@ -120,6 +120,19 @@ def step_band(state: BandState, move: float, ts: datetime, day: date, threshold:
     return state, None
 
 
+def state_to_doc(state: BandState) -> dict[str, Any]:
+    """The stored form of a band state (alert_state; user_alert_state for a user's own threshold)."""
+    return {"day": state.day.isoformat() if state.day else None, "direction": state.direction, "band": state.band,
+            "as_of": state.as_of, "fired_at": state.fired_at}
+
+
+def state_from_doc(doc: Mapping[str, Any] | None) -> BandState:
+    if not doc:
+        return BandState()
+    return BandState(day=date.fromisoformat(doc["day"]) if doc.get("day") else None, direction=doc.get("direction", 0),
+                     band=doc.get("band", 0), as_of=doc.get("as_of"), fired_at=doc.get("fired_at"))
+
+
 def price_alert(quote: Quote, band: int, threshold: float) -> Alert:
     symbol, change, price = quote["symbol"], quote["change_percent"], quote["price"]
     direction = "up" if change > 0 else "down"

@@ -54,6 +54,8 @@ from streaming.alert_rules import (
     cooldown_decision,
     market_day,
     price_alert,
+    state_from_doc,
+    state_to_doc,
     step_band,
     time_of_day_baseline,
     volume_alert,
@@ -64,18 +66,6 @@ from streaming.startup import QuoteReader, RegisteredAcceptance, open_quote_read
 from streaming.user_alerts import UserAlerts
 
 STORE_ERRORS = (PyMongoError, pymysql.err.OperationalError, pymysql.err.InterfaceError, MySQLUnavailableError)
-
-
-def state_to_doc(state: BandState) -> dict[str, Any]:
-    return {"day": state.day.isoformat() if state.day else None, "direction": state.direction, "band": state.band,
-            "as_of": state.as_of, "fired_at": state.fired_at}
-
-
-def state_from_doc(doc: dict[str, Any] | None) -> BandState:
-    if not doc:
-        return BandState()
-    return BandState(day=date.fromisoformat(doc["day"]) if doc.get("day") else None, direction=doc.get("direction", 0),
-                     band=doc.get("band", 0), as_of=doc.get("as_of"), fired_at=doc.get("fired_at"))
 
 
 class AlertService:

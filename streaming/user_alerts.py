@@ -24,7 +24,17 @@ from common.quote import Quote
 from config import Settings
 from database.mongo import user_rules as rules_db
 from streaming.alert_delivery import Deliveries
-from streaming.alert_rules import BandState, Baseline, Decision, cooldown_decision, market_day, step_band, volume_alert
+from streaming.alert_rules import (
+    BandState,
+    Baseline,
+    Decision,
+    cooldown_decision,
+    market_day,
+    state_from_doc,
+    state_to_doc,
+    step_band,
+    volume_alert,
+)
 from streaming.user_alert_rules import (
     USER_VOLUME_SPIKE,
     LevelRule,
@@ -37,18 +47,6 @@ from streaming.user_alert_rules import (
     user_price_alert,
     user_volume_alert,
 )
-
-
-def band_to_doc(state: BandState) -> dict[str, Any]:
-    return {"day": state.day.isoformat() if state.day else None, "direction": state.direction, "band": state.band,
-            "as_of": state.as_of, "fired_at": state.fired_at}
-
-
-def band_from_doc(doc: dict[str, Any] | None) -> BandState:
-    if not doc:
-        return BandState()
-    return BandState(day=date.fromisoformat(doc["day"]) if doc.get("day") else None, direction=doc.get("direction", 0),
-                     band=doc.get("band", 0), as_of=doc.get("as_of"), fired_at=doc.get("fired_at"))
 
 
 def level_from_doc(doc: dict[str, Any]) -> LevelRule:
@@ -107,7 +105,7 @@ class UserAlerts:
 
     def _band(self, symbol: str, user_id: str) -> BandState:
         if symbol not in self._bands:  # first quote of the symbol since start: every user's stored state
-            self._bands[symbol] = {u: band_from_doc(d) for u, d in rules_db.load_band_states(self.db, symbol).items()}
+            self._bands[symbol] = {u: state_from_doc(d) for u, d in rules_db.load_band_states(self.db, symbol).items()}
         return self._bands[symbol].get(user_id, BandState())
 
     # ------------------------------------------------------------------ one quote
@@ -133,7 +131,7 @@ class UserAlerts:
         if band is not None:
             self.process(user_price_alert(t.user_id, quote, band, t.price_threshold))
         if after != before:
-            rules_db.save_band_state(self.db, t.user_id, symbol, band_to_doc(after))
+            rules_db.save_band_state(self.db, t.user_id, symbol, state_to_doc(after))
             self._bands[symbol][t.user_id] = after
 
     def _check_volume(self, t: UserThresholds, quote: Quote, baseline: Baseline | None) -> None:
