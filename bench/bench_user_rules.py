@@ -6,7 +6,7 @@
 Starts Tansu (Kafka), SecantusDB (MongoDB) and a throw-away database on the local MariaDB
 (TEST_MYSQL_*, as the tests). It stores --users confirmed users, each with an own price
 threshold (7 %, watching 10 symbols) and --rules price-level rules (above / below, one-shot
-or re-arming, within 3 % of the symbol's simulated start price so that some fire), then
+or re-arming, 1-10 % away from the symbol's simulated start price so that some fire), then
 starts the real consumer and two alerts services on the same topic in two groups: one with
 the users' rules (USER_RULES_ENABLED=true) and one with the system's rules alone (false),
 and then the real producer: simulated quotes for --symbols symbols, one per symbol every
@@ -63,7 +63,7 @@ def seed_rules(db: Database, symbols: list[str], users: int, per_user: int, seed
         for _ in range(per_user):
             symbol = rnd.choice(symbols)
             direction = rnd.choice(("above", "below"))
-            step = rnd.uniform(0.001, 0.03)
+            step = rnd.uniform(0.01, 0.10)  # 1-10 % away: some fire in a run, most wait
             level = prices[symbol] * (1 + step if direction == "above" else 1 - step)
             rule_docs.append({"user_id": str(uid), "symbol": symbol, "direction": direction,
                               "level": round(level, 4), "mode": rnd.choice(("once", "rearm")), "created_at": now,

@@ -271,6 +271,8 @@ class Deliveries:
         if doc is None:
             return
         rules = user_rules(doc, self.settings)
+        if not (self.mailer.enabled and rules.email) and not rules.webhook_url:
+            return  # no channel: the alert is stored (user_alerts), nothing to plan or count
         shaped = alert.as_alert()
         day = market_day(alert.quote_timestamp, self.settings.tz).isoformat()
         now = self.clock()
