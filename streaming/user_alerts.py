@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from pymongo.database import Database
@@ -111,64 +111,76 @@ class UserAlerts:
     # ------------------------------------------------------------------ one quote
     def check(self, quote: Quote, baseline: Baseline | None) -> None:
         """Every user rule on the quote's symbol (raises on a storage error: the caller retries,
-        and a retry repeats nothing that was stored)."""
+        and a retry repeats nothing that was stored). The rules are evaluated first; then the
+        alerts are stored (and their deliveries planned), then the states that remember them,
+        each in one round trip however many rules fired."""
         symbol, ts = quote["symbol"], quote["timestamp"]
         day = market_day(ts, self.settings.tz)
+        fired: list[UserAlert] = []
+        bands: list[tuple[str, BandState]] = []
+        levels: list[tuple[LevelRule, LevelState]] = []
         for t in self.index.thresholds(symbol):
             if t.price_threshold is not None:
-                self._check_band(t, quote, day)
-            if t.volume_multiplier is not None:
-                self._check_volume(t, quote, baseline)
+                before = self._band(symbol, t.user_id)
+                after, band = step_band(before, quote["change_percent"], ts, day, t.price_threshold,
+                                        min(self.settings.price_change_hysteresis, t.price_threshold / 2))
+                if band is not None:
+                    fired.append(user_price_alert(t.user_id, quote, band, t.price_threshold))
+                if after != before:
+                    bands.append((t.user_id, after))
+            if t.volume_multiplier is not None and (alert := self._volume(t, quote, baseline)) is not None:
+                fired.append(alert)
         for rule in self.index.levels(symbol):
-            self._check_level(rule, quote)
+            state, fires = step_level(rule, quote["price"], ts, self.settings.user_level_rearm_percent)
+            if fires:
+                fired.append(level_alert(rule, quote))
+            if state != rule.state:
+                levels.append((rule, state))
+        self.process(fired)
+        if bands:
+            rules_db.save_band_states(self.db, symbol, [(user, state_to_doc(state)) for user, state in bands])
+            self._bands[symbol].update(bands)
+        if levels:
+            stored = rules_db.save_level_states(self.db, [(rule.rule_id, rule.state.as_of, {
+                "armed": state.armed, "as_of": state.as_of, "fired_at": state.fired_at,
+                "fired_price": state.fired_price}) for rule, state in levels])
+            if stored < len(levels):
+                self.log.info("%d level rule(s) of %s changed or deleted meanwhile: their state is not stored",
+                              len(levels) - stored, symbol)
+                self._checked = -float("inf")  # read the rules again at the next quote
+            for rule, state in levels:
+                self.index.update_level(rule, state)
+        for alert in fired:
+            if alert.rule == USER_VOLUME_SPIKE:
+                last = self._last_volume.get((alert.user_id, symbol))
+                if last is None or ts > last:
+                    self._last_volume[(alert.user_id, symbol)] = ts
 
-    def _check_band(self, t: UserThresholds, quote: Quote, day: date) -> None:
-        assert t.price_threshold is not None
-        symbol = quote["symbol"]
-        before = self._band(symbol, t.user_id)
-        after, band = step_band(before, quote["change_percent"], quote["timestamp"], day, t.price_threshold,
-                                min(self.settings.price_change_hysteresis, t.price_threshold / 2))
-        if band is not None:
-            self.process(user_price_alert(t.user_id, quote, band, t.price_threshold))
-        if after != before:
-            rules_db.save_band_state(self.db, t.user_id, symbol, state_to_doc(after))
-            self._bands[symbol][t.user_id] = after
-
-    def _check_volume(self, t: UserThresholds, quote: Quote, baseline: Baseline | None) -> None:
+    def _volume(self, t: UserThresholds, quote: Quote, baseline: Baseline | None) -> UserAlert | None:
+        """The user's volume spike (their multiplier, the system's baseline, the cooldown per user)."""
         assert t.volume_multiplier is not None
         system = volume_alert(quote, baseline, t.volume_multiplier)
         if system is None:
-            return
+            return None
         key = (t.user_id, quote["symbol"])
         if key not in self._last_volume:
             self._last_volume[key] = rules_db.last_user_alert_time(self.db, t.user_id, quote["symbol"],
                                                                    USER_VOLUME_SPIKE)
         if cooldown_decision(quote["timestamp"], self._last_volume[key], self.cooldown) is Decision.COOLDOWN:
+            return None
+        return user_volume_alert(t.user_id, system, t.volume_multiplier)
+
+    # ------------------------------------------------------------------ the alerts
+    def process(self, alerts: list[UserAlert]) -> None:
+        """Store the alerts (once each), then plan and queue the deliveries of those not planned yet."""
+        if not alerts:
             return
-        self.process(user_volume_alert(t.user_id, system, t.volume_multiplier))
-        last = self._last_volume[key]
-        if last is None or quote["timestamp"] > last:
-            self._last_volume[key] = quote["timestamp"]
-
-    def _check_level(self, rule: LevelRule, quote: Quote) -> None:
-        state, fires = step_level(rule, quote["price"], quote["timestamp"], self.settings.user_level_rearm_percent)
-        if fires:
-            self.process(level_alert(rule, quote))
-        if state != rule.state:
-            doc = {"armed": state.armed, "as_of": state.as_of, "fired_at": state.fired_at,
-                   "fired_price": state.fired_price}
-            if not rules_db.save_level_state(self.db, rule.rule_id, rule.state.as_of, doc):
-                self.log.info("level rule %s changed or deleted meanwhile: its state is not stored", rule.rule_id)
-                self._checked = -float("inf")  # read the rules again at the next quote
-            self.index.update_level(rule, state)
-
-    # ------------------------------------------------------------------ one alert
-    def process(self, alert: UserAlert) -> None:
-        stored, new = rules_db.store_user_alert(self.db, alert.as_record(), self.clock())
-        if new:
-            self.raised += 1
-            self.log.warning("USER ALERT %s for %s: %s [%s]", alert.rule, alert.user_id, alert.message, alert.key)
-        if stored.get("delivered"):
-            return  # planned before (a redelivered quote)
-        self.deliveries.deliver_user_alert(alert)
-        rules_db.mark_user_alert_delivered(self.db, alert.key)
+        new, waiting = rules_db.store_user_alerts(self.db, [a.as_record() for a in alerts], self.clock())
+        for alert in alerts:
+            if alert.key in new:
+                self.raised += 1
+                self.log.warning("USER ALERT %s for %s: %s [%s]", alert.rule, alert.user_id, alert.message,
+                                 alert.key)
+            if alert.key in waiting:
+                self.deliveries.deliver_user_alert(alert)
+        rules_db.mark_user_alerts_delivered(self.db, [a.key for a in alerts if a.key in waiting])

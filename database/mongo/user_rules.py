@@ -21,7 +21,7 @@ from typing import Any
 
 from bson import ObjectId
 from bson.errors import InvalidId
-from pymongo import DESCENDING, ReturnDocument
+from pymongo import DESCENDING, ReplaceOne, UpdateOne
 from pymongo.database import Database
 
 from database.mongo import PRICE_LEVEL_RULES, USER_ALERT_STATE, USER_ALERTS, USERS
@@ -88,13 +88,15 @@ def all_level_rules(db: Database) -> list[dict[str, Any]]:
     return list(db[PRICE_LEVEL_RULES].find({}))
 
 
-def save_level_state(db: Database, rule_id: str, read_as_of: datetime | None, state: dict[str, Any]) -> bool:
-    """Store a rule's new state if it still has the state it was read with; False if the
-    rule is gone (deleted by its owner) or was moved on by another reader."""
-    oid = _oid(rule_id)
-    if oid is None:
-        return False
-    return db[PRICE_LEVEL_RULES].update_one({"_id": oid, "as_of": read_as_of}, {"$set": state}).matched_count == 1
+def save_level_states(db: Database, states: list[tuple[str, datetime | None, dict[str, Any]]]) -> int:
+    """Store rules' new states, each (rule id, the as_of it was read with, new state), in one
+    round trip; a rule is changed only if it still has the state it was read with. Returns how
+    many were stored: fewer when a rule is gone (deleted by its owner) or moved on by another reader."""
+    ops = [UpdateOne({"_id": oid, "as_of": read_as_of}, {"$set": state})
+           for rule_id, read_as_of, state in states if (oid := _oid(rule_id)) is not None]
+    if not ops:
+        return 0
+    return db[PRICE_LEVEL_RULES].bulk_write(ops, ordered=False).matched_count
 
 
 # --- users' own thresholds ----------------------------------------------------------
@@ -112,25 +114,36 @@ def load_band_states(db: Database, symbol: str) -> dict[str, dict[str, Any]]:
     return {d["user_id"]: d for d in db[USER_ALERT_STATE].find({"symbol": symbol}, {"_id": 0})}
 
 
-def save_band_state(db: Database, user_id: str, symbol: str, state: dict[str, Any]) -> None:
-    db[USER_ALERT_STATE].replace_one({"_id": f"user_band|{user_id}|{symbol}"},
-                                     {"user_id": user_id, "symbol": symbol, **state}, upsert=True)
+def save_band_states(db: Database, symbol: str, states: list[tuple[str, dict[str, Any]]]) -> None:
+    """Users' new band states of one symbol, each (user id, state), in one round trip."""
+    if states:
+        db[USER_ALERT_STATE].bulk_write([
+            ReplaceOne({"_id": f"user_band|{user_id}|{symbol}"}, {"user_id": user_id, "symbol": symbol, **state},
+                       upsert=True) for user_id, state in states], ordered=False)
 
 
 # --- the alerts -------------------------------------------------------------------
 
-def store_user_alert(db: Database, record: dict[str, Any], created_at: datetime) -> tuple[dict[str, Any], bool]:
-    """Insert the alert unless its alert_key exists; (stored document, newly inserted)."""
-    doc = {**record, "created_at": created_at, "delivered": False}
-    before = db[USER_ALERTS].find_one_and_update(
-        {"alert_key": record["alert_key"]}, {"$setOnInsert": doc}, upsert=True, projection={"_id": 0},
-        return_document=ReturnDocument.BEFORE)
-    return (before, False) if before is not None else (doc, True)
+def store_user_alerts(db: Database, records: list[dict[str, Any]], created_at: datetime) -> tuple[set[str], set[str]]:
+    """Insert the alerts whose alert_key is not stored yet, in one round trip; returns (keys newly
+    stored, keys whose deliveries are not planned yet: the new ones and any a crash left unplanned)."""
+    if not records:
+        return set(), set()
+    result = db[USER_ALERTS].bulk_write([
+        UpdateOne({"alert_key": r["alert_key"]},
+                  {"$setOnInsert": {**r, "created_at": created_at, "delivered": False}}, upsert=True)
+        for r in records], ordered=False)
+    new = {records[i]["alert_key"] for i in result.upserted_ids}
+    keys = [r["alert_key"] for r in records]
+    waiting = {d["alert_key"] for d in db[USER_ALERTS].find({"alert_key": {"$in": keys}, "delivered": False},
+                                                           {"alert_key": 1})}
+    return new, waiting
 
 
-def mark_user_alert_delivered(db: Database, alert_key: str) -> None:
-    """Its deliveries are planned (a redelivered quote then plans nothing again)."""
-    db[USER_ALERTS].update_one({"alert_key": alert_key}, {"$set": {"delivered": True}})
+def mark_user_alerts_delivered(db: Database, alert_keys: list[str]) -> None:
+    """Their deliveries are planned (a redelivered quote then plans nothing again)."""
+    if alert_keys:
+        db[USER_ALERTS].update_many({"alert_key": {"$in": alert_keys}}, {"$set": {"delivered": True}})
 
 
 def last_user_alert_time(db: Database, user_id: str, symbol: str, rule: str) -> datetime | None:
