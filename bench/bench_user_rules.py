@@ -45,6 +45,17 @@ from database.mysql import apply_schema  # noqa: E402
 from scripts.processes import ServiceProcess  # noqa: E402
 from scripts.servers import SecantusMongo, TansuBroker  # noqa: E402
 from scripts.waiting import wait_for  # noqa: E402
+from streaming.alert_rules import BandState, step_band  # noqa: E402
+from streaming.user_alert_rules import (  # noqa: E402
+    ABOVE,
+    BELOW,
+    ONCE,
+    REARM,
+    LevelRule,
+    RuleIndex,
+    UserThresholds,
+    step_level,
+)
 
 GROUPS = ("users", "system")  # the alerts service with the users' rules, and with the system's alone
 
@@ -75,9 +86,48 @@ def seed_rules(db: Database, symbols: list[str], users: int, per_user: int, seed
     return len(rule_docs)
 
 
+def pure_cost(symbols: list[str], users: int, per_user: int, quotes: int = 20_000) -> None:
+    """Evaluation alone, in this process (no servers): microseconds per quote over the index."""
+    rnd = random.Random(7)
+    thresholds = [UserThresholds(str(n), tuple(rnd.sample(symbols, 10)), 7.0, None) for n in range(users)]
+    levels = []
+    for n in range(users * per_user):
+        symbol = symbols[n % len(symbols)]
+        price = seed_price(symbol)
+        direction = rnd.choice((ABOVE, BELOW))
+        step = rnd.uniform(0.01, 0.10)
+        levels.append(LevelRule(str(n), str(n % users), symbol, direction,
+                                price * (1 + step if direction == ABOVE else 1 - step), rnd.choice((ONCE, REARM))))
+    index = RuleIndex(thresholds, levels)
+    day = datetime.now(UTC).date()
+    bands: dict[tuple[str, str], BandState] = {}
+    start = time.perf_counter()
+    fired = 0
+    for i in range(quotes):
+        symbol = symbols[i % len(symbols)]
+        ts = datetime.fromtimestamp(1_767_000_000 + i, UTC)
+        price = seed_price(symbol) * (1 + rnd.uniform(-0.05, 0.05))
+        move = rnd.uniform(-9.0, 9.0)
+        for t in index.thresholds(symbol):
+            state, band = step_band(bands.get((t.user_id, symbol), BandState()), move, ts, day, 7.0, 1.0)
+            bands[(t.user_id, symbol)] = state
+            fired += band is not None
+        for rule in index.levels(symbol):
+            state, fires = step_level(rule, price, ts, 1.0)
+            if state != rule.state:
+                index.update_level(rule, state)
+            fired += fires
+    took = time.perf_counter() - start
+    print(f"evaluation alone: {index.size():,} rules, {took / quotes * 1e6:.0f} us per quote "
+          f"({quotes:,} quotes, {fired:,} fired; the index gives a quote only its symbol's rules)", flush=True)
+
+
 def run(args: argparse.Namespace) -> int:
     tag = uuid.uuid4().hex[:8]
     symbols = tickers(args.symbols)
+    pure_cost(symbols, args.users, args.rules)
+    if args.pure_only:
+        return 0
     kafka = TansuBroker().start()
     mongo = SecantusMongo().start()
     mysql_db = f"sas_bench_rules_{tag}"
@@ -175,6 +225,7 @@ def main() -> int:
     parser.add_argument("--minutes", type=float, default=10.0, help="minutes of load measured")
     parser.add_argument("--sample", type=float, default=10.0, help="seconds between lag samples")
     parser.add_argument("--warmup", type=float, default=8.0, help="seconds for the groups to join")
+    parser.add_argument("--pure-only", action="store_true", help="only the evaluation cost, without servers")
     return run(parser.parse_args())
 
 
