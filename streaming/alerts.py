@@ -6,7 +6,10 @@ nor forgets); volume_spike compares a quote with the symbol's usual volume for t
 time of day (from stored quotes), with a cooldown per symbol read back from
 alert_history. Each alert is stored in MongoDB alert_history and MySQL alert_log
 (idempotent on alert_key = symbol|rule|quote timestamp) with the band or baseline
-that fired, logged, and delivered by streaming/alert_delivery.py. Offsets are
+that fired, logged, and delivered by streaming/alert_delivery.py (emails and webhooks
+queued: a slow server never holds up the next quote). Users' own rules (their stricter
+threshold or multiplier, price levels) run after the system's on the same quote
+(streaming/user_alerts.py) and raise alerts of their own in user_alerts. Offsets are
 committed after a batch's alerts are stored: a crash means redelivery, and a
 redelivered quote finds its alert already there (only unfinished deliveries are
 retried). A quote the schema rejects is skipped (the consumer sends it to the
