@@ -7,6 +7,12 @@ Run by the news container on NEWS_CRON (articles/scheduler.py) and by hand:
 Idempotent within a day: articles are stored once per canonical URL and each
 user gets at most one digest per day (digest_log), however often it runs. With
 no SMTP settings the digests are written as .eml files to NEWS_OUTBOX_DIR.
+
+Which symbols: news is collected for every registered symbol (the symbol registry:
+STOCK_SYMBOLS and every ticker a user added), with the company names the quote source gave.
+A user's digest covers their own symbols: their watchlist (of the defaults) and the tickers
+they added on the dashboard, in that order; a user with neither gets the defaults
+(STOCK_SYMBOLS), as before there was a registry.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from common.mailer import SmtpMailer, build_message
 from config import Settings
 from database.mongo import news as news_db
 from database.mongo.prices import latest_quotes
+from database.mongo.symbols import registry_entries
 from database.setup_mongodb import ensure_indexes
 from logs.logger_config import get_logger
 
@@ -89,10 +96,31 @@ def alpha_vantage_source(settings: Settings, db: Database) -> NewsApi | None:
     return client
 
 
+@dataclass
+class Registry:
+    """The symbol registry as the news job reads it once a run."""
+
+    symbols: list[str]  # every registered symbol, the defaults first
+    names: dict[str, str]  # symbol -> company name as the source gave it (absent: none known)
+    followed: dict[str, list[str]]  # user id -> the symbols they added, oldest first
+
+    @classmethod
+    def read(cls, db: Database, settings: Settings) -> Registry:
+        entries = registry_entries(db)
+        symbols = list(dict.fromkeys([*settings.stock_symbols, *(e["_id"] for e in entries)]))
+        names = {e["_id"]: str(e["name"]) for e in entries if e.get("name") and e["name"] != e["_id"]}
+        followed: dict[str, list[str]] = {}
+        for entry in entries:
+            for user_id in entry.get("followers") or []:
+                followed.setdefault(str(user_id), []).append(entry["_id"])
+        return cls(symbols, names, followed)
+
+
 def scrape_and_store(settings: Settings, db: Database, report: RunReport, now: datetime,
-                     scraper: NewsScraper | None = None) -> None:
+                     scraper: NewsScraper | None = None, registry: Registry | None = None) -> None:
     scraper = scraper or NewsScraper(settings, alpha_vantage=alpha_vantage_source(settings, db))
-    result = scraper.collect(settings.stock_symbols, now)
+    registry = registry or Registry.read(db, settings)
+    result = scraper.collect(registry.symbols, now, registry.names)
     report.source_failures = result.failures
     report.sources_ok = len(result.fetched)
     report.articles_found = len(result.articles)
@@ -102,19 +130,22 @@ def scrape_and_store(settings: Settings, db: Database, report: RunReport, now: d
     log.info("news_articles: %d new, %d already stored", new, known)
 
 
-def _user_symbols(user: dict[str, Any], settings: Settings) -> list[str]:
+def user_symbols(user: dict[str, Any], settings: Settings, registry: Registry) -> list[str]:
+    """A user's own symbols: their watchlist, then the tickers they added; the defaults if neither."""
     watchlist = [str(s).strip().upper() for s in user.get("watchlist") or [] if str(s).strip()]
-    return list(dict.fromkeys(watchlist)) or list(settings.stock_symbols)
+    own = [*watchlist, *registry.followed.get(str(user.get("_id")), [])]
+    return list(dict.fromkeys(own)) or list(settings.stock_symbols)
 
 
 def send_digests(settings: Settings, db: Database, report: RunReport, now: datetime,
-                 mailer: SmtpMailer | None = None) -> None:
+                 mailer: SmtpMailer | None = None, registry: Registry | None = None) -> None:
     mailer = mailer or SmtpMailer(settings)
     users = news_db.digest_recipients(db)
     if not users:
         log.info("no user has opted in to the digest")
         return
-    wanted = list(dict.fromkeys(s for u in users for s in _user_symbols(u, settings)))
+    registry = registry or Registry.read(db, settings)
+    wanted = list(dict.fromkeys(s for u in users for s in user_symbols(u, settings, registry)))
     news = news_db.news_for_symbols(db, wanted, now - DIGEST_WINDOW)
     quotes = latest_quotes(db, wanted)
     if not mailer.enabled:
@@ -133,9 +164,9 @@ def send_digests(settings: Settings, db: Database, report: RunReport, now: datet
             log.exception("could not record the digest of %s", email)
             continue
         try:
-            symbols = _user_symbols(user, settings)
+            symbols = user_symbols(user, settings, registry)
             digest = render_digest(str(user.get("name") or ""), report.day,
-                                   build_sections(symbols, news, quotes, settings.tz))
+                                   build_sections(symbols, news, quotes, settings.tz, registry.names))
             msg = build_message(settings.email_sender, email, digest.subject, digest.text, digest.html)
             if mailer.enabled:
                 mailer.send(msg)
@@ -162,15 +193,17 @@ def run(settings: Settings, db: Database, *, now: datetime | None = None, scrape
         mailer: SmtpMailer | None = None) -> RunReport:
     now = now or utc_now()
     report = RunReport(day=now.astimezone(settings.tz).date().isoformat())
-    log.info("daily news run for %s started (symbols %s)", report.day, ",".join(settings.stock_symbols))
     ensure_indexes(db)
+    registry = Registry.read(db, settings)
+    log.info("daily news run for %s started (%d registered symbols: %s)", report.day, len(registry.symbols),
+             ",".join(registry.symbols[:20]) + (" ..." if len(registry.symbols) > 20 else ""))
     try:
-        scrape_and_store(settings, db, report, now, scraper)
+        scrape_and_store(settings, db, report, now, scraper, registry)
     except Exception:
         # Stored news from earlier runs can still go out.
         log.exception("scraping failed; sending digests from the news already stored")
         report.source_failures["scrape"] = "unexpected error"
-    send_digests(settings, db, report, now, mailer)
+    send_digests(settings, db, report, now, mailer, registry)
     if report.outbox is not None:
         log.info("SMTP not configured (SMTP_SERVER/EMAIL_SENDER): %d digests written to %s",
                  len(report.written), report.outbox)

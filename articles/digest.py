@@ -7,6 +7,7 @@ javascript: link cannot put markup or script into the mail.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -16,7 +17,6 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from articles.news_scraper import http_parts
-from config.symbols import company_name
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -80,8 +80,10 @@ def _quote_view(quote: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 def build_sections(symbols: list[str], news: dict[str, list[dict[str, Any]]],
-                   quotes: dict[str, dict[str, Any]], tz: ZoneInfo) -> list[dict[str, Any]]:
-    """The view model: one section per symbol, articles newest first with display fields."""
+                   quotes: dict[str, dict[str, Any]], tz: ZoneInfo,
+                   names: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+    """The view model: one section per symbol, articles newest first with display fields;
+    `names` are the companies' names as the quote source gave them (the symbol registry)."""
     sections = []
     for symbol in symbols:
         items = []
@@ -99,7 +101,8 @@ def build_sections(symbols: list[str], news: dict[str, list[dict[str, Any]]],
             item["meta"] = " · ".join(
                 p for p in (item["source"], item["time"], item["sentiment"] and f"sentiment: {item['sentiment']}") if p)
             items.append(item)
-        sections.append({"symbol": symbol, "company": company_name(symbol), "quote": _quote_view(quotes.get(symbol)),
+        sections.append({"symbol": symbol, "company": (names or {}).get(symbol) or symbol,
+                         "quote": _quote_view(quotes.get(symbol)),
                          "articles": items})
     return sections
 

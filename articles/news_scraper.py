@@ -12,7 +12,7 @@ import html
 import re
 import time
 import xml.sax
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -25,7 +25,6 @@ from bs4 import BeautifulSoup
 
 from common.clock import utc_now
 from config import Settings
-from config.symbols import company_name
 from logs.logger_config import get_logger
 
 log = get_logger("articles.news_scraper")
@@ -147,19 +146,38 @@ def plain_title(title: str | None) -> str:
     return _SPACE.sub(" ", html.unescape(title or "")).strip()
 
 
-def relevance_terms(symbol: str) -> list[re.Pattern[str]]:
+# What a source's company name ends with that no headline repeats ("Apple Inc." is "Apple" in the news).
+_LEGAL_SUFFIX = re.compile(r"(?:[,\s]+(?:inc|incorporated|corp|corporation|co|company|ltd|limited|plc|n\.?v|s\.?a|"
+                           r"ag|se|holdings?|group)\.?)+$|\.com$", re.I)
+
+
+def news_name(name: str | None, symbol: str) -> str | None:
+    """How the news writes a company whose source name is `name` (the registry's, from Yahoo):
+    without its legal suffix; None when the source gave no name (the ticker stands for it)."""
+    if not name or name.upper() == symbol:
+        return None
+    short = name.strip()
+    while (stripped := _LEGAL_SUFFIX.sub("", short).strip(" ,")) != short:
+        short = stripped
+    return short or None
+
+
+def relevance_terms(symbol: str, name: str | None = None) -> list[re.Pattern[str]]:
     """What must appear in an article for it to be about `symbol`: the ticker (as a word,
-    case as printed) or the company name (any case), e.g. AAPL / Apple, META / Meta Platforms / Meta."""
+    case as printed) or the company's name (any case; `name` as the source gives it, see
+    `news_name`), and the first word of a two-word name: META / Meta Platforms / Meta."""
     terms = [re.compile(rf"(?<![A-Za-z0-9]){re.escape(symbol)}(?![A-Za-z0-9])")]
-    name = company_name(symbol)
-    if name != symbol:
-        names = {name, name.split()[0]}
+    short = news_name(name, symbol)
+    if short:
+        words = short.split()
+        # "International" alone is not IBM, but "Meta" is Meta Platforms.
+        names = {short, words[0]} if len(words) == 2 and len(words[0]) >= 4 else {short}
         terms += [re.compile(rf"\b{re.escape(n)}\b", re.I) for n in sorted(names)]
     return terms
 
 
-def is_relevant(text: str, symbol: str) -> bool:
-    return any(p.search(text) for p in relevance_terms(symbol))
+def is_relevant(text: str, symbol: str, name: str | None = None) -> bool:
+    return any(p.search(text) for p in relevance_terms(symbol, name))
 
 
 def _struct_to_utc(parsed: Any) -> datetime | None:
@@ -181,7 +199,8 @@ def _check_feed(parsed: Any) -> None:
 
 
 def _rss_articles(content: bytes, feed: str, symbol: str, now: datetime,
-                  source_of: Callable[[Any], str], title_of: Callable[[Any], str]) -> list[Article]:
+                  source_of: Callable[[Any], str], title_of: Callable[[Any], str],
+                  name: str | None = None) -> list[Article]:
     parsed = feedparser.parse(content)
     _check_feed(parsed)
     out: list[Article] = []
@@ -195,16 +214,16 @@ def _rss_articles(content: bytes, feed: str, symbol: str, now: datetime,
             summary = ""
         published = _struct_to_utc(entry.get("published_parsed") or entry.get("updated_parsed")) or now
         art = Article(url, title, summary, source_of(entry), published, feeds=[feed])
-        if is_relevant(f"{title} {summary}", symbol):
+        if is_relevant(f"{title} {summary}", symbol, name):
             art.symbols = [symbol]
             out.append(art)
     return out
 
 
-def parse_yahoo_rss(content: bytes, symbol: str, now: datetime | None = None) -> list[Article]:
+def parse_yahoo_rss(content: bytes, symbol: str, now: datetime | None = None, name: str | None = None) -> list[Article]:
     """Yahoo Finance headline RSS (feeds.finance.yahoo.com/rss/2.0/headline?s=SYMBOL)."""
     now = now or utc_now()
-    return _rss_articles(content, YAHOO, symbol, now, lambda e: YAHOO, lambda e: plain_title(e.get("title")))
+    return _rss_articles(content, YAHOO, symbol, now, lambda e: YAHOO, lambda e: plain_title(e.get("title")), name)
 
 
 def _google_title(entry: Any) -> str:
@@ -216,7 +235,8 @@ def _google_title(entry: Any) -> str:
     return title
 
 
-def parse_google_news_rss(content: bytes, symbol: str, now: datetime | None = None) -> list[Article]:
+def parse_google_news_rss(content: bytes, symbol: str, now: datetime | None = None,
+                          name: str | None = None) -> list[Article]:
     """Google News RSS search (news.google.com/rss/search?q=...). The description is an
     HTML snippet repeating the headline and publisher; its text is kept only when it adds something."""
     now = now or utc_now()
@@ -224,7 +244,7 @@ def parse_google_news_rss(content: bytes, symbol: str, now: datetime | None = No
     def source_of(entry: Any) -> str:
         return plain_title((entry.get("source") or {}).get("title")) or GOOGLE
 
-    arts = _rss_articles(content, GOOGLE, symbol, now, source_of, _google_title)
+    arts = _rss_articles(content, GOOGLE, symbol, now, source_of, _google_title, name)
     for art in arts:
         # "Headline  Publisher" is all a Google description usually says.
         if art.summary.replace(art.source, "").strip() in ("", art.title):
@@ -249,7 +269,8 @@ def parse_av_time(value: Any) -> datetime | None:
     return None
 
 
-def parse_alpha_vantage_news(payload: Any, symbol: str, now: datetime | None = None) -> list[Article]:
+def parse_alpha_vantage_news(payload: Any, symbol: str, now: datetime | None = None,
+                             name: str | None = None) -> list[Article]:
     """Alpha Vantage NEWS_SENTIMENT JSON: {"items", ..., "feed": [{title, url, time_published,
     summary, source, overall_sentiment_score/label, ticker_sentiment: [...]}, ...]}."""
     now = now or utc_now()
@@ -278,7 +299,7 @@ def parse_alpha_vantage_news(payload: Any, symbol: str, now: datetime | None = N
             ticker_sentiment={symbol: tickers[symbol]} if symbol in tickers else {},
             feeds=[ALPHA_VANTAGE],
         )
-        if is_relevant(f"{title} {summary}", symbol):
+        if is_relevant(f"{title} {summary}", symbol, name):
             art.symbols = [symbol]
             out.append(art)
     return out
@@ -304,9 +325,9 @@ def merge_articles(articles: Iterable[Article]) -> list[Article]:
     return list(merged.values())
 
 
-def google_query(symbol: str) -> str:
-    name = company_name(symbol)
-    return f'{symbol} OR "{name}"' if name != symbol else symbol
+def google_query(symbol: str, name: str | None = None) -> str:
+    short = news_name(name, symbol)
+    return f'{symbol} OR "{short}"' if short else symbol
 
 
 # --------------------------------------------------------------------------- HTTP
@@ -378,6 +399,7 @@ class NewsScraper:
     def __init__(self, settings: Settings, fetcher: PoliteFetcher | None = None,
                  alpha_vantage: NewsApi | None = None) -> None:
         self.settings = settings
+        self.names: Mapping[str, str] = {}  # symbol -> company name as the source gave it (set by collect)
         self.fetcher = fetcher or PoliteFetcher(settings.http_timeout_seconds, settings.news_request_delay_seconds)
         self.alpha_vantage = alpha_vantage
 
@@ -386,19 +408,24 @@ class NewsScraper:
         sources: list[tuple[str, Callable[[str, datetime], list[Article]]]] = []
         if s.yahoo_rss_url:
             sources.append((YAHOO, lambda sym, now: parse_yahoo_rss(
-                self.fetcher.get(s.yahoo_rss_url.format(symbol=quote_plus(sym), query=quote_plus(sym))), sym, now)))
+                self.fetcher.get(s.yahoo_rss_url.format(symbol=quote_plus(sym), query=quote_plus(sym))), sym, now,
+                self.names.get(sym))))
         if s.google_news_rss_url:
             sources.append((GOOGLE, lambda sym, now: parse_google_news_rss(
-                self.fetcher.get(s.google_news_rss_url.format(symbol=quote_plus(sym),
-                                                              query=quote_plus(google_query(sym)))), sym, now)))
+                self.fetcher.get(s.google_news_rss_url.format(
+                    symbol=quote_plus(sym), query=quote_plus(google_query(sym, self.names.get(sym))))),
+                sym, now, self.names.get(sym))))
         if self.alpha_vantage is not None:
             sources.append((ALPHA_VANTAGE, lambda sym, now: parse_alpha_vantage_news(
-                self.alpha_vantage.news_sentiment([sym]), sym, now)))  # type: ignore[union-attr]
+                self.alpha_vantage.news_sentiment([sym]), sym, now, self.names.get(sym))))  # type: ignore[union-attr]
         return sources
 
-    def collect(self, symbols: Iterable[str], now: datetime | None = None) -> ScrapeResult:
+    def collect(self, symbols: Iterable[str], now: datetime | None = None,
+                names: Mapping[str, str] | None = None) -> ScrapeResult:
+        """News of `symbols`; `names` (the registry's company names) widen the relevance check."""
         from market_data.alpha_vantage import AlphaVantageRefused
 
+        self.names = dict(names or {})
         now = now or utc_now()
         symbols = list(symbols)
         result = ScrapeResult([])

@@ -4,7 +4,9 @@ on a fresh stack.
     python batch/backfill.py            # symbols without history get BACKFILL_DAYS trading days
     python batch/backfill.py --force    # every symbol, filling only the days still missing
 
-Run by hand, and once by batch/scheduler.py when daily_aggregates is empty.
+"Every symbol" is every registered one (STOCK_SYMBOLS and those users added, database/mongo/symbols.py).
+Run by hand, once by batch/scheduler.py when daily_aggregates is empty, and by its backfill
+watcher for each symbol added to the registry later (within about 15 s of the addition).
 
 For each symbol the history is BACKFILL_DAYS sessions of MARKET_CALENDAR (NYSE:
 no weekends, no holidays) ending the last session before today or, when MongoDB already holds
@@ -29,8 +31,9 @@ Rows are daily bars, not aggregates of quotes: tick_count 0 marks them (no
 quote was aggregated), volatility is NULL (no intraday prices),
 avg_price is the typical price (high + low + close) / 3 and avg_volume equals
 total_volume (one bar). A day that already has a row is never overwritten.
-SMA-20 and RSI-14 are then computed over the stored closes, and the weekly and
-performance rows refreshed.
+SMA-20, RSI-14, EMA-20, Bollinger (20, 2) and MACD (12, 26, 9) are then computed
+over the stored closes (every stored day of the symbol, so `--force` also fills them in
+on days stored before the indicator existed), and the weekly and performance rows refreshed.
 """
 
 from __future__ import annotations
@@ -47,7 +50,13 @@ from typing import Any, Protocol
 import pymysql
 from pymongo.database import Database
 
-from batch.daily_aggregation import refresh_performance, refresh_weekly, store_indicators
+from batch.daily_aggregation import (
+    refresh_performance,
+    refresh_weekly,
+    registered_symbols,
+    require_daily_columns,
+    store_indicators,
+)
 from batch.metrics import change_pct
 from common.clock import utc_now
 from common.quote import REAL, DailyBar, Source
@@ -104,7 +113,7 @@ def bar_row(symbol: str, bar: dict[str, Any], source: str) -> DailyBar:
         avg_price=(high + low + close) / 3.0,
         total_volume=volume, avg_volume=float(volume),
         volatility=None, daily_change_pct=change_pct(float(bar["open"]), close),
-        sma_20=None, rsi_14=None, tick_count=0, source=source,
+        sma_20=None, rsi_14=None, tick_count=0, source=source,  # indicators: store_indicators
     )
 
 
@@ -151,13 +160,16 @@ def _real_bars(client: DailySeriesClient | None, symbol: str, window: Sequence[d
 
 def backfill(settings: Settings, *, db: Database, conn: pymysql.Connection, today: date,
              client: DailySeriesClient | None = None, yahoo: DailyChartClient | None = None,
-             force: bool = False, seed: int | None = None,
+             force: bool = False, seed: int | None = None, symbols: Sequence[str] | None = None,
              sleep: Callable[[float], None] = time.sleep) -> BackfillSummary:
+    """Fill the history of `symbols` (default: every registered symbol) that have none yet."""
     started = time.monotonic()
+    require_daily_columns(conn)
+    symbols = list(symbols) if symbols is not None else registered_symbols(db, settings)
     summary = BackfillSummary()
     base_seed = settings.simulation_seed if seed is None else seed
     todo: list[str] = []
-    for symbol in settings.stock_symbols:
+    for symbol in symbols:
         if settings.backfill_days and (force or not aggregates.has_daily_before(conn, symbol, today)):
             todo.append(symbol)
         else:
@@ -197,7 +209,7 @@ def backfill(settings: Settings, *, db: Database, conn: pymysql.Connection, toda
                  symbol, len(rows), len(real), source if real else "no source", len(simulated_days), inserted)
     if summary.symbols:
         refresh_weekly(conn, summary.symbols, sorted(filled_days))
-        refresh_performance(conn, list(settings.stock_symbols))
+        refresh_performance(conn, summary.symbols)
     summary.seconds = time.monotonic() - started
     log.info("backfill done: %d symbols filled, %d skipped (already have history), %d rows inserted, %.2f s; %s",
              len(summary.symbols), len(summary.skipped), summary.inserted, summary.seconds,
@@ -207,6 +219,7 @@ def backfill(settings: Settings, *, db: Database, conn: pymysql.Connection, toda
 
 
 def run_backfill(settings: Settings, *, db: Database, conn: pymysql.Connection, force: bool = False,
+                 symbols: Sequence[str] | None = None,
                  sleep: Callable[[float], None] = time.sleep) -> BackfillSummary:
     from market_data.alpha_vantage import alpha_vantage_client
     from market_data.yahoo_finance import YahooFinanceClient
@@ -214,7 +227,7 @@ def run_backfill(settings: Settings, *, db: Database, conn: pymysql.Connection, 
     today = utc_now().astimezone(settings.tz).date()
     yahoo = YahooFinanceClient(settings) if Source.YAHOO in settings.quote_sources else None
     return backfill(settings, db=db, conn=conn, today=today, client=alpha_vantage_client(settings, db), yahoo=yahoo,
-                    force=force, sleep=sleep)
+                    force=force, symbols=symbols, sleep=sleep)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

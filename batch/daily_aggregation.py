@@ -5,11 +5,12 @@
     python batch/daily_aggregation.py --from 2026-01-01 --to 2026-01-13
 
 A day is a calendar date in MARKET_TIMEZONE. For each configured symbol and day
-it writes one daily_aggregates row (upsert: a re-run replaces it), with SMA-20
-and RSI-14 over the stored daily closes plus that day (NULL while too few days
-exist). Then it refreshes weekly_aggregates for the ISO weeks it touched and
-stock_performance for every symbol, deletes quotes older than RETENTION_DAYS,
-and logs a summary. A symbol without quotes on a day is reported, not an error.
+it writes one daily_aggregates row (upsert: a re-run replaces it), with SMA-20,
+RSI-14, EMA-20, Bollinger (20, 2) and MACD (12, 26, 9) over the stored daily closes
+plus that day (NULL while too few days exist; batch/indicators.py). Then it
+refreshes weekly_aggregates for the ISO weeks it touched and stock_performance
+for every symbol, deletes quotes older than RETENTION_DAYS, and logs a summary.
+A symbol without quotes on a day is reported, not an error.
 Each symbol's rows are written in their own transaction: a symbol whose figures do
 not fit the MySQL columns (an absurd price stored before the schema refused it) is
 refused before the INSERT, logged with the symbol, day, column and value, and the
@@ -23,6 +24,7 @@ The scheduled run (batch/scheduler.py) calls `run` for the day that just ended.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -33,7 +35,7 @@ from typing import Any
 import pymysql
 from pymongo.database import Database
 
-from batch.indicators import RSI_PERIOD, SMA_PERIOD, rsi_series, sma_series
+from batch.indicators import daily_indicators
 from batch.metrics import daily_row, iso_week_bounds, performance_row, weekly_rows
 from common.clock import utc_now
 from common.quote import DailyBar
@@ -167,12 +169,13 @@ def refresh_performance(conn: pymysql.Connection, symbols: Sequence[str], writer
 
 
 def store_indicators(conn: pymysql.Connection, symbol: str, before: date) -> None:
-    """SMA-20 and RSI-14 of every stored day of `symbol` before `before`, over the stored closes."""
+    """The indicators (batch/indicators.py) of every stored day of `symbol` before `before`,
+    over the stored closes."""
     rows = aggregates.daily_rows_between(conn, symbol, date(1900, 1, 1), before - timedelta(days=1))
-    closes = [float(r["close_price"]) for r in rows]
-    smas, rsis = sma_series(closes, SMA_PERIOD), rsi_series(closes, RSI_PERIOD)
+    found = daily_indicators([float(r["close_price"]) for r in rows])
     with transaction(conn) as cur:
-        aggregates.set_indicators(cur, symbol, zip([r["date"] for r in rows], smas, rsis, strict=True))
+        aggregates.set_indicators(cur, symbol, [(r["date"], dataclasses.asdict(values))
+                                                for r, values in zip(rows, found, strict=True)])
 
 
 def refresh_later_indicators(conn: pymysql.Connection, symbols: Sequence[str], last_day: date) -> int:
@@ -216,11 +219,24 @@ def registered_symbols(db: Database, settings: Settings) -> list[str]:
     return symbols
 
 
+def require_daily_columns(conn: pymysql.Connection) -> None:
+    """Refuse to run on a daily_aggregates from before a migration: every row would fail on
+    the unknown column, so one clear line (batch/stores.run_with_stores prints it) says what to run."""
+    from batch.stores import StoreUnavailableError
+
+    missing = aggregates.missing_daily_columns(conn)
+    if missing:
+        raise StoreUnavailableError(
+            f"daily_aggregates has no column {', '.join(missing)}: run "
+            "database/migrations/002_daily_indicators.sql once (README, 'Upgrading an existing install')")
+
+
 def run(settings: Settings, days: Sequence[date], *, db: Database, conn: pymysql.Connection,
         now: Callable[[], datetime] = utc_now) -> RunSummary:
     """Aggregate `days` (oldest first, so each day's indicators see the day before),
     refresh weekly and performance rows, apply retention; returns the summary."""
     started = time.monotonic()
+    require_daily_columns(conn)
     symbols = registered_symbols(db, settings)
     summary = RunSummary(days=sorted(days), symbols=len(symbols))
     writer = SymbolWriter(conn, summary.failed)

@@ -1,8 +1,9 @@
 """Aggregation maths of the batch job (pure, no I/O).
 
 - daily:  one row per symbol and market day from the per-symbol figures the
-          MongoDB pipeline returns (database/mongo/price_stats.py), plus SMA-20
-          and RSI-14 over the stored daily closes and this day.
+          MongoDB pipeline returns (database/mongo/price_stats.py), plus SMA-20,
+          RSI-14, EMA-20, Bollinger (20, 2) and MACD (12, 26, 9) over the stored daily
+          closes and this day (batch/indicators.py).
 - weekly: one row per symbol and ISO week from that week's daily rows.
 - performance: one row per symbol from its recent daily rows.
 
@@ -22,13 +23,14 @@ Formulas (all percentages are in percent, e.g. 1.5 means 1.5 %):
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, timedelta
 from typing import Any
 
-from batch.indicators import RSI_PERIOD, SMA_PERIOD, rsi, sma
+from batch.indicators import latest_indicators
 from common.quote import MIXED, REAL, DailyBar, Source
 
 TRADING_DAYS_PER_YEAR = 252
@@ -73,6 +75,7 @@ def daily_row(symbol: str, day: date, stats: Mapping[str, Any], prior_closes: Se
     total_volume = int(stats.get("total_volume") or 0)
     closes = [*prior_closes, float(stats["close"])]
     return DailyBar(
+        **dataclasses.asdict(latest_indicators(closes)),
         symbol=symbol,
         date=day,
         open_price=float(stats["open"]),
@@ -84,8 +87,6 @@ def daily_row(symbol: str, day: date, stats: Mapping[str, Any], prior_closes: Se
         avg_volume=total_volume / ticks if ticks else 0.0,
         volatility=None if stats.get("volatility") is None else float(stats["volatility"]),
         daily_change_pct=change_pct(float(stats["open"]), float(stats["close"])),
-        sma_20=sma(closes, SMA_PERIOD),
-        rsi_14=rsi(closes, RSI_PERIOD),
         tick_count=ticks,
         source=source_label(stats.get("sources") or []),
     )

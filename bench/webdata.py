@@ -13,6 +13,7 @@ from typing import Any
 
 import pymysql
 
+from batch.indicators import daily_indicators
 from config.settings import Settings
 from database.mongo import ALERT_HISTORY, NEWS_ARTICLES, get_db, make_client
 from database.mongo.prices import insert_quotes
@@ -112,6 +113,12 @@ def seed_daily(settings: Settings, symbols: list[str], days: int, last: date) ->
             rows.append((symbol, day, open_, close, close * 1.01, open_ * 0.99, (open_ + close) / 2,
                          1_000_000 + 1000 * i, 1000.0, 0.5, round((close - open_) / open_ * 100, 4), sma, rsi,
                          100, "simulated"))
+        # EMA-20, Bollinger and MACD as the batch computes them (rounded like their columns).
+        for k, found in enumerate(daily_indicators(closes)):
+            extra = [None if v is None else round(v, 6) for v in (found.ema_20, found.bb_middle, found.bb_upper,
+                                                                   found.bb_lower, found.macd, found.macd_signal,
+                                                                   found.macd_hist)]
+            rows[len(rows) - len(closes) + k] += tuple(extra)
         perf.append((symbol, dates[-1], closes[-1], 1.5, -2.25, 4.0, 22.5, -8.0, 55.0, closes[-1] * 0.98,
                      "above_sma", "simulated"))
     conn = mysql_conn(settings)
@@ -120,8 +127,8 @@ def seed_daily(settings: Settings, symbols: list[str], days: int, last: date) ->
             cur.executemany(
                 "INSERT INTO daily_aggregates (symbol, date, open_price, close_price, high_price, low_price, "
                 "avg_price, total_volume, avg_volume, volatility, daily_change_pct, sma_20, rsi_14, tick_count, "
-                "source) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)", rows)
+                "source, ema_20, bb_middle, bb_upper, bb_lower, macd, macd_signal, macd_hist) "
+                f"VALUES ({', '.join(['%s'] * 22)})", rows)
             cur.executemany(
                 "INSERT INTO stock_performance (symbol, as_of_date, latest_close, return_7d_pct, return_30d_pct, "
                 "return_90d_pct, annualized_volatility_pct, max_drawdown_90d_pct, rsi_14, sma_20, trend, source) "

@@ -145,6 +145,15 @@ class DailyBar:
     rsi_14: float | None
     tick_count: int
     source: str
+    # Issue 23 (batch/indicators.py): EMA-20, Bollinger (20, 2) and MACD (12, 26, 9); None
+    # until enough closes exist. Defaulted so the row of a day is built before its history.
+    ema_20: float | None = None
+    bb_middle: float | None = None
+    bb_upper: float | None = None
+    bb_lower: float | None = None
+    macd: float | None = None
+    macd_signal: float | None = None
+    macd_hist: float | None = None
 
     def as_row(self) -> dict[str, Any]:
         """The row for database/mysql/aggregates.py's writes."""

@@ -1,18 +1,9 @@
-"""Reference data about the monitored symbols: names (news relevance), seed prices,
-and the per-symbol figures the simulator is calibrated on (market_data/simulator.py),
-and the check of a ticker a user types (`ticker_problem`)."""
+"""Reference data about the monitored symbols: seed prices and the per-symbol figures the
+simulator is calibrated on (market_data/simulator.py), and the check of a ticker a user types
+(`ticker_problem`). Company names are not here: they come from the quote source (Yahoo's quote
+and search answers) and are kept in the symbol registry (database/mongo/symbols.py)."""
 
 from config.settings import SYMBOL_RE
-
-COMPANY_NAMES: dict[str, str] = {
-    "AAPL": "Apple",
-    "GOOGL": "Alphabet",
-    "MSFT": "Microsoft",
-    "AMZN": "Amazon",
-    "TSLA": "Tesla",
-    "META": "Meta Platforms",
-    "NVDA": "Nvidia",
-}
 
 # Plausible prices (early 2026) where simulation starts when no real price is
 # known yet: the live simulator and the simulated backfill both anchor here, so
@@ -36,10 +27,6 @@ ANNUAL_VOLATILITY: dict[str, float] = {
 }
 DEFAULT_VOLATILITY = 0.30
 DEFAULT_DAILY_VOLUME = 10e6
-
-
-def company_name(symbol: str) -> str:
-    return COMPANY_NAMES.get(symbol, symbol)
 
 
 def seed_price(symbol: str) -> float:

@@ -22,7 +22,7 @@ from common.webhook import shown_reason
 from config import Settings, get_settings
 from flask_web_app import db
 from flask_web_app.plotly_assets import PLOTLY_JS, VERSION
-from flask_web_app.present import is_simulated
+from flask_web_app.present import is_simulated, utc_iso, utc_text
 from flask_web_app.security import resolve_secret_key, security_headers
 from flask_web_app.sessions import MongoSessionInterface
 from flask_web_app.tickers import TickerCheck
@@ -42,6 +42,8 @@ def create_app(settings: Settings | None = None, *, instance_path: str | None = 
         SECRET_KEY=resolve_secret_key(settings.flask_secret_key, settings.flask_debug, app.instance_path),
         DEBUG=settings.flask_debug,
         REFRESH_SECONDS=settings.flask_refresh_seconds,
+        # Pages show times in the viewer's zone and the market's (static/js/localtime.js).
+        MARKET_TIMEZONE=settings.market_timezone,
         MAX_SYMBOLS=settings.max_symbols,
         MAX_SYMBOLS_PER_USER=settings.max_symbols_per_user,
         LOGIN_MAX_FAILURES=settings.flask_login_max_failures,
@@ -107,11 +109,15 @@ def create_app(settings: Settings | None = None, *, instance_path: str | None = 
 
     # A webhook failure as users may see it (a generic reason, never the raw error text).
     app.add_template_filter(shown_reason, "webhook_reason")
+    # Instants for <time datetime> and their UTC text (static/js/localtime.js localises them).
+    app.add_template_filter(utc_iso, "utc_iso")
+    app.add_template_filter(utc_text, "utc_text")
 
     @app.context_processor
     def _globals() -> dict[str, Any]:
         return {"csp_nonce": g.get("csp_nonce", ""), "current_user": g.get("user"), "is_simulated": is_simulated,
-                "plotly_version": VERSION}
+                "plotly_version": VERSION,
+                "market_tz": app.config["MARKET_TIMEZONE"]}
 
     @app.errorhandler(CSRFError)
     def _csrf(exc: CSRFError) -> tuple[str, int]:

@@ -157,6 +157,24 @@ def known_symbols() -> list[str]:
     return registry().symbols()
 
 
+def listed_symbols(own: list[str] | None = None) -> list[str]:
+    """What the pages list for this visitor: their watchlist first, then the defaults (STOCK_SYMBOLS),
+    then the tickers they added (`own`, read here when not given). Other users' tickers are
+    registered (their dashboards and the API answer for them) but not listed: with MAX_SYMBOLS (500)
+    registered, a page of every symbol would be one nobody reads, and 500 index walks a view."""
+    from database.mongo.symbols import followed_by
+
+    known = known_symbols()
+    user = g.get("user")
+    if own is None:
+        own = [d["_id"] for d in attempt("mongodb", lambda: followed_by(get_mongo(), str(user["_id"])), [])[0]] \
+            if user is not None else []
+    watch = [s for s in (user or {}).get("watchlist", []) if s in known]
+    defaults = [s for s in registry().defaults if s in known]
+    # Own additions even before this worker re-reads the registry (they are registered by now).
+    return list(dict.fromkeys([*watch, *defaults, *own]))
+
+
 def registry() -> RegistryReader:
     return current_app.extensions["registry"]
 

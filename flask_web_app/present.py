@@ -7,7 +7,7 @@ static/js/dashboard.js hands them to Plotly.newPlot, so no inline script runs.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -37,6 +37,23 @@ def jsonable(value: Any) -> Any:
     return value
 
 
+def utc_iso(value: datetime | str | None) -> str:
+    """An instant as ISO 8601 UTC ('…Z') for <time datetime>: static/js/localtime.js shows it in the
+    viewer's and the market's zones. A naive datetime is UTC (MySQL DATETIME columns hold UTC)."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    aware = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return aware.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def utc_text(value: datetime | str | None, seconds: bool = False) -> str:
+    """The text a page without scripts shows: '2026-01-13 15:30 UTC'."""
+    iso = utc_iso(value)
+    return f"{iso[:19 if seconds else 16].replace('T', ' ')} UTC" if iso else ""
+
+
 def quote_view(doc: Mapping[str, Any]) -> dict[str, Any]:
     """The fields of a quote the pages show (common/quote.py QUOTE_FIELDS), JSON-ready;
     a field an older document lacks is null."""
@@ -56,40 +73,61 @@ def _num(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
+def _series(rows: Sequence[Mapping[str, Any]], column: str) -> list[float | None]:
+    return [_num(r.get(column)) for r in rows]
+
+
 def daily_figure(rows: Sequence[Mapping[str, Any]], symbol: str) -> dict[str, Any]:
-    """Candlestick + SMA-20 (top), volume (middle), RSI-14 with 30/70 bands (bottom)."""
+    """Candlestick with Bollinger (20, 2), SMA-20 (the middle band) and EMA-20 (top), volume,
+    RSI-14 with 30/70 bands, MACD (12, 26, 9) line, signal and histogram (bottom).
+
+    Colours are the light theme's; static/js/chart_theme.js recolours axes and background
+    for a dark system setting (the traces' colours read on both)."""
     dates = [jsonable(r["date"]) for r in rows]
+
+    def line(name: str, column: str, style: dict[str, Any], yaxis: str, **extra: Any) -> dict[str, Any]:
+        return {"type": "scatter", "mode": "lines", "name": name, "x": dates, "y": _series(rows, column),
+                "line": {"width": 1.5, **style}, "connectgaps": False, "xaxis": "x", "yaxis": yaxis, **extra}
+
     candle = {
         "type": "candlestick", "name": symbol, "x": dates,
-        "open": [_num(r["open_price"]) for r in rows], "high": [_num(r["high_price"]) for r in rows],
-        "low": [_num(r["low_price"]) for r in rows], "close": [_num(r["close_price"]) for r in rows],
+        "open": _series(rows, "open_price"), "high": _series(rows, "high_price"),
+        "low": _series(rows, "low_price"), "close": _series(rows, "close_price"),
         "xaxis": "x", "yaxis": "y",
     }
-    sma = {"type": "scatter", "mode": "lines", "name": "SMA-20", "x": dates,
-           "y": [_num(r.get("sma_20")) for r in rows], "line": {"width": 1.5, "color": "#ff9f1c"},
-           "connectgaps": False, "xaxis": "x", "yaxis": "y"}
+    # The band: upper first, then lower filled up to it ("tonexty"), drawn under the candles.
+    band = {"width": 1, "color": "rgba(86, 130, 190, 0.75)", "dash": "dot"}
+    upper = line("Bollinger upper (20, 2σ)", "bb_upper", band, "y", legendgroup="bb")
+    lower = line("Bollinger lower (20, 2σ)", "bb_lower", band, "y", legendgroup="bb",
+                 fill="tonexty", fillcolor="rgba(86, 130, 190, 0.10)")
+    sma = line("SMA-20 (Bollinger middle)", "sma_20", {"color": "#ff9f1c"}, "y")
+    ema = line("EMA-20", "ema_20", {"color": "#e0457b"}, "y")
     volume = {"type": "bar", "name": "Volume", "x": dates, "y": [int(r.get("total_volume") or 0) for r in rows],
               "marker": {"color": "#8da9c4"}, "xaxis": "x", "yaxis": "y2"}
-    rsi = {"type": "scatter", "mode": "lines", "name": "RSI-14", "x": dates,
-           "y": [_num(r.get("rsi_14")) for r in rows], "line": {"width": 1.5, "color": "#6a4c93"},
-           "xaxis": "x", "yaxis": "y3"}
+    rsi = line("RSI-14", "rsi_14", {"color": "#6a4c93"}, "y3")
+    hist = [_num(r.get("macd_hist")) for r in rows]
+    macd_hist = {"type": "bar", "name": "MACD histogram", "x": dates, "y": hist, "xaxis": "x", "yaxis": "y4",
+                 "marker": {"color": ["#26a269" if (h or 0) >= 0 else "#c01c28" for h in hist]}}
+    macd = line("MACD (12, 26)", "macd", {"color": "#1f6feb"}, "y4")
+    signal = line("MACD signal (9)", "macd_signal", {"color": "#ff7f0e"}, "y4")
     bands = [
         {"type": "line", "xref": "paper", "x0": 0, "x1": 1, "yref": "y3", "y0": level, "y1": level,
          "line": {"dash": "dot", "width": 1, "color": "#c0392b" if level == RSI_HIGH else "#27ae60"}}
         for level in (RSI_LOW, RSI_HIGH)
     ]
     layout = {
-        "height": 620, "margin": {"l": 55, "r": 20, "t": 30, "b": 40}, "showlegend": True,
-        "legend": {"orientation": "h", "y": 1.06},
-        "xaxis": {"type": "date", "rangeslider": {"visible": False}, "anchor": "y3",
+        "height": 760, "margin": {"l": 55, "r": 20, "t": 30, "b": 40}, "showlegend": True,
+        "legend": {"orientation": "h", "y": 1.04},
+        "xaxis": {"type": "date", "rangeslider": {"visible": False}, "anchor": "y4",
                   "rangebreaks": [{"bounds": ["sat", "mon"]}]},  # no empty weekend gaps
-        "yaxis": {"domain": [0.45, 1.0], "title": {"text": "Price"}},
-        "yaxis2": {"domain": [0.27, 0.42], "title": {"text": "Volume"}},
-        "yaxis3": {"domain": [0.0, 0.24], "range": [0, 100], "title": {"text": "RSI-14"},
+        "yaxis": {"domain": [0.50, 1.0], "title": {"text": "Price"}},
+        "yaxis2": {"domain": [0.38, 0.47], "title": {"text": "Volume"}},
+        "yaxis3": {"domain": [0.20, 0.35], "range": [0, 100], "title": {"text": "RSI-14"},
                    "tickvals": [RSI_LOW, 50, RSI_HIGH]},
+        "yaxis4": {"domain": [0.0, 0.17], "title": {"text": "MACD"}, "zeroline": True},
         "shapes": bands,
     }
-    return {"data": [candle, sma, volume, rsi], "layout": layout}
+    return {"data": [upper, lower, candle, sma, ema, volume, rsi, macd_hist, macd, signal], "layout": layout}
 
 
 def intraday_figure(points: Sequence[Mapping[str, Any]], symbol: str) -> dict[str, Any]:

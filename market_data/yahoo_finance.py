@@ -75,6 +75,7 @@ class YahooQuote:
     session_start: datetime | None = None
     session_end: datetime | None = None
     market_state: str | None = None
+    name: str | None = None  # the company's name in a quote answer (longName, else shortName)
 
     def market_open(self, now: datetime) -> bool:
         if self.session_start is None or self.session_end is None:
@@ -189,6 +190,7 @@ def parse_quote(item: dict[str, Any]) -> YahooQuote:
             high=max(high, price, open_), low=min(low, price, open_),
             previous_close=previous_close, day_volume=int(item.get("regularMarketVolume") or 0),
             market_time=_ts(item["regularMarketTime"]), market_state=str(item.get("marketState", "")),
+            name=str(item.get("longName") or item.get("shortName") or "")[:200] or None,
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise YahooRefused(Refusal.BAD_PAYLOAD, f"unexpected quote fields: {exc!r}") from exc

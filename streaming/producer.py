@@ -114,6 +114,9 @@ class QuoteSource:
         # each source last answered, and the refusal of a source that is not answering.
         self.served: dict[str, str] = {}
         self.answered_at: dict[str, datetime] = {}
+        # Company names Yahoo's quote answers gave, not yet written to the symbol registry.
+        self.new_names: dict[str, str] = {}
+        self._named: set[str] = set()
         self.refused: dict[str, SourceRefused] = {}
         self.fallback = {name: (self.chain[i + 1] if i + 1 < len(self.chain) else "nothing")
                          for i, name in enumerate(self.chain)}
@@ -171,6 +174,9 @@ class QuoteSource:
             self._said_yahoo_refused(symbols, exc)
         got: dict[str, Quote] = {}
         for symbol, q in answered.items():
+            if q.name and symbol not in self._named:
+                self.new_names[symbol] = q.name
+                self._named.add(symbol)
             quote = yahoo_message(q, now, self._yahoo_volume(q, now))
             self.simulator.anchor(quote, now)
             got[symbol] = quote
@@ -479,6 +485,22 @@ def _follow_registry(app: ProducerApp) -> None:
         app.log.info("no longer quoting %s (no one follows it; its stored history stays)", ", ".join(stopped))
 
 
+def name_symbols(app: ProducerApp) -> None:
+    """Write the company names Yahoo answered with into the registry (once per symbol and process;
+    only over a name that is still the ticker), so pages and digests show the source's names."""
+    from database.mongo.symbols import name_unnamed
+
+    names, app.source.new_names = app.source.new_names, {}
+    if not names or app.db is None:
+        return
+    try:
+        if changed := name_unnamed(app.db, names):
+            app.log.info("%d company name(s) from Yahoo written to the symbol registry", changed)
+    except PyMongoError as exc:
+        app.log.warning("company names not written to the symbol registry (%s); next time they are answered", exc)
+        app.source._named.difference_update(names)
+
+
 def report_status(app: ProducerApp, now: datetime) -> None:
     """Upsert what each source is doing into MongoDB source_status (one small document a tick)."""
     from database.mongo import source_status
@@ -507,6 +529,7 @@ def _tick(app: ProducerApp, was_open: bool | None) -> bool:
     _follow_registry(app)
     quotes = app.source.tick(now)
     accepted = sender.send(quotes)
+    name_symbols(app)
     report_status(app, now)
     if quotes or sender.pending:
         by_source = Counter(q.source for q in quotes)

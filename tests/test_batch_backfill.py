@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections.abc import Callable
@@ -15,7 +16,7 @@ from pymongo.database import Database
 
 from batch.backfill import backfill
 from batch.daily_aggregation import run
-from batch.indicators import rsi, sma
+from batch.indicators import daily_indicators, rsi, sma
 from config.settings import Settings
 from market_data.alpha_vantage import alpha_vantage_client
 from market_data.market_hours import MarketHours
@@ -86,6 +87,15 @@ def test_backfill_real_then_simulated_history_and_indicators_on_the_first_daily_
     assert all(r["rsi_14"] is None for r in aapl[:14]) and aapl[14]["rsi_14"] is not None
     assert float(last["sma_20"]) == pytest.approx(sma(closes), abs=1e-4)
     assert float(last["rsi_14"]) == pytest.approx(rsi(closes), abs=1e-3)
+    # EMA-20, Bollinger (20, 2) and MACD (12, 26, 9) on backfilled days too, at the columns' precision.
+    for i, want in enumerate(daily_indicators(closes)):
+        for column, value in dataclasses.asdict(want).items():
+            if value is None:
+                assert aapl[i][column] is None, (i, column)
+            else:
+                places = 6 if column.startswith("macd") else (3 if column == "rsi_14" else 4)
+                assert float(aapl[i][column]) == pytest.approx(value, abs=0.6 * 10 ** -places), (i, column)
+    assert aapl[24]["macd"] is None and aapl[25]["macd"] is not None and aapl[33]["macd_signal"] is not None
     perf = rows(conn, "SELECT * FROM stock_performance ORDER BY symbol")
     assert [p["symbol"] for p in perf] == ["AAPL", "MSFT"]
     assert all(p["return_90d_pct"] is not None and p["trend"] in ("above_sma", "below_sma") for p in perf)
@@ -98,6 +108,8 @@ def test_backfill_real_then_simulated_history_and_indicators_on_the_first_daily_
     today_rows = rows(conn, "SELECT * FROM daily_aggregates WHERE date = %s ORDER BY symbol", (TODAY,))
     assert len(today_rows) == 2
     assert all(r["sma_20"] is not None and r["rsi_14"] is not None for r in today_rows)
+    assert all(None not in (r["ema_20"], r["bb_upper"], r["bb_lower"], r["macd"], r["macd_signal"], r["macd_hist"])
+               for r in today_rows)
     assert float(today_rows[0]["sma_20"]) == pytest.approx(sma([*closes, 231.0]), abs=1e-4)
 
     # A second backfill skips symbols that have history and changes nothing.

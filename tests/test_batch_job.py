@@ -218,3 +218,27 @@ def test_retention_deletes_only_quotes_older_than_the_period(settings: Settings,
     summary = run(settings, [NOW.date()], db=mdb, conn=conn, now=_now)
     assert summary.deleted_quotes == 3
     assert sorted(d["price"] for d in mdb.realtime_prices.find({}, {"price": 1})) == [4.0, 5.0, 6.0]
+
+
+def test_a_table_from_before_the_indicator_migration_is_refused_with_what_to_run(
+        settings: Settings, mdb: Database, conn: pymysql.Connection) -> None:
+    from batch.stores import StoreUnavailableError
+
+    load(mdb, day_quotes("AAPL", DAY, [230.0, 231.0], settings.tz))
+    with transaction(conn) as cur:
+        cur.execute("ALTER TABLE daily_aggregates DROP COLUMN macd_signal, DROP COLUMN macd_hist")
+    with pytest.raises(StoreUnavailableError) as refused:
+        run(settings, [DAY], db=mdb, conn=conn, now=_now)
+    assert "macd_signal, macd_hist" in str(refused.value)
+    assert "database/migrations/002_daily_indicators.sql" in str(refused.value)
+    assert aggregates.count_daily(conn) == 0  # nothing half-written
+
+    # The migration (after dropping the rest of what it adds) makes the table whole again.
+    migration = Path(__file__).parent.parent / "database" / "migrations" / "002_daily_indicators.sql"
+    with transaction(conn) as cur:
+        cur.execute("ALTER TABLE daily_aggregates DROP COLUMN ema_20, DROP COLUMN bb_middle, DROP COLUMN bb_upper,"
+                    " DROP COLUMN bb_lower, DROP COLUMN macd")
+        statement = "\n".join(line for line in migration.read_text().splitlines() if not line.startswith("--"))
+        cur.execute(statement.strip().rstrip(";"))
+    assert aggregates.missing_daily_columns(conn) == []
+    assert run(settings, [DAY], db=mdb, conn=conn, now=_now).daily_rows == 1

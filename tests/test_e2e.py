@@ -24,6 +24,7 @@ import pytest
 import requests
 
 from common.clock import utc_now
+from database.mongo.symbols import name_unnamed
 from database.mongo.users import create_user
 from scripts.local_stack import LocalStack
 from scripts.processes import run_script
@@ -186,6 +187,9 @@ def test_manual_news_run_stores_news_and_mails_an_opted_in_user(e2e: tuple[Local
     uid = create_user(probe.db, email=READER, name="Reader", password_hash="x", watchlist=["AAPL"],
                       digest_opt_in=True, alert_opt_in=False, created_at=utc_now())
     confirm_as_the_link_does(probe.db, uid, READER)
+    # The stack's producer simulates, so no source named AAPL; Yahoo's quote answer would have
+    # (the producer writes it into the registry): "Apple services ..." is found by that name.
+    name_unnamed(probe.db, {"AAPL": "Apple Inc."})
     proc = run_script("articles/daily_news.py", stack.env, timeout=180)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     titles = {d["title"] for d in probe.db.news_articles.find({"symbols": "AAPL"}, {"title": 1})}

@@ -7,7 +7,18 @@ from pathlib import Path
 
 import pytest
 
-from batch.indicators import rsi, rsi_series, sma, sma_series
+from batch.indicators import (
+    DailyIndicators,
+    bollinger_series,
+    daily_indicators,
+    ema_series,
+    latest_indicators,
+    macd_series,
+    rsi,
+    rsi_series,
+    sma,
+    sma_series,
+)
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -69,3 +80,83 @@ def test_rsi_uses_smoothing_not_a_plain_window() -> None:
     up_before = [float(x) for x in range(1, 10)] + tail
     down_before = [float(x) for x in range(30, 21, -1)] + tail
     assert rsi(up_before) != pytest.approx(rsi(down_before), abs=0.5)
+
+
+# --- EMA-20, Bollinger (20, 2), MACD (12, 26, 9) against the `ta` package ------------------------
+# ta (requirements-dev.txt, pinned) is the reference: pandas ewm(adjust=False) / rolling(ddof=0),
+# the standard definitions. Same floating-point operations in another order: 1e-9 is far below a
+# cent and far above the rounding differences (~1e-12 on prices near 200).
+TOLERANCE = 1e-9
+
+
+def _reference_closes() -> list[float]:
+    return _load("daily_closes_320.json")["closes"]
+
+
+def _assert_matches(mine: list[float | None], reference: object, name: str) -> None:
+    import math
+
+    values = list(reference)  # type: ignore[call-overload]
+    assert len(mine) == len(values), name
+    for i, (got, want) in enumerate(zip(mine, values, strict=True)):
+        if math.isnan(want):
+            assert got is None, f"{name}[{i}]: {got} where the reference has no value yet"
+        else:
+            assert got is not None, f"{name}[{i}]: None where the reference has {want}"
+            assert abs(got - want) <= TOLERANCE, f"{name}[{i}]: {got} vs reference {want}"
+
+
+def test_ema20_matches_ta_reference() -> None:
+    import pandas as pd
+    from ta.trend import EMAIndicator
+
+    closes = _reference_closes()
+    _assert_matches(ema_series(closes, 20), EMAIndicator(pd.Series(closes), window=20).ema_indicator(), "ema_20")
+    assert ema_series(closes, 20)[18] is None and ema_series(closes, 20)[19] is not None
+
+
+def test_bollinger_20_2_matches_ta_reference() -> None:
+    import pandas as pd
+    from ta.volatility import BollingerBands
+
+    closes = _reference_closes()
+    reference = BollingerBands(pd.Series(closes), window=20, window_dev=2)
+    bands = bollinger_series(closes, 20, 2.0)
+    _assert_matches([b.middle if b else None for b in bands], reference.bollinger_mavg(), "bb_middle")
+    _assert_matches([b.upper if b else None for b in bands], reference.bollinger_hband(), "bb_upper")
+    _assert_matches([b.lower if b else None for b in bands], reference.bollinger_lband(), "bb_lower")
+    # The middle band is SMA-20, exactly as stored in sma_20.
+    assert [b.middle if b else None for b in bands] == pytest.approx(sma_series(closes, 20), abs=TOLERANCE)
+
+
+def test_macd_12_26_9_matches_ta_reference() -> None:
+    import pandas as pd
+    from ta.trend import MACD
+
+    closes = _reference_closes()
+    reference = MACD(pd.Series(closes), window_slow=26, window_fast=12, window_sign=9)
+    found = macd_series(closes, 12, 26, 9)
+    _assert_matches([m.line if m else None for m in found], reference.macd(), "macd")
+    _assert_matches([m.signal if m else None for m in found], reference.macd_signal(), "macd_signal")
+    _assert_matches([m.histogram if m else None for m in found], reference.macd_diff(), "macd_hist")
+    assert found[24] is None and found[25] is not None  # the line from the 26th close
+    assert found[32].signal is None and found[33].signal is not None  # the signal from the 34th
+
+
+def test_daily_indicators_gathers_every_series_and_short_histories_give_none() -> None:
+    closes = _reference_closes()
+    rows = daily_indicators(closes)
+    last = latest_indicators(closes)
+    assert rows[-1] == last
+    assert last.sma_20 == pytest.approx(sma(closes, 20)) and last.rsi_14 == pytest.approx(rsi(closes, 14))
+    assert last.bb_lower < last.bb_middle < last.bb_upper
+    assert last.macd_hist == pytest.approx(last.macd - last.macd_signal)
+    assert latest_indicators([]) == DailyIndicators()
+    short = latest_indicators(closes[:19])
+    assert short.ema_20 is None and short.bb_middle is None and short.macd is None and short.rsi_14 is not None
+    # A flat series: bands collapse onto the price, MACD is 0.
+    flat = latest_indicators([50.0] * 40)
+    assert (flat.bb_lower, flat.bb_middle, flat.bb_upper) == (50.0, 50.0, 50.0)
+    assert (flat.macd, flat.macd_signal, flat.macd_hist) == (0.0, 0.0, 0.0)
+    with pytest.raises(ValueError):
+        macd_series(closes, 26, 12, 9)

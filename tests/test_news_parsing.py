@@ -22,6 +22,9 @@ from articles.news_scraper import (
 from tests.support.http_fixture import FIXTURES
 
 NEWS = FIXTURES / "news"
+# Company names as Yahoo's quote answer gives them (tests/fixtures/yahoo_quote_open.json), kept in the
+# symbol registry: the news relevance check and the digest use them.
+NAMES = {"AAPL": "Apple Inc.", "MSFT": "Microsoft Corporation"}
 NOW = datetime(2026, 1, 13, 18, 0, tzinfo=UTC)
 
 
@@ -30,7 +33,7 @@ def _fixture(name: str) -> bytes:
 
 
 def test_yahoo_rss_every_field_and_irrelevant_dropped() -> None:
-    arts = parse_yahoo_rss(_fixture("yahoo_aapl.xml"), "AAPL", NOW)
+    arts = parse_yahoo_rss(_fixture("yahoo_aapl.xml"), "AAPL", NOW, NAMES["AAPL"])
     # 4 items; the Treasury-yields one mentions neither AAPL nor Apple.
     assert [a.title for a in arts] == [
         "Apple services record lifts shares as analysts raise targets",
@@ -54,7 +57,7 @@ def test_yahoo_rss_every_field_and_irrelevant_dropped() -> None:
 
 
 def test_google_news_rss_publisher_and_markup() -> None:
-    arts = parse_google_news_rss(_fixture("google_aapl.xml"), "AAPL", NOW)
+    arts = parse_google_news_rss(_fixture("google_aapl.xml"), "AAPL", NOW, NAMES["AAPL"])
     assert [(a.title, a.source) for a in arts] == [
         ("Apple to open new manufacturing academy in Detroit", "Reuters"),  # " - Reuters" suffix removed
         ("Is AAPL stock a buy after the January pullback?", "The Motley Fool"),
@@ -67,7 +70,7 @@ def test_google_news_rss_publisher_and_markup() -> None:
 
 def test_alpha_vantage_news_sentiment_fields() -> None:
     payload = json.loads(_fixture("alpha_vantage_news_aapl.json"))
-    arts = parse_alpha_vantage_news(payload, "AAPL", NOW)
+    arts = parse_alpha_vantage_news(payload, "AAPL", NOW, NAMES["AAPL"])
     assert [a.source for a in arts] == ["Yahoo Finance", "Benzinga"]  # dividend listicle dropped
     eu = arts[1]
     assert eu.title == "Apple Faces EU Scrutiny Over App Store Fees Again"
@@ -78,25 +81,26 @@ def test_alpha_vantage_news_sentiment_fields() -> None:
     assert eu.sentiment == {"label": "Somewhat-Bearish", "score": -0.2123}
     assert eu.ticker_sentiment == {"AAPL": {"label": "Somewhat-Bearish", "score": -0.301}}
     with pytest.raises(FeedFormatError):
-        parse_alpha_vantage_news({"items": "0"}, "AAPL", NOW)
-    assert parse_alpha_vantage_news({"items": "0", "feed": []}, "AAPL", NOW) == []
+        parse_alpha_vantage_news({"items": "0"}, "AAPL", NOW, NAMES["AAPL"])
+    assert parse_alpha_vantage_news({"items": "0", "feed": []}, "AAPL", NOW, NAMES["AAPL"]) == []
 
 
 @pytest.mark.parametrize("name", ["yahoo_truncated.xml", "junk_consent_page.html", "junk_binary.bin",
                                   "alpha_vantage_news_aapl.json"])
 def test_broken_or_junk_feed_is_a_format_error(name: str) -> None:
     with pytest.raises(FeedFormatError):
-        parse_yahoo_rss(_fixture(name), "AAPL", NOW)
+        parse_yahoo_rss(_fixture(name), "AAPL", NOW, NAMES["AAPL"])
 
 
 def test_empty_feed_is_no_news() -> None:
-    assert parse_yahoo_rss(_fixture("yahoo_empty.xml"), "MSFT", NOW) == []
+    assert parse_yahoo_rss(_fixture("yahoo_empty.xml"), "MSFT", NOW, NAMES["MSFT"]) == []
 
 
 def test_duplicates_across_sources_and_symbols_merge_by_canonical_url() -> None:
-    found = (parse_yahoo_rss(_fixture("yahoo_aapl.xml"), "AAPL", NOW)
-             + parse_yahoo_rss(_fixture("yahoo_msft.xml"), "MSFT", NOW)
-             + parse_alpha_vantage_news(json.loads(_fixture("alpha_vantage_news_aapl.json")), "AAPL", NOW))
+    found = (parse_yahoo_rss(_fixture("yahoo_aapl.xml"), "AAPL", NOW, NAMES["AAPL"])
+             + parse_yahoo_rss(_fixture("yahoo_msft.xml"), "MSFT", NOW, NAMES["MSFT"])
+             + parse_alpha_vantage_news(json.loads(_fixture("alpha_vantage_news_aapl.json")), "AAPL", NOW,
+                                        NAMES["AAPL"]))
     merged = {a.url: a for a in merge_articles(found)}
     assert len(found) == 7 and len(merged) == 5
     both = merged["https://finance.yahoo.com/news/microsoft-apple-ai-assistants-compared-120000456.html"]
@@ -111,20 +115,25 @@ def test_canonical_url_and_relevance_rules() -> None:
     assert canonical_url("data:text/html,<b>x</b>") is None
     assert canonical_url("/relative/path") is None
     assert canonical_url("HTTPS://Example.COM:443/a/b/?utm_source=x&id=7#top") == "https://example.com/a/b?id=7"
-    assert is_relevant("Meta Platforms beats estimates", "META")
+    meta = "Meta Platforms, Inc."  # the name as Yahoo gives it (the symbol registry's)
+    assert is_relevant("Meta Platforms beats estimates", "META", meta)
+    assert is_relevant("Meta beats estimates", "META", meta)
+    assert not is_relevant("Meta beats estimates", "META")  # no name known: the ticker only
+    assert not is_relevant("International news", "IBM", "International Business Machines Corporation")
+    assert is_relevant("International Business Machines beats", "IBM", "International Business Machines Corporation")
     assert is_relevant("Why META fell today", "META")
-    assert not is_relevant("metadata standards update", "META")
+    assert not is_relevant("metadata standards update", "META", meta)
     assert not is_relevant("AAPLX fund rebalances", "AAPL")
     assert clean_text("<p>one</p><p>two</p><script>evil()</script>") == "one two"
 
 
 def _hostile_sections() -> list[dict]:
-    arts = parse_yahoo_rss(_fixture("yahoo_hostile.xml"), "AAPL", NOW)
+    arts = parse_yahoo_rss(_fixture("yahoo_hostile.xml"), "AAPL", NOW, NAMES["AAPL"])
     news = {"AAPL": [a.to_doc(NOW) for a in arts] + [{
         "url": "javascript:alert(document.cookie)", "title": "Stored before the rules", "summary": "",
         "source": "Somewhere", "published_at": NOW, "sentiment": {"label": "Bullish", "score": 0.5}}]}
     quotes = {"AAPL": {"symbol": "AAPL", "price": 261.05, "change_percent": -1.2345}}
-    return build_sections(["AAPL", "MSFT"], news, quotes, ZoneInfo("America/New_York"))
+    return build_sections(["AAPL", "MSFT"], news, quotes, ZoneInfo("America/New_York"), NAMES)
 
 
 def test_digest_escapes_scraped_strings_and_keeps_only_web_links() -> None:

@@ -81,8 +81,13 @@ def news(mongo: SecantusMongo, smtp: SmtpServer, recorded_api: RecordedApi, tmp_
 
 @pytest.fixture
 def db(news: Stack) -> Iterator[Database]:
+    from database.mongo.symbols import seed_symbols
+    from tests.test_news_parsing import NAMES
+
     client: MongoClient = MongoClient(news.env["MONGO_URI"], tz_aware=True)
-    yield client[news.env["MONGO_DB"]]
+    db = client[news.env["MONGO_DB"]]
+    seed_symbols(db, ["AAPL", "MSFT"], NOW, names=NAMES)  # names as the producer writes them from Yahoo
+    yield db
     client.close()
 
 
@@ -264,3 +269,33 @@ def test_fetcher_is_polite_and_honest(recorded_api: RecordedApi) -> None:
         fetcher.get(recorded_api.url + "/not-recorded")
     ua = recorded_api.calls()[0].headers["User-Agent"]
     assert ua.startswith("stock-analysis-system-news/") and "digest" in ua
+
+
+def test_each_digest_covers_the_users_own_symbols_or_the_defaults(news: Stack, db: Database,
+                                                                  recorded_api: RecordedApi, inbox: Inbox) -> None:
+    """Ana added IBM on the dashboard: her digest has IBM's news (found by its ticker or by the name
+    Yahoo gave it) and nothing of the defaults; Bob follows nothing and gets the defaults; IBM's
+    news is collected although it is not in STOCK_SYMBOLS. Mail through the SMTP stand-in."""
+    from database.mongo.symbols import add_follower
+
+    serve(recorded_api,
+          yahoo={"AAPL": feed("yahoo_aapl.xml"), "MSFT": feed("yahoo_msft.xml"), "IBM": feed("yahoo_ibm.xml")},
+          google={"AAPL": feed("yahoo_empty.xml"), "MSFT": feed("yahoo_empty.xml"), "IBM": feed("yahoo_empty.xml")})
+    _users(db, {"email": "ana@example.com"}, {"email": "bob@example.com"})
+    ana_id = str(db.users.find_one({"email": "ana@example.com"})["_id"])
+    assert add_follower(db, "IBM", ana_id, name="International Business Machines Corporation", simulated=False,
+                        now=NOW, max_symbols=500, max_per_user=50) == "added"
+
+    report = daily_news.run(news.settings(), db, now=NOW)
+
+    assert sorted(report.sent) == ["ana@example.com", "bob@example.com"]
+    assert db.news_articles.count_documents({"symbols": "IBM"}) == 2  # "Trade talks resume" is not IBM's
+    [ana], [bob] = inbox.to("ana@example.com"), inbox.to("bob@example.com")
+    text, html = _bodies(ana.message)
+    assert "IBM · International Business Machines Corporation" in text
+    assert "IBM wins hybrid-cloud contracts" in html and "Big Blue raises its dividend again" in html
+    assert "Trade talks resume" not in html
+    assert "AAPL" not in text and "MSFT" not in text  # her own symbols only
+    bob_text, bob_html = _bodies(bob.message)
+    assert "AAPL · Apple Inc." in bob_text and "MSFT · Microsoft Corporation" in bob_text
+    assert "IBM" not in bob_text

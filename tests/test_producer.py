@@ -178,6 +178,14 @@ def test_yahoo_quotes_from_recorded_answers(stack: Stack, recorded_api: Recorded
     assert asked_symbols(recorded_api) == [["AAPL", "MSFT", "ZZZZ"]]
     assert [c.path for c in recorded_api.calls()] == [COOKIE, CRUMB_PATH, QUOTE]
     check_chrome(recorded_api.calls())
+    # The company names come from Yahoo's answer into the symbol registry (none for ZZZZ: named by itself).
+    settings = stack.settings()
+    client = make_client(settings)
+    try:
+        names = {d["_id"]: d["name"] for d in get_db(client, settings).symbols.find({}, {"name": 1})}
+    finally:
+        client.close()
+    assert names == {"AAPL": "Apple Inc.", "MSFT": "Microsoft Corporation", "ZZZZ": "ZZZZ"}
 
 
 def test_restart_continues_from_the_last_stored_quote(stack: Stack) -> None:

@@ -94,3 +94,42 @@ def test_quote_source_starts_a_new_symbol_at_once_and_forgets_a_stopped_one() ->
     assert source.follow(["AAPL", "IBM"]) == ([], ["MSFT"])
     assert "MSFT" not in source.next_due
     assert {q.symbol for q in source.tick(now + timedelta(seconds=30))} == {"AAPL", "IBM"}
+
+
+def test_a_symbol_added_after_start_gets_its_daily_history_within_a_minute_once(
+        kafka: TansuBroker, mongo: SecantusMongo, es: OsmemSearch, smtp: SmtpServer,
+        mysql_server: dict[str, Any], mysql_db: str) -> None:
+    """The batch container's backfill watcher: IBM, added while the batch scheduler runs, gets
+    BACKFILL_DAYS daily rows within a minute, the registry records it, and a restarted batch
+    does not backfill it again."""
+    from database.mongo.symbols import find_symbol
+    from tests.support.pipeline import pipeline
+
+    with pipeline(mysql=mysql_server, database=mysql_db, kafka=kafka, mongo=mongo, es=es, smtp=smtp,
+                  roles=["producer", "consumer", "batch"], env={"BACKFILL_DAYS": "30"}) as (stack, probe):
+        batch = stack.processes["batch"]
+        wait_for(lambda: "every registered symbol is backfilled already" in batch.output(), timeout=120,
+                 what="the start-up backfill of the seven defaults, then the watcher's first pass")
+        assert find_symbol(probe.db, "AAPL")["backfilled_at"] is not None  # the start-up backfill recorded
+
+        def ibm_days() -> int:
+            return int(probe.mysql_rows("SELECT COUNT(*) AS n FROM daily_aggregates WHERE symbol = 'IBM'")[0]["n"])
+
+        assert ibm_days() == 0
+        added_at = time.monotonic()
+        assert add_follower(probe.db, "IBM", "user-1", name="International Business Machines Corporation",
+                            simulated=True, now=utc_now(), max_symbols=500, max_per_user=50) == "added"
+        wait_for(lambda: ibm_days() >= 30, timeout=60, interval=0.5, what="30 daily rows of IBM within a minute")
+        print(f"\nIBM: daily history stored {time.monotonic() - added_at:.1f} s after it was added")
+        assert "IBM: backfilled 30 days" in batch.output()
+        wait_for(lambda: find_symbol(probe.db, "IBM").get("backfilled_at") is not None, timeout=30,
+                 what="IBM recorded as backfilled in the registry")
+        [row] = probe.mysql_rows("SELECT source, tick_count FROM daily_aggregates WHERE symbol = 'IBM'"
+                                 " ORDER BY date LIMIT 1")
+        assert row == {"source": "simulated", "tick_count": 0}  # only the simulator in the chain: labelled so
+
+        restarted = stack.restart_role("batch")
+        wait_for(lambda: "backfill watcher: every registered symbol is backfilled already" in restarted.output(),
+                 timeout=120, what="the restarted batch's first watcher pass")
+        assert "IBM: backfilled" not in restarted.output()
+        assert ibm_days() == 30

@@ -114,6 +114,55 @@ def test_limits_of_the_registry_and_of_each_user(db: Database) -> None:
     assert db[SYMBOLS].find_one({"_id": "SAP"}) is None
 
 
+def test_the_per_user_limit_holds_under_parallel_adds(db: Database) -> None:
+    """Eight adds of one user at once (two web workers, a double click) against a limit of three:
+    exactly three are followed; eight adds of one symbol at once follow it once. Removing frees a slot."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from database.mongo import SYMBOL_QUOTAS
+
+    seed_symbols(db, SEVEN, T0)
+    tickers = ["IBM", "ORCL", "SAP", "INTC", "AMD", "CSCO", "ADBE", "CRM"]
+    start = threading.Barrier(len(tickers))
+
+    def add(symbol: str, user: str, limit: int = 3) -> Added:
+        start.wait()
+        return _add(db, symbol, user, max_per_user=limit)
+
+    with ThreadPoolExecutor(len(tickers)) as pool:
+        outcomes = list(pool.map(add, tickers, ["u1"] * len(tickers)))
+    assert sorted(outcomes) == sorted([Added.ADDED] * 3 + [Added.USER_FULL] * 5), outcomes
+    followed = [d["_id"] for d in followed_by(db, "u1")]
+    assert len(followed) == 3 and set(followed) == {t for t, o in zip(tickers, outcomes, strict=True) if o == "added"}
+    assert db[SYMBOL_QUOTAS].find_one({"_id": "u1"})["count"] == 3
+
+    with ThreadPoolExecutor(len(tickers)) as pool:
+        same = list(pool.map(add, ["NFLX"] * len(tickers), ["u2"] * len(tickers), [50] * len(tickers)))
+    assert same.count(Added.ADDED) == 1 and set(same) == {Added.ADDED, Added.DUPLICATE}, same
+    assert db[SYMBOLS].find_one({"_id": "NFLX"})["followers"] == ["u2"]
+    assert db[SYMBOL_QUOTAS].find_one({"_id": "u2"})["count"] == 1
+
+    assert remove_follower(db, followed[0], "u1") is True
+    assert _add(db, "NFLX", "u1", max_per_user=3) is Added.ADDED  # the freed slot
+    assert _add(db, "TXN", "u1", max_per_user=3) is Added.USER_FULL
+
+
+def test_names_come_from_the_source_once_and_backfill_is_recorded(db: Database) -> None:
+    from database.mongo.symbols import awaiting_backfill, mark_backfilled, name_unnamed, registry_entries
+
+    seed_symbols(db, SEVEN, T0)
+    assert {e["_id"]: e["name"] for e in registry_entries(db)}["AAPL"] == "AAPL"  # no hand-written name
+    assert name_unnamed(db, {"AAPL": "Apple Inc.", "ZZZZ": "Not registered", "MSFT": "MSFT"}) == 1
+    assert name_unnamed(db, {"AAPL": "Apple Computer"}) == 0  # the first real name stays
+    assert db[SYMBOLS].find_one({"_id": "AAPL"})["name"] == "Apple Inc."
+    assert db[SYMBOLS].find_one({"_id": "ZZZZ"}) is None
+    assert sorted(awaiting_backfill(db)) == sorted(SEVEN)
+    mark_backfilled(db, SEVEN[:3], T0)
+    assert _add(db, "IBM", "u1") is Added.ADDED
+    assert sorted(awaiting_backfill(db)) == sorted([*SEVEN[3:], "IBM"])
+    assert remove_follower(db, "IBM", "u1") and sorted(awaiting_backfill(db)) == sorted(SEVEN[3:])
+
+
 def test_yahoo_search_answer_parses_to_its_listings() -> None:
     found = parse_search(json.loads((FIXTURES / "yahoo_search_IBM.json").read_text()))
     assert found[0] == YahooListing("IBM", "International Business Machines Corporation", "NYSE", "EQUITY")

@@ -104,12 +104,19 @@ def test_pages_with_data(seeded: SimpleNamespace) -> None:
     dash = seeded.client.get("/dashboard?symbol=AAPL").get_data(as_text=True)
     fig = embedded_json(dash, "daily-figure")
     kinds = [t["type"] for t in fig["data"]]
-    assert kinds == ["candlestick", "scatter", "bar", "scatter"]
-    candle, sma, volume, rsi = fig["data"]
+    # Bollinger band (drawn under the candles), candles, SMA-20, EMA-20, volume, RSI-14, MACD panel.
+    assert kinds == ["scatter", "scatter", "candlestick", "scatter", "scatter", "bar", "scatter", "bar", "scatter",
+                     "scatter"]
+    upper, lower, candle, sma, ema, volume, rsi, hist, macd, signal = fig["data"]
     assert len(candle["x"]) == 30 and candle["x"] == sorted(candle["x"])
     # 40 stored days, SMA-20 defined from the 20th: gaps stay gaps (null), never invented values.
     assert sma["y"][:9] == [None] * 9 and None not in sma["y"][9:]
     assert rsi["yaxis"] == "y3" and [s["y0"] for s in fig["layout"]["shapes"]] == [30, 70]
+    # EMA-20 and the bands from the 20th stored day, MACD from the 26th, its signal from the 34th.
+    assert ema["y"][:9] == [None] * 9 and None not in ema["y"][9:] and lower["fill"] == "tonexty"
+    assert all(lo < up for lo, up in zip(lower["y"][9:], upper["y"][9:], strict=True))
+    assert macd["y"][:15] == [None] * 15 and None not in macd["y"][15:] and signal["y"][23] is not None
+    assert {t["yaxis"] for t in (hist, macd, signal)} == {"y4"} and volume["yaxis"] == "y2"
     intraday = embedded_json(dash, "intraday-figure")
     assert len(intraday["data"][0]["x"]) == 20
     assert 'id="performance"' in dash and dash.count("<tr") >= 8
@@ -252,3 +259,71 @@ def test_healthz_reflects_a_stopped_database(mysql_server: dict[str, Any], mysql
         assert get_json(w.client, "/api/alerts", 503)["status"] == 503
     finally:
         w.app.extensions["stores"].close()
+
+
+def test_csv_download_is_the_daily_series_shown(seeded: SimpleNamespace) -> None:
+    import csv
+    import io
+
+    from bench.webdata import mysql_conn
+
+    # A stored text that a spreadsheet would run as a formula (source is free text to MySQL).
+    conn = mysql_conn(seeded.settings)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("UPDATE daily_aggregates SET source = %s WHERE symbol = 'AAPL' ORDER BY date DESC LIMIT 1",
+                        ("=HYPERLINK(1)",))
+    finally:
+        conn.close()
+
+    dash = seeded.client.get("/dashboard?symbol=AAPL&days=90").get_data(as_text=True)
+    href = re.search(r'<a id="daily-csv" href="([^"]+)" download>', dash).group(1)  # type: ignore[union-attr]
+    assert href == "/api/daily/AAPL/csv?days=90"
+    resp = seeded.client.get(href)
+    assert resp.status_code == 200
+    assert resp.headers["Content-Type"] == "text/csv; charset=utf-8"
+    fig = embedded_json(dash, "daily-figure")
+    traces = {t["name"]: t for t in fig["data"]}
+    dates = traces["AAPL"]["x"]
+    assert resp.headers["Content-Disposition"] == f'attachment; filename="AAPL-daily-{dates[0]}-to-{dates[-1]}.csv"'
+    assert resp.headers["X-Content-Type-Options"] == "nosniff"
+
+    rows = list(csv.DictReader(io.StringIO(resp.get_data(as_text=True))))
+    # Row for row the chart's points: the same days, prices and indicators.
+    assert [r["date"] for r in rows] == dates and len(rows) == 40
+
+    def column(name: str) -> list[float | None]:
+        return [float(r[name]) if r[name] else None for r in rows]
+
+    assert column("close_price") == traces["AAPL"]["close"] and column("high_price") == traces["AAPL"]["high"]
+    assert column("sma_20") == traces["SMA-20 (Bollinger middle)"]["y"]
+    assert column("ema_20") == traces["EMA-20"]["y"]
+    assert column("bb_upper") == traces["Bollinger upper (20, 2σ)"]["y"]
+    assert column("bb_lower") == traces["Bollinger lower (20, 2σ)"]["y"]
+    assert column("rsi_14") == traces["RSI-14"]["y"]
+    assert column("macd") == traces["MACD (12, 26)"]["y"] and column("macd_hist") == traces["MACD histogram"]["y"]
+    assert [int(r["total_volume"]) for r in rows] == traces["Volume"]["y"]
+    assert rows[-1]["source"] == "'=HYPERLINK(1)" and rows[0]["source"] == "simulated"  # never a formula
+
+    assert seeded.client.get("/api/daily/NOPE/csv").status_code == 404
+    assert seeded.client.get("/api/daily/AAPL/csv?days=0").status_code == 400
+
+
+def test_dashboard_before_the_indicator_migration_draws_what_there_is(seeded: SimpleNamespace) -> None:
+    from bench.webdata import mysql_conn
+
+    conn = mysql_conn(seeded.settings)
+    try:
+        with conn.cursor() as cur:  # daily_aggregates as an install from before migration 002 has it
+            cur.execute("ALTER TABLE daily_aggregates DROP COLUMN ema_20, DROP COLUMN bb_middle, DROP COLUMN bb_upper,"
+                        " DROP COLUMN bb_lower, DROP COLUMN macd, DROP COLUMN macd_signal, DROP COLUMN macd_hist")
+    finally:
+        conn.close()
+    dash = seeded.client.get("/dashboard?symbol=AAPL")
+    assert dash.status_code == 200
+    fig = embedded_json(dash.get_data(as_text=True), "daily-figure")
+    traces = {t["name"]: t for t in fig["data"]}
+    assert len(traces["AAPL"]["x"]) == 30 and None not in traces["SMA-20 (Bollinger middle)"]["y"][9:]
+    assert set(traces["EMA-20"]["y"]) == {None} and set(traces["MACD (12, 26)"]["y"]) == {None}
+    assert "unreachable" not in dash.get_data(as_text=True)
+    assert seeded.client.get("/api/daily/AAPL/csv").status_code == 200

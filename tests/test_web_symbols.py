@@ -16,7 +16,7 @@ import pytest
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from bench.webdata import csrf_token, web_settings
+from bench.webdata import csrf_token, quote, utcnow, web_settings
 from database.mongo import SYMBOLS, get_db, make_client
 from flask_web_app.app import create_app
 from scripts.servers import SecantusMongo
@@ -176,3 +176,29 @@ def test_yahoo_refusing_is_said_and_stores_nothing(make_web, recorded_api: Recor
     resp = add(client, "IBM")
     assert resp.status_code == 400 and "could not be asked about IBM right now" in errors_of(resp, "symbol")
     assert "IBM" not in stored(web)
+
+
+def test_each_visitor_sees_their_own_symbols_not_everyone_s(make_web) -> None:  # type: ignore[no-untyped-def]
+    """Ann added IBM: her / and /api/quotes/latest list the defaults and IBM; Bob and a signed-out
+    visitor get the defaults only, yet IBM's dashboard and its API answer for anyone (registered)."""
+    from database.mongo.prices import insert_quotes
+
+    web = make_web()
+    ann = sign_up(web)
+    assert add(ann, "IBM").status_code == 302
+    insert_quotes(web.db, [quote(s, utcnow(), 1) for s in [*SEVEN, "IBM"]])
+
+    def listed(client: FlaskClient) -> set[str]:
+        """The page's rows; the live page's poll (the API without ?symbols=) asks for the same, in order."""
+        rows = re.findall(r'<tr data-symbol="([^"]+)"', client.get("/").get_data(as_text=True))
+        assert [q["symbol"] for q in client.get("/api/quotes/latest").get_json()["quotes"]] == rows
+        return set(rows)
+
+    assert listed(ann) == {*SEVEN, "IBM"}
+    bob = sign_up(web, web.app.test_client(), email="bob@example.com")
+    assert listed(bob) == set(SEVEN)
+    visitor = web.app.test_client()
+    assert listed(visitor) == set(SEVEN)
+    assert visitor.get("/api/quotes/latest?symbols=IBM").get_json()["quotes"][0]["symbol"] == "IBM"
+    dashboard = visitor.get("/dashboard?symbol=IBM")
+    assert dashboard.status_code == 200 and '<option value="IBM" selected' in dashboard.get_data(as_text=True)

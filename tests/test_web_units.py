@@ -71,8 +71,11 @@ def test_chart_spec_and_json() -> None:
              "close_price": Decimal("1.75"), "total_volume": 10, "sma_20": None, "rsi_14": Decimal("71.5")}
             for i in (2, 3)]
     fig = daily_figure(rows, "AAPL")
-    assert fig["data"][0]["close"] == [1.75, 1.75] and fig["data"][1]["y"] == [None, None]
-    assert fig["data"][3]["y"] == [71.5, 71.5]
+    by_name = {t["name"]: t for t in fig["data"]}
+    assert by_name["AAPL"]["close"] == [1.75, 1.75] and by_name["SMA-20 (Bollinger middle)"]["y"] == [None, None]
+    assert by_name["RSI-14"]["y"] == [71.5, 71.5]
+    # Rows from before issue 23's columns (or too few closes) draw gaps, never zeros.
+    assert by_name["EMA-20"]["y"] == [None, None] and by_name["MACD (12, 26)"]["y"] == [None, None]
     assert jsonable({"t": datetime(2025, 1, 2, tzinfo=UTC), "_id": 1, "d": Decimal("2.50")}) == {
         "t": "2025-01-02T00:00:00Z", "d": 2.5}
     assert sparkline_points([]) == "" and len(sparkline_points([1, 2, 3]).split()) == 3
@@ -140,3 +143,22 @@ def test_intraday_figure_draws_a_lone_quote_as_a_marker_on_the_hour_around_it() 
     many = intraday_figure([{"timestamp": ts, "price": 1}, {"timestamp": ts + timedelta(seconds=15), "price": 2}],
                            "AAPL")
     assert many["data"][0]["mode"] == "lines" and "range" not in many["layout"]["xaxis"]
+
+
+def test_csv_cells_never_start_a_formula() -> None:
+    from flask_web_app.daily_csv import CSV_COLUMNS, cell, csv_filename, daily_csv
+
+    for text in ("=1+1", "+1", "-1+cmd", "@SUM(A1)", "\t=1", "\r=1"):
+        assert cell(text) == "'" + text
+    assert cell("simulated") == "simulated" and cell(None) == ""
+    # Numbers are written from stored numbers: a negative MACD stays a number.
+    assert cell(Decimal("-0.125000")) == "-0.125000" and cell(-1.5) == "-1.5" and cell(7) == "7"
+    rows = [{"date": date(2025, 1, 2), "symbol": "AAPL", "close_price": Decimal("1.75"), "macd": Decimal("-0.5"),
+             "source": "=HYPERLINK(1)"}]
+    text = daily_csv(rows)
+    header, line, end = text.split("\r\n")
+    assert header.split(",") == list(CSV_COLUMNS) and end == ""
+    values = dict(zip(CSV_COLUMNS, line.split(","), strict=True))
+    assert values["date"] == "2025-01-02" and values["macd"] == "-0.5" and values["source"] == "'=HYPERLINK(1)"
+    assert csv_filename("AAPL", rows) == "AAPL-daily-2025-01-02-to-2025-01-02.csv"
+    assert csv_filename('A"B', []) == "AB-daily.csv"  # nothing that could end the header's quoted name

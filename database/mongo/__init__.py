@@ -25,6 +25,7 @@ WEB_SESSIONS = "web_sessions"  # server-side web sessions (the cookie holds only
 ALERT_STATE = "alert_state"  # per-symbol state of the price-band rule (survives restarts)
 SYMBOLS = "symbols"  # the registry of followed tickers (STOCK_SYMBOLS and those users add)
 ALERT_DELIVERIES = "alert_deliveries"  # each alert to each recipient and channel, with its status
+SYMBOL_QUOTAS = "symbol_quotas"  # per user: how many symbols they follow (the atomic per-user limit)
 SOURCE_STATUS = "source_status"  # what each quote source is doing, one document from the producer
 PRICE_LEVEL_RULES = "price_level_rules"  # users' "above / below a price" rules, with their state
 USER_ALERTS = "user_alerts"  # alerts of users' own rules (alert_history stays the system's record)

@@ -68,10 +68,10 @@ def latest_fetch(db: Database) -> datetime | None:
 
 
 def digest_recipients(db: Database) -> list[dict[str, Any]]:
-    """Users who opted in to the daily digest and confirmed their address: email, name,
-    watchlist (empty = every symbol)."""
+    """Users who opted in to the daily digest and confirmed their address: _id, email, name,
+    watchlist (empty = every default symbol)."""
     cursor = db[USERS].find({"digest_opt_in": True, **CONFIRMED},
-                            {"_id": 0, "email": 1, "name": 1, "watchlist": 1}).sort("email")
+                            {"_id": 1, "email": 1, "name": 1, "watchlist": 1}).sort("email")
     return list(cursor)
 
 

@@ -7,14 +7,22 @@ One document per symbol, keyed by the ticker:
     followers   ids (str) of the users who added it
     added_at    when it entered the registry
     simulated   True when no real source was asked (only the simulator in the chain)
+    backfilled_at  when the batch's backfill watcher gave it daily history (absent: not yet), so
+                a restarted batch container does not redo it
 
 A symbol is registered while it is seeded or has a follower; the last follower's removal
 deletes its document (its stored quotes stay). Limits (MAX_SYMBOLS, MAX_SYMBOLS_PER_USER) are
 checked here so every caller says no the same way.
+
+The per-user limit holds under parallel adds (two web workers, a double click): a user's slot is
+taken by one conditional update of their counter in `symbol_quotas` ({_id: user id, count}), which
+only matches while count < the limit, before the follow is written; a follow that turns out to be
+a duplicate gives its slot back, and a removal frees one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import threading
 import time
@@ -25,7 +33,7 @@ from typing import Any
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
-from database.mongo import SYMBOLS
+from database.mongo import SYMBOL_QUOTAS, SYMBOLS
 
 # How often a long-running service re-reads the registry: a symbol added on the dashboard is
 # quoted, stored and accepted everywhere within about twice this.
@@ -40,6 +48,10 @@ class Added(enum.StrEnum):
     DEFAULT = "default"
     REGISTRY_FULL = "registry_full"
     USER_FULL = "user_full"
+
+
+# Registered = seeded or followed by someone.
+_REGISTERED = {"$or": [{"seeded": True}, {"followers.0": {"$exists": True}}]}
 
 
 def seed_symbols(db: Database, symbols: Iterable[str], now: datetime, names: dict[str, str] | None = None) -> None:
@@ -62,10 +74,40 @@ def seed_symbols(db: Database, symbols: Iterable[str], now: datetime, names: dic
 
 def registered_symbols(db: Database, defaults: Iterable[str] = ()) -> list[str]:
     """Every registered symbol: `defaults` first in their order, then the others as they were added."""
-    docs = db[SYMBOLS].find({"$or": [{"seeded": True}, {"followers.0": {"$exists": True}}]},
-                            {"_id": 1}).sort([("added_at", 1), ("_id", 1)])
+    docs = db[SYMBOLS].find(_REGISTERED, {"_id": 1}).sort([("added_at", 1), ("_id", 1)])
     first = list(dict.fromkeys(defaults))
     return first + [d["_id"] for d in docs if d["_id"] not in first]
+
+
+def registry_entries(db: Database) -> list[dict[str, Any]]:
+    """Every registered symbol's _id, name and followers, in the order they were added."""
+    return list(db[SYMBOLS].find(_REGISTERED, {"_id": 1, "name": 1, "followers": 1})
+                .sort([("added_at", 1), ("_id", 1)]))
+
+
+def name_unnamed(db: Database, names: dict[str, str]) -> int:
+    """Give symbols still named by their ticker the company name a source answered with
+    (the first real name wins; a name never changes afterwards). Returns how many changed."""
+    changed = 0
+    for symbol, name in names.items():
+        if name and name != symbol:
+            changed += db[SYMBOLS].update_one({"_id": symbol, "name": {"$in": [symbol, None]}},
+                                              {"$set": {"name": name}}).modified_count
+    return changed
+
+
+def awaiting_backfill(db: Database) -> list[str]:
+    """Registered symbols the backfill has not handled yet, in the order they were added."""
+    docs = db[SYMBOLS].find({**_REGISTERED, "backfilled_at": {"$exists": False}},
+                            {"_id": 1}).sort([("added_at", 1), ("_id", 1)])
+    return [d["_id"] for d in docs]
+
+
+def mark_backfilled(db: Database, symbols: Iterable[str], now: datetime) -> None:
+    """Record that `symbols` have their daily history (a symbol removed meanwhile is not revived)."""
+    symbols = list(symbols)
+    if symbols:
+        db[SYMBOLS].update_many({"_id": {"$in": symbols}}, {"$set": {"backfilled_at": now}})
 
 
 def find_symbol(db: Database, symbol: str) -> dict[str, Any] | None:
@@ -85,19 +127,37 @@ def add_follower(db: Database, symbol: str, user_id: str, *, name: str, simulate
         return Added.DEFAULT
     if existing is not None and user_id in existing.get("followers", []):
         return Added.DUPLICATE
-    if db[SYMBOLS].count_documents({"followers": user_id}) >= max_per_user:
-        return Added.USER_FULL
     if existing is None or not existing.get("followers"):
-        total = db[SYMBOLS].count_documents({"$or": [{"seeded": True}, {"followers.0": {"$exists": True}}]})
+        total = db[SYMBOLS].count_documents(_REGISTERED)
         if total >= max_symbols:
             return Added.REGISTRY_FULL
+    if not _take_slot(db, user_id, max_per_user):
+        # A parallel add of this very symbol may hold the last slot: that is a duplicate.
+        mine = db[SYMBOLS].count_documents({"_id": symbol, "followers": user_id})
+        return Added.DUPLICATE if mine else Added.USER_FULL
     change = {"$addToSet": {"followers": user_id},
               "$setOnInsert": {"name": name, "seeded": False, "added_at": now, "simulated": simulated}}
     try:
-        db[SYMBOLS].update_one({"_id": symbol}, change, upsert=True)
+        result = db[SYMBOLS].update_one({"_id": symbol}, change, upsert=True)
+        followed = result.upserted_id is not None or result.modified_count == 1
     except DuplicateKeyError:  # another user registered it a moment ago: follow that one
-        db[SYMBOLS].update_one({"_id": symbol}, {"$addToSet": {"followers": user_id}})
+        followed = db[SYMBOLS].update_one({"_id": symbol}, {"$addToSet": {"followers": user_id}}).modified_count == 1
+    if not followed:  # the same user's parallel add of the same symbol won: give the slot back
+        _free_slot(db, user_id)
+        return Added.DUPLICATE
     return Added.ADDED
+
+
+def _take_slot(db: Database, user_id: str, max_per_user: int) -> bool:
+    """One of the user's `max_per_user` slots, atomically: the $inc matches only below the limit."""
+    with contextlib.suppress(DuplicateKeyError):  # the first add since counters exist: what they follow now
+        db[SYMBOL_QUOTAS].insert_one({"_id": user_id, "count": db[SYMBOLS].count_documents({"followers": user_id})})
+    result = db[SYMBOL_QUOTAS].update_one({"_id": user_id, "count": {"$lt": max_per_user}}, {"$inc": {"count": 1}})
+    return result.modified_count == 1
+
+
+def _free_slot(db: Database, user_id: str) -> None:
+    db[SYMBOL_QUOTAS].update_one({"_id": user_id, "count": {"$gt": 0}}, {"$inc": {"count": -1}})
 
 
 def remove_follower(db: Database, symbol: str, user_id: str) -> bool:
@@ -108,6 +168,7 @@ def remove_follower(db: Database, symbol: str, user_id: str) -> bool:
     result = db[SYMBOLS].update_one({"_id": symbol, "followers": user_id}, {"$pull": {"followers": user_id}})
     if result.modified_count == 0:
         return False
+    _free_slot(db, user_id)
     db[SYMBOLS].delete_one({"_id": symbol, "seeded": {"$ne": True}, "followers": {"$size": 0}})
     return True
 

@@ -15,9 +15,16 @@ from typing import Any
 import pymysql
 import pymysql.cursors
 
+# The indicator columns, in batch/indicators.DailyIndicators' order; the last seven came with
+# issue 23 (database/migrations/002_daily_indicators.sql adds them to an older install).
+INDICATOR_FIELDS = (
+    "sma_20", "rsi_14", "ema_20", "bb_middle", "bb_upper", "bb_lower", "macd", "macd_signal", "macd_hist",
+)
+# MySQL's "Unknown column" error: a table from before a migration.
+ER_BAD_FIELD = 1054
 DAILY_FIELDS = (
     "symbol", "date", "open_price", "close_price", "high_price", "low_price", "avg_price",
-    "total_volume", "avg_volume", "volatility", "daily_change_pct", "sma_20", "rsi_14",
+    "total_volume", "avg_volume", "volatility", "daily_change_pct", *INDICATOR_FIELDS,
     "tick_count", "source",
 )
 WEEKLY_FIELDS = (
@@ -72,11 +79,21 @@ def insert_daily_if_absent(cur: pymysql.cursors.Cursor, rows: Iterable[Mapping[s
 
 
 def set_indicators(cur: pymysql.cursors.Cursor, symbol: str,
-                   values: Iterable[tuple[date, float | None, float | None]]) -> None:
-    """Store (date, sma_20, rsi_14) on existing daily rows of a symbol."""
-    params = [(sma, rsi, symbol, day) for day, sma, rsi in values]
+                   values: Iterable[tuple[date, Mapping[str, float | None]]]) -> None:
+    """Store (date, {column: value} of INDICATOR_FIELDS) on existing daily rows of a symbol."""
+    params = [(*(found.get(f) for f in INDICATOR_FIELDS), symbol, day) for day, found in values]
     if params:
-        cur.executemany("UPDATE daily_aggregates SET sma_20 = %s, rsi_14 = %s WHERE symbol = %s AND date = %s", params)
+        sets = ", ".join(f"{f} = %s" for f in INDICATOR_FIELDS)
+        cur.executemany(f"UPDATE daily_aggregates SET {sets} WHERE symbol = %s AND date = %s", params)
+
+
+def missing_daily_columns(conn: pymysql.Connection) -> list[str]:
+    """DAILY_FIELDS the connection's daily_aggregates lacks (a migration not run yet)."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT COLUMN_NAME AS name FROM information_schema.COLUMNS "
+                    "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'daily_aggregates'")
+        present = {row["name"] for row in cur.fetchall()}
+    return [f for f in DAILY_FIELDS if f not in present]
 
 
 def upsert_weekly(cur: pymysql.cursors.Cursor, rows: Iterable[Mapping[str, Any]]) -> int:
@@ -111,11 +128,12 @@ def daily_rows_between(conn: pymysql.Connection, symbol: str, start: date, end: 
         return list(cur.fetchall())
 
 
-def latest_daily_rows(conn: pymysql.Connection, symbol: str, limit: int) -> list[dict[str, Any]]:
+def latest_daily_rows(conn: pymysql.Connection, symbol: str, limit: int,
+                      fields: Sequence[str] = DAILY_FIELDS) -> list[dict[str, Any]]:
     """The newest `limit` daily rows of a symbol, oldest first."""
     with conn.cursor() as cur:
         cur.execute(
-            f"SELECT {', '.join(DAILY_FIELDS)} FROM daily_aggregates WHERE symbol = %s ORDER BY date DESC LIMIT %s",
+            f"SELECT {', '.join(fields)} FROM daily_aggregates WHERE symbol = %s ORDER BY date DESC LIMIT %s",
             (symbol, limit),
         )
         rows = list(cur.fetchall())

@@ -11,7 +11,7 @@ from typing import Any
 
 import pymysql
 
-from database.mysql.aggregates import latest_daily_rows
+from database.mysql.aggregates import DAILY_FIELDS, ER_BAD_FIELD, INDICATOR_FIELDS, latest_daily_rows
 
 ALERT_COLUMNS = (
     "alert_key, symbol, rule, value, threshold, price, quote_timestamp, message, source, "
@@ -19,9 +19,20 @@ ALERT_COLUMNS = (
 )
 
 
+# daily_aggregates before database/migrations/002_daily_indicators.sql (issue 23's indicators).
+PRE_002_FIELDS = tuple(f for f in DAILY_FIELDS if f not in INDICATOR_FIELDS[2:])
+
+
 def daily_series(conn: pymysql.Connection, symbol: str, days: int) -> list[dict[str, Any]]:
-    """The last `days` daily rows of a symbol, oldest first."""
-    return latest_daily_rows(conn, symbol, days)
+    """The last `days` daily rows of a symbol, oldest first. On a table the migration has not
+    reached yet the rows come without EMA/Bollinger/MACD (the chart leaves them out) rather
+    than the page saying MySQL is down."""
+    try:
+        return latest_daily_rows(conn, symbol, days)
+    except pymysql.err.OperationalError as exc:
+        if exc.args[0] != ER_BAD_FIELD:
+            raise
+    return latest_daily_rows(conn, symbol, days, PRE_002_FIELDS)
 
 
 def performance(conn: pymysql.Connection, symbols: list[str]) -> list[dict[str, Any]]:

@@ -16,7 +16,17 @@ from common.mailer import redact_addresses
 from database.mongo import dashboard as mongo_dash
 from database.mongo import prices
 from database.mysql import dashboard as mysql_dash
-from flask_web_app.db import MONGO_ERRORS, MYSQL_ERRORS, UNAVAILABLE, get_mongo, get_mysql, known_symbols, stores
+from flask_web_app.daily_csv import csv_filename, daily_csv
+from flask_web_app.db import (
+    MONGO_ERRORS,
+    MYSQL_ERRORS,
+    UNAVAILABLE,
+    get_mongo,
+    get_mysql,
+    known_symbols,
+    listed_symbols,
+    stores,
+)
 from flask_web_app.present import jsonable, quote_view
 from flask_web_app.source_health import source_lines
 from flask_web_app.validation import (
@@ -68,7 +78,9 @@ def symbols() -> list[str]:
 
 @bp.get("/quotes/latest")
 def latest() -> Response:
-    wanted = parse_symbols(request.args.get("symbols"), symbols())
+    # Without ?symbols= the symbols the live page lists for this visitor (flask_web_app/db.listed_symbols).
+    raw = request.args.get("symbols")
+    wanted = parse_symbols(raw, symbols()) if raw and raw.strip() else listed_symbols()
     found = prices.latest_quotes(get_mongo(), wanted)
     return jsonify({
         "quotes": [quote_view(found[s]) for s in wanted if s in found],
@@ -110,9 +122,23 @@ def daily(symbol: str) -> Response:
     return jsonify({"symbol": symbol, "days": days, "rows": jsonable(rows)})
 
 
+@bp.get("/daily/<symbol>/csv")
+def daily_csv_download(symbol: str) -> Response:
+    """The daily series the dashboard shows for ?days=, as a CSV file (flask_web_app/daily_csv.py)."""
+    symbol = parse_symbol(symbol, symbols())
+    days = parse_days(request.args.get("days"), default=30)
+    rows = mysql_dash.daily_series(get_mysql(), symbol, days)
+    response = Response(daily_csv(rows), mimetype="text/csv")
+    response.headers["Content-Type"] = "text/csv; charset=utf-8"
+    response.headers["Content-Disposition"] = f'attachment; filename="{csv_filename(symbol, rows)}"'
+    return response
+
+
 @bp.get("/performance")
 def performance() -> Response:
-    wanted = parse_symbols(request.args.get("symbols"), symbols())
+    # Without ?symbols= the symbols the live page lists for this visitor (flask_web_app/db.listed_symbols).
+    raw = request.args.get("symbols")
+    wanted = parse_symbols(raw, symbols()) if raw and raw.strip() else listed_symbols()
     return jsonify({"rows": jsonable(mysql_dash.performance(get_mysql(), wanted))})
 
 

@@ -12,7 +12,7 @@ from database.mongo import prices
 from database.mongo import symbols as symbol_registry
 from database.mongo import user_rules as level_rules_db
 from database.mysql import dashboard as mysql_dash
-from flask_web_app.db import attempt, get_mongo, get_mysql, known_symbols
+from flask_web_app.db import attempt, get_mongo, get_mysql, known_symbols, listed_symbols
 from flask_web_app.forms import AddSymbolForm, DeleteLevelForm, LevelRuleForm, RemoveSymbolForm
 from flask_web_app.present import (
     MARKET_TEXT,
@@ -30,14 +30,6 @@ bp = Blueprint("pages", __name__)
 SPARK_POINTS = 60
 NEWS_LIMIT = 10
 ALERT_LIMIT = 20
-
-
-def symbols_for_user() -> list[str]:
-    """All symbols, the user's watchlist first."""
-    symbols = known_symbols()
-    user = g.get("user")
-    watch = [s for s in (user or {}).get("watchlist", []) if s in symbols]
-    return watch + [s for s in symbols if s not in watch]
 
 
 def live_snapshot(symbols: list[str]) -> dict[str, Any]:
@@ -72,9 +64,7 @@ def index_page(*, add_form: AddSymbolForm | None = None, status: int = 200,
                message: str | None = None) -> tuple[str, int]:
     """The live page; `add_form` with its errors after a refused add, `message` after a refused removal."""
     own, own_error = _own_symbols()
-    symbols = symbols_for_user()
-    # The user's own additions at once, even before this worker re-reads the registry.
-    symbols += [d["_id"] for d in own if d["_id"] not in symbols]
+    symbols = listed_symbols([d["_id"] for d in own])
     snap, error = attempt("mongodb", lambda: live_snapshot(symbols), {"latest": {}, "spark": {}})
     alerts, alerts_error = (([], None) if error else
                             attempt("mongodb", lambda: mongo_dash.latest_alert_history(get_mongo(), 5), []))
@@ -118,14 +108,17 @@ def _level_rules(symbol: str) -> tuple[list[dict[str, Any]], str | None]:
 def dashboard_page(symbol_arg: str | None, days_arg: str | None = None, *, level_form: LevelRuleForm | None = None,
                    status: int = 200) -> tuple[str, int]:
     """A symbol's dashboard; `level_form` with its errors after a refused price-level rule."""
-    symbols = symbols_for_user()
+    symbols = listed_symbols()
     try:
-        symbol = parse_symbol(symbol_arg or symbols[0], symbols)
+        # Any registered symbol has a dashboard (listed or not: another user's addition too).
+        symbol = parse_symbol(symbol_arg or symbols[0], list(dict.fromkeys([*symbols, *known_symbols()])))
         days = parse_days(days_arg, default=30, choices=DAY_CHOICES)
     except UnknownSymbolError:
         abort(404, description=f"Unknown symbol {symbol_arg!r}; choose one of {', '.join(symbols)}.")
     except BadParameterError as exc:
         abort(400, description=str(exc))
+    if symbol not in symbols:
+        symbols = [*symbols, symbol]
 
     daily, daily_error = attempt("mysql", lambda: mysql_dash.daily_series(get_mysql(), symbol, days), [])
     perf, perf_error = attempt("mysql", lambda: mysql_dash.performance(get_mysql(), symbols), [])

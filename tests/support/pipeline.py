@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,6 +18,7 @@ from scripts.waiting import free_port, wait_for
 # ---------------------------------------------------------------------- reading back
 # What the producer says for each delivered quote at DEBUG (streaming/producer.py).
 _SENT = re.compile(r"streaming.producer: sent (\S+) (\S+) ")
+_SENT_AT = re.compile(r"streaming.producer: sent (\S+) (\S+) .*? to (partition \d+ offset \d+)")
 _STOPPED = re.compile(r"producer stopped: (\d+) delivered, (\d+) not delivered \((\d+) still unsent\)")
 
 
@@ -165,13 +166,36 @@ class StackProbe:
         assert unsent == 0, f"{unsent} quotes never sent"
         expected = delivered_keys(*outputs) | (extra or set())
         assert len(expected) >= delivered * 0.99 or delivered == 0, (len(expected), delivered)
-        wait_for(lambda: self.stored_count() >= len(expected), timeout=timeout,
-                 what=f"{len(expected)} quotes in MongoDB (have {self.stored_count()})")
+        # Past the wait, the comparison below names each missing quote and where the topic has it.
+        with suppress(TimeoutError):
+            wait_for(lambda: self.stored_count() >= len(expected), timeout=timeout,
+                     what=f"{len(expected)} quotes in MongoDB (have {self.stored_count()})")
         keys = self.stored_keys()
         assert len(keys) == len(set(keys)), "a quote is stored twice"
-        assert set(keys) == expected, (f"missing {len(expected - set(keys))}: {sorted(expected - set(keys))[:5]}; "
+        missing = expected - set(keys)
+        assert set(keys) == expected, (f"missing {len(missing)}: {self.where_in_topic(missing, outputs)}; "
                                        f"unexpected {len(set(keys) - expected)}: {sorted(set(keys) - expected)[:5]}")
         return delivered, expected
+
+    def where_in_topic(self, missing: set[tuple[str, datetime]], producer_outputs: list[str]) -> str:
+        """Tells a quote the consumer skipped from one the broker lost: for each missing key,
+        the partition/offset the producer was acknowledged at and where (if anywhere) the
+        topic holds it now."""
+        import json
+
+        acked = {(m.group(1), ms_utc(datetime.fromisoformat(m.group(2)))): m.group(3)
+                 for out in producer_outputs for m in _SENT_AT.finditer(out)}
+        in_topic: dict[tuple[str, datetime], str] = {}
+        for record in self.read_topic(self.settings.kafka_topic):
+            try:
+                body = json.loads(record.value)
+                key = (body["symbol"], ms_utc(datetime.fromisoformat(body["timestamp"])))
+            except (ValueError, KeyError, TypeError):
+                continue
+            in_topic[key] = f"p{record.partition}@{record.offset}"
+        return "; ".join(f"{s} {ts.isoformat()} acked at {acked.get((s, ts), '?')}, in topic at "
+                         f"{in_topic.get((s, ts), 'NOWHERE (the broker lost it)')}"
+                         for s, ts in sorted(missing)[:10])
 
 
 STREAMING = ["producer", "consumer", "alerts"]
@@ -185,10 +209,11 @@ TEST_QUOTES = {"QUOTE_SOURCES": "alpha_vantage,simulated", "MARKET_CALENDAR": "2
 def pipeline(*, mysql: dict[str, Any], database: str, kafka: TansuBroker | None = None,
              mongo: SecantusMongo | None = None, es: OsmemSearch | None = None, smtp: SmtpServer | None = None,
              env: dict[str, str] | None = None, roles: list[str] | None = None,
-             min_stored: int = 14) -> Iterator[tuple[LocalStack, StackProbe]]:
-    """Producer, consumer and alerts as processes on the given servers (others are
+             min_stored: int = 14, role_env: dict[str, dict[str, str]] | None = None,
+             ) -> Iterator[tuple[LocalStack, StackProbe]]:
+    """Producer, consumer and alerts (or `roles`) as processes on the given servers (others are
     started and stopped here), with their own topic, groups, Mongo database and log
-    index. Yields once quotes are flowing into MongoDB."""
+    index; `role_env` adds variables for one role. Yields once quotes are flowing into MongoDB."""
     import uuid
 
     stack = LocalStack(mysql_host=mysql["host"], mysql_port=int(mysql["port"]), mysql_user=mysql["user"],
@@ -197,7 +222,8 @@ def pipeline(*, mysql: dict[str, Any], database: str, kafka: TansuBroker | None 
                        tag=uuid.uuid4().hex[:10], flask_port=free_port(),
                        extra_env={"SIMULATION_SEED": "8", "LOG_LEVEL": "INFO", **QUIET_ALERTS, **TEST_QUOTES,
                                   **(env or {})},
-                       role_env={"producer": {"LOG_LEVEL": "DEBUG"}})  # one line per delivered quote
+                       role_env={**(role_env or {}),  # the producer logs one line per delivered quote
+                                 "producer": {"LOG_LEVEL": "DEBUG", **(role_env or {}).get("producer", {})}})
     probe: StackProbe | None = None
     try:
         stack.start()

@@ -7,17 +7,13 @@ import json
 from collections.abc import Iterator
 from datetime import datetime
 
+# The paths and the cookie are the local Yahoo server's (scripts/, which bench/ uses too).
+from scripts.yahoo_server import A3, CHART, COOKIE, CRUMB_PATH, QUOTE, SET_COOKIE  # noqa: F401 - tests import CHART
 from tests.support.http_fixture import FIXTURES, Handler, RecordedApi, Request, Response
 
-COOKIE = "/fc"  # stands in for https://fc.yahoo.com (YAHOO_COOKIE_URL)
-CRUMB_PATH = "/v1/test/getcrumb"
-QUOTE = "/v7/finance/quote"
-CHART = "/v8/finance/chart/"
 CRUMB = (FIXTURES / "yahoo_getcrumb.txt").read_text()
-# fc.yahoo.com answers 404 and sets the A3 cookie (no Domain/Secure here: the server is http://127.0.0.1).
-A3 = "A3=d=AQABBKx0ZmkCEH8pQ1xg7bd2nWc7lH2mV8EFEgEBCAHbZ2mcaeA0b2UA_eMBAAcIrHRmabwbVXo&S=AQAAAhx2Xx2Kf4h3ZQ"
 COOKIE_ANSWER = Response(404, b"<html><body>404 Not Found</body></html>", "text/html; charset=utf-8",
-                         headers={"Set-Cookie": f"{A3}; Max-Age=31557600; Path=/; SameSite=None; HttpOnly"})
+                         headers={"Set-Cookie": SET_COOKIE})
 
 
 def answer(name: str, status: int = 200, headers: dict[str, str] | None = None) -> Response:

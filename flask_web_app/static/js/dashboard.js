@@ -4,6 +4,7 @@
   "use strict";
   document.querySelectorAll(".chart[data-figure]").forEach(function (el) {
     var fig = JSON.parse(document.getElementById(el.dataset.figure).textContent);
+    if (window.StockCharts) fig = StockCharts.prepare(el, fig);  // theme, market time (chart_theme.js)
     Plotly.newPlot(el, fig.data, fig.layout, {responsive: true, displaylogo: false}).then(function () {
       el.dataset.rendered = "true";
     });
