@@ -147,6 +147,17 @@ class Settings(BaseSettings):
     # Posts one user may have waiting (further ones fail at once); sender threads.
     webhook_pending_per_user: int = Field(20, ge=1, le=10_000)
     webhook_workers: int = Field(4, ge=1, le=64)
+    # Alert emails leave the quote loop through a queue of this many alerts and these sender threads.
+    alert_email_queue_size: int = Field(1000, ge=1, le=1_000_000)
+    alert_email_workers: int = Field(2, ge=1, le=64)
+    # Users' own rules: price-level rules one account may have; how far (% of the level) the price
+    # must go back before a re-arming level rule may fire again; how often the alerts service
+    # looks whether the rules changed; a level further than this factor from the last price is refused.
+    user_rules_enabled: bool = True  # false: the system's rules only (the users' are kept, not evaluated)
+    user_max_level_rules: int = Field(100, ge=1, le=100_000)
+    user_level_rearm_percent: float = Field(1.0, ge=0, le=50)
+    user_rules_reread_seconds: float = Field(5.0, ge=0, le=3600)
+    user_level_max_factor: float = Field(10.0, gt=1, le=1000)
 
     # --- SMTP (alerts and the news digest) -------------------------------------
     smtp_server: str = ""

@@ -20,8 +20,11 @@ from database.mongo import (
     DIGEST_LOG,
     LOGIN_ATTEMPTS,
     NEWS_ARTICLES,
+    PRICE_LEVEL_RULES,
     REALTIME_PRICES,
     SYMBOLS,
+    USER_ALERT_STATE,
+    USER_ALERTS,
     USERS,
     WEB_SESSIONS,
 )
@@ -73,6 +76,20 @@ INDEXES: dict[str, list[IndexModel]] = {
     SYMBOLS: [
         # A user's own symbols (the account page, the per-user limit).
         IndexModel([("followers", ASCENDING)], name="ix_followers"),
+    ],
+    PRICE_LEVEL_RULES: [
+        # A user's rules (the account page, the per-user limit).
+        IndexModel([("user_id", ASCENDING)], name="ix_user"),
+    ],
+    USER_ALERTS: [
+        IndexModel([("alert_key", ASCENDING)], unique=True, name="uq_alert_key"),
+        # A user's newest alerts, and the cooldown of their volume rule.
+        IndexModel([("user_id", ASCENDING), ("symbol", ASCENDING), ("rule", ASCENDING),
+                    ("quote_timestamp", DESCENDING)], name="ix_user_symbol_rule_time"),
+    ],
+    USER_ALERT_STATE: [
+        # All users' band states of a symbol, read at once the first time it is quoted.
+        IndexModel([("symbol", ASCENDING)], name="ix_symbol"),
     ],
     LOGIN_ATTEMPTS: [
         # One attempt counter per throttle key ((email, client address) or client address);

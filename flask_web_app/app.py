@@ -27,7 +27,7 @@ from flask_web_app.present import is_simulated, utc_iso, utc_text
 from flask_web_app.security import resolve_secret_key, security_headers
 from flask_web_app.sessions import MongoSessionInterface
 from flask_web_app.tickers import TickerCheck
-from flask_web_app.views import api, auth, pages, stream, symbols
+from flask_web_app.views import api, auth, levels, pages, stream, symbols
 from logs.logger_config import get_logger, setup_logging
 
 log = get_logger("flask_web_app.app")
@@ -53,6 +53,9 @@ def create_app(settings: Settings | None = None, *, instance_path: str | None = 
         PRICE_CHANGE_THRESHOLD=settings.price_change_threshold,
         VOLUME_THRESHOLD_MULTIPLIER=settings.volume_threshold_multiplier,
         ALERT_USER_DAILY_CAP=settings.alert_user_daily_cap,
+        USER_MAX_LEVEL_RULES=settings.user_max_level_rules,
+        USER_LEVEL_REARM_PERCENT=settings.user_level_rearm_percent,
+        USER_LEVEL_MAX_FACTOR=settings.user_level_max_factor,
         WEBHOOK_ALLOWED_HTTP_HOSTS=list(settings.webhook_allowed_http_hosts),
         WEBHOOK_ALLOWED_INTERNAL_HOSTS=list(settings.webhook_allowed_internal_hosts),
         # Confirmation mail: sent through SMTP, or written to the digest's outbox without it.
@@ -89,6 +92,7 @@ def create_app(settings: Settings | None = None, *, instance_path: str | None = 
     app.register_blueprint(api.bp)
     app.register_blueprint(symbols.bp)
     app.register_blueprint(stream.bp)
+    app.register_blueprint(levels.bp)
     app.register_blueprint(api.health_bp)
 
     @app.get("/vendor/plotly.min.js")

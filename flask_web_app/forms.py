@@ -10,13 +10,25 @@ from wtforms import (
     BooleanField,
     DecimalField,
     EmailField,
+    HiddenField,
     IntegerField,
     PasswordField,
+    SelectField,
     SelectMultipleField,
     StringField,
     SubmitField,
 )
-from wtforms.validators import DataRequired, Email, EqualTo, Length, NumberRange, Optional, ValidationError
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import (
+    DataRequired,
+    Email,
+    EqualTo,
+    InputRequired,
+    Length,
+    NumberRange,
+    Optional,
+    ValidationError,
+)
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from common.webhook import url_problem
@@ -160,3 +172,28 @@ class AddSymbolForm(HtmlForm):
 
 class RemoveSymbolForm(HtmlForm):
     submit_remove = SubmitField("Remove")
+
+
+LEVEL_MAX = 1_000_000.0  # no listed share trades above this: a level beyond it is a typo
+
+
+class LevelRuleForm(HtmlForm):
+    """A price-level rule ("tell me when AAPL goes above 300"). The owner is the signed-in
+    user, never a field; the symbol must be one the system follows (checked in the view)."""
+
+    symbol = StringField("Symbol", filters=[_strip], validators=[DataRequired(), Ticker()],
+                         render_kw={"list": "level-symbols"})
+    direction = SelectField("When the price goes", choices=[SelectChoice("above", "at or above"),
+                                                            SelectChoice("below", "at or below")])
+    level = DecimalField("Price", places=4, validators=[
+        InputRequired("Give a price."),
+        NumberRange(min=0.0001, max=LEVEL_MAX, message=f"A price above 0 and at most {LEVEL_MAX:,.0f}.")])
+    mode = SelectField("Then", choices=[SelectChoice("rearm", "alert again after the price went back"),
+                                        SelectChoice("once", "alert once, then stop")])
+    back = HiddenField(default="account")  # the page the form is on: errors show there
+    submit_level = SubmitField("Add price alert")
+
+
+class DeleteLevelForm(HtmlForm):
+    back = HiddenField(default="account")
+    submit_delete = SubmitField("Delete")

@@ -1,19 +1,23 @@
-"""Who receives an alert, and how: email (SMTP, in the service's thread) and
-webhooks (a worker thread with a bounded queue, so a slow receiver never holds up
-the stream). Every delivery is a document in MongoDB alert_deliveries with its
-status (pending, sent, failed with the reason, capped), planned once per alert,
-recipient and channel, so a redelivered quote never sends twice.
+"""Who receives an alert, and how: email and webhooks, each through a bounded queue
+and sender threads, so a slow or dead SMTP server or receiver never holds up the
+stream (the alerts loop only plans and queues). Every delivery is a document in
+MongoDB alert_deliveries with its status (pending, sent, failed with the reason,
+capped), planned once per alert, recipient and channel, so a redelivered quote never
+sends twice; emails still pending at a stop go out at the next start.
 
 Recipients: ALERT_EMAIL_RECIPIENTS and ALERT_WEBHOOK_URL get every alert; each user
-with alerts on gets those passing their own rules (watchlist, thresholds) up to
-their daily cap, by email and, when they gave one, by webhook.
+with alerts on gets those passing their watchlist up to their daily cap, by email
+and, when they gave one, by webhook; a user with a stricter threshold of their own
+gets their own rule's alerts of that kind instead (deliver_user_alert).
 """
 
 from __future__ import annotations
 
+import queue
 import smtplib
+import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -24,7 +28,9 @@ from common.clock import utc_now
 from common.mailer import SmtpMailer, build_message, failure_reason
 from config import Settings
 from database.mongo import alerts as mongo_alerts
+from database.mongo import user_rules as user_rules_db
 from streaming.alert_rules import Alert, UserRules, market_day, render_email, render_webhook_text, user_wants
+from streaming.user_alert_rules import UserAlert
 
 EMAIL, WEBHOOK = "email", "webhook"
 SYSTEM = "system"
@@ -37,6 +43,10 @@ def user_rules(doc: dict[str, Any], settings: Settings) -> UserRules:
         return max(float(value), floor) if isinstance(value, int | float) else floor
 
     cap = doc.get("alert_daily_cap")
+
+    def stricter(value: Any, system: float) -> bool:
+        return isinstance(value, int | float) and float(value) > system
+
     return UserRules(
         user_id=str(doc["_id"]), email=doc.get("email") or "", enabled=bool(doc.get("alert_opt_in")),
         watchlist=tuple(doc.get("watchlist") or ()),
@@ -44,6 +54,8 @@ def user_rules(doc: dict[str, Any], settings: Settings) -> UserRules:
         volume_multiplier=at_least(doc.get("alert_volume_multiplier"), settings.volume_threshold_multiplier),
         daily_cap=int(cap) if isinstance(cap, int) and cap > 0 else settings.alert_user_daily_cap,
         webhook_url=doc.get("alert_webhook_url") or None,
+        own_price=stricter(doc.get("alert_price_threshold"), settings.price_change_threshold),
+        own_volume=stricter(doc.get("alert_volume_multiplier"), settings.volume_threshold_multiplier),
     )
 
 
@@ -55,10 +67,101 @@ class Outcome:
     error: str | None
 
 
+def email_outcome(emails: list[dict[str, Any]]) -> Outcome:
+    """alert_log's email_status from the email deliveries of one alert, once they are done."""
+    tried = [d for d in emails if d["status"] in ("sent", "failed")]
+    failed = [d for d in tried if d["status"] == "failed"]
+    if failed:
+        return Outcome("failed", "; ".join(dict.fromkeys(d["error"] for d in failed))[:512])
+    if not tried:  # every recipient capped
+        return Outcome("disabled", None)
+    return Outcome("sent", None)
+
+
+Finished = Callable[[str, Outcome], None]  # (alert_key, outcome): the alert's email status, stored
+
+
+@dataclass
+class EmailJob:
+    """The email deliveries of one alert (each document has its subject and text)."""
+
+    alert_key: str
+    docs: list[dict[str, Any]]
+    finished: Finished | None = None
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+class EmailQueue:
+    """Bounded queue + sender threads: the alerts loop hands an alert's emails over and
+    goes on with the next quote whatever the SMTP server does."""
+
+    def __init__(self, send_one: Callable[[dict[str, Any]], None], size: int, workers: int,
+                 report_error: Callable[..., None]) -> None:
+        self._send_one = send_one
+        self._jobs: queue.Queue[EmailJob | None] = queue.Queue(maxsize=size)
+        self._workers = workers
+        self._threads: list[threading.Thread] = []
+        self._report_error = report_error
+        # Deliveries queued or being sent: a redelivered quote re-plans its alert (the status is
+        # still pending) and must not queue the same email twice.
+        self._inflight: set[str] = set()
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        for n in range(self._workers):
+            thread = threading.Thread(target=self._work, name=f"alert-email-{n}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def submit(self, job: EmailJob) -> bool:
+        """False when the queue is full (the deliveries stay pending: the next start sends them)."""
+        with self._lock:
+            job.docs = [d for d in job.docs if d["_id"] not in self._inflight]
+            if not job.docs:
+                return True
+            try:
+                self._jobs.put_nowait(job)
+            except queue.Full:
+                return False
+            self._inflight.update(d["_id"] for d in job.docs)
+        return True
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop the senders; what is still queued stays pending in MongoDB for the next start."""
+        while True:
+            try:
+                self._jobs.get_nowait()
+            except queue.Empty:
+                break
+        for _ in self._threads:
+            try:
+                self._jobs.put(None, timeout=timeout)
+            except queue.Full:
+                break
+        for thread in self._threads:
+            thread.join(timeout)
+
+    def _work(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            try:
+                for doc in job.docs:
+                    if doc["status"] == "pending":
+                        self._send_one(doc)
+                if job.finished is not None:
+                    job.finished(job.alert_key, email_outcome(job.docs))
+            except Exception:  # noqa: BLE001 - one alert's bookkeeping must not end the sender thread
+                self._report_error("alert %s: email bookkeeping failed", job.alert_key, exc_info=True)
+            finally:
+                with self._lock:
+                    self._inflight.difference_update(d["_id"] for d in job.docs)
+                job.done.set()
+
+
 class Deliveries:
     def __init__(self, settings: Settings, db: Database, mailer: SmtpMailer, logger: Any,
-                 clock: Callable[[], datetime] = utc_now) -> None:
+                 clock: Callable[[], datetime] = utc_now, finished: Finished | None = None) -> None:
         self.settings = settings
+        self.finished = finished  # stores a system alert's email status (alert_history, alert_log)
         self.db = db
         self.mailer = mailer
         self.log = logger
@@ -75,6 +178,8 @@ class Deliveries:
             retry_pause=settings.webhook_retry_seconds, queue_size=settings.webhook_queue_size,
             per_owner=settings.webhook_pending_per_user, workers=settings.webhook_workers,
             report_error=self.log.error, policy=self.webhook_policy)
+        self.emails = EmailQueue(self._send_email, settings.alert_email_queue_size, settings.alert_email_workers,
+                                 self.log.error)
 
     def start(self) -> None:
         # Webhooks left pending by a stop or crash (today's and yesterday's) go out now,
@@ -87,9 +192,19 @@ class Deliveries:
             except Exception:  # noqa: BLE001 - one odd stored delivery must not stop the service's start
                 self.log.exception("pending webhook %s not resent", doc.get("_id"))
         self.dispatcher.start()
+        pending: dict[str, list[dict[str, Any]]] = {}
+        for doc in mongo_alerts.unfinished_deliveries(self.db, EMAIL, days):
+            if doc.get("text"):  # (planned before emails carried their text: left as they are)
+                pending.setdefault(doc["alert_key"], []).append(doc)
+        self.emails.start()
+        for key, docs in pending.items():
+            self._queue_emails(key, docs)
+        if pending:
+            self.log.info("%d alert(s) with emails pending at the last stop queued again", len(pending))
 
     def close(self) -> None:
         self.dispatcher.close()
+        self.emails.close()
 
     # ------------------------------------------------------------------ planning
     def plan(self, alert: Alert) -> list[dict[str, Any]]:
@@ -97,6 +212,8 @@ class Deliveries:
         day = market_day(alert.quote_timestamp, self.settings.tz).isoformat()
         now = self.clock()
         planned: list[dict[str, Any]] = []
+        subject, email_text = render_email(alert)
+        webhook_text = render_webhook_text(alert)
 
         def add(channel: str, recipient: str, target: str, user_id: str | None, status: str = "pending",
                 error: str | None = None, url: str | None = None) -> None:
@@ -104,7 +221,8 @@ class Deliveries:
                    "rule": alert.rule, "message": alert.message, "quote_timestamp": alert.quote_timestamp, "day": day,
                    "channel": channel, "recipient": recipient, "target": target,
                    "user_id": user_id, "status": status, "error": error, "attempts": 0, "created_at": now,
-                   "updated_at": now, "url": url, "text": render_webhook_text(alert) if channel == WEBHOOK else None}
+                   "updated_at": now, "url": url, "text": webhook_text if channel == WEBHOOK else email_text,
+                   "subject": subject if channel == EMAIL else None}
             planned.append(mongo_alerts.plan_delivery(self.db, doc)[0])
 
         system_addresses = list(dict.fromkeys(
@@ -135,39 +253,77 @@ class Deliveries:
 
     # ------------------------------------------------------------------ sending
     def send(self, alert: Alert, planned: list[dict[str, Any]]) -> Outcome:
-        """Email the pending email deliveries now; queue the pending webhooks."""
-        emails = [d for d in planned if d["channel"] == EMAIL]
+        """Queue the pending deliveries (emails and webhooks); never waits for a server.
+        The outcome is "pending" while emails are on their way (`finished` stores the final one)."""
         for doc in planned:
             if doc["channel"] == WEBHOOK and doc["status"] == "pending":
                 self._submit(doc)
-        if not emails:
-            return Outcome("disabled", None)
-        subject, text = render_email(alert)
-        for doc in emails:
-            if doc["status"] != "pending":
-                continue
-            # One message per recipient: nobody sees the others' addresses.
-            try:
-                self.mailer.send(build_message(self.settings.email_sender, doc["target"], subject, text))
-                doc["status"], doc["error"] = "sent", None
-            except (smtplib.SMTPException, OSError, RuntimeError) as exc:
-                # Stored (and shown without login on /api/alert-history): no address; the log has the detail.
-                doc["status"], doc["error"] = "failed", failure_reason(exc)
-                self.log.warning("alert %s: email to %r failed: %s", alert.key, doc["target"], exc)
-            doc["attempts"] = doc.get("attempts", 0) + 1
-            mongo_alerts.set_delivery_status(self.db, doc["_id"], doc["status"], doc["error"], doc["attempts"],
-                                             self.clock())
-        sent = [d for d in emails if d["status"] in ("sent", "failed")]
-        failed = [d for d in sent if d["status"] == "failed"]
-        if failed:
-            error = "; ".join(dict.fromkeys(d["error"] for d in failed))[:512]
-            self.log.error("alert %s stored but email failed for %d of %d recipient(s): %s",
-                           alert.key, len(failed), len(sent), error)
-            return Outcome("failed", error)
-        if not sent:  # every recipient capped
-            return Outcome("disabled", None)
-        self.log.info("alert %s emailed to %d recipient(s)", alert.key, len(sent))
-        return Outcome("sent", None)
+        emails = [d for d in planned if d["channel"] == EMAIL]
+        if not any(d["status"] == "pending" for d in emails):
+            return email_outcome(emails) if emails else Outcome("disabled", None)
+        self._queue_emails(alert.key, emails)
+        return Outcome("pending", None)
+
+    def deliver_user_alert(self, alert: UserAlert) -> None:
+        """Plan (once) and queue the deliveries of a user's own alert: to that user only,
+        at a confirmed address, within their daily cap."""
+        doc = user_rules_db.recipient(self.db, alert.user_id)
+        if doc is None:
+            return
+        rules = user_rules(doc, self.settings)
+        if not (self.mailer.enabled and rules.email) and not rules.webhook_url:
+            return  # no channel: the alert is stored (user_alerts), nothing to plan or count
+        shaped = alert.as_alert()
+        day = market_day(alert.quote_timestamp, self.settings.tz).isoformat()
+        now = self.clock()
+        existing = bool(mongo_alerts.deliveries_for(self.db, alert.user_id, alert_key=alert.key, limit=1))
+        status, error = "pending", None
+        if not existing and mongo_alerts.counted_alerts(self.db, rules.user_id, day) >= rules.daily_cap:
+            status, error = "capped", f"daily cap of {rules.daily_cap} alert(s) reached"
+            self.log.info("alert %s not sent to %s: %s", alert.key, rules.email, error)
+        subject, text = render_email(shaped)
+        base = {"alert_key": alert.key, "symbol": alert.symbol, "rule": alert.rule, "message": alert.message,
+                "quote_timestamp": alert.quote_timestamp, "day": day, "recipient": rules.user_id,
+                "user_id": rules.user_id, "status": status, "error": error, "attempts": 0, "created_at": now,
+                "updated_at": now}
+        planned = []
+        if self.mailer.enabled and rules.email:
+            planned.append(mongo_alerts.plan_delivery(self.db, {
+                **base, "_id": f"{alert.key}|{EMAIL}|{rules.user_id}", "channel": EMAIL, "target": rules.email,
+                "url": None, "text": text, "subject": subject})[0])
+        if rules.webhook_url:
+            planned.append(mongo_alerts.plan_delivery(self.db, {
+                **base, "_id": f"{alert.key}|{WEBHOOK}|{rules.user_id}", "channel": WEBHOOK,
+                "target": webhook.redact(rules.webhook_url), "url": rules.webhook_url,
+                "text": render_webhook_text(shaped), "subject": None})[0])
+        for d in planned:
+            if d["channel"] == WEBHOOK and d["status"] == "pending":
+                self._submit(d)
+        emails = [d for d in planned if d["channel"] == EMAIL and d["status"] == "pending"]
+        if emails:
+            self._queue_emails(alert.key, emails, finished=False)
+
+    def _queue_emails(self, alert_key: str, docs: list[dict[str, Any]], finished: bool = True) -> bool:
+        if self.emails.submit(EmailJob(alert_key, docs, self.finished if finished else None)):
+            return True
+        self.log.error("alert %s: %d email(s) not queued (ALERT_EMAIL_QUEUE_SIZE reached); they stay pending "
+                       "and go out at the next start", alert_key, len(docs))
+        return False
+
+    def _send_email(self, doc: dict[str, Any]) -> None:
+        """One message per recipient (nobody sees the others' addresses), in a sender thread."""
+        try:
+            self.mailer.send(build_message(self.settings.email_sender, doc["target"], doc.get("subject") or "",
+                                           doc.get("text") or ""))
+            doc["status"], doc["error"] = "sent", None
+            self.log.info("alert %s emailed", doc["alert_key"])
+        except (smtplib.SMTPException, OSError, RuntimeError) as exc:
+            # Stored (and shown without login on /api/alert-history): no address; the log has the detail.
+            doc["status"], doc["error"] = "failed", failure_reason(exc)
+            self.log.warning("alert %s: email to %r failed: %s", doc["alert_key"], doc["target"], exc)
+        doc["attempts"] = doc.get("attempts", 0) + 1
+        mongo_alerts.set_delivery_status(self.db, doc["_id"], doc["status"], doc["error"], doc["attempts"],
+                                         self.clock())
 
     def _url_problem(self, url: str) -> str | None:
         found = webhook.check_url(url, self.webhook_policy)

@@ -12,8 +12,9 @@
   while there are too few such sessions, the average of its previous VOLUME_WINDOW
   quotes (the old rule), labelled as such.
 - cooldown (volume_spike only): per (symbol, rule), on quote timestamps.
-- per-user filter: a user receives a system alert when it passes their own,
-  stricter, threshold and watchlist.
+- per-user filter: a user receives a system alert when it passes their
+  watchlist; a user with a stricter threshold of their own gets the alerts of their
+  own rule instead (streaming/user_alert_rules.py).
 """
 
 from __future__ import annotations
@@ -32,6 +33,12 @@ from common.quote import Quote, format_timestamp
 
 PRICE_CHANGE = "price_change"
 VOLUME_SPIKE = "volume_spike"
+# Rules of users' own (streaming/user_alert_rules.py): named here so the renderers know them.
+USER_PRICE_CHANGE = "user_price_change"
+USER_VOLUME_SPIKE = "user_volume_spike"
+PRICE_LEVEL = "price_level"
+RULE_NAMES = {PRICE_CHANGE: "Price move", VOLUME_SPIKE: "Volume spike", USER_PRICE_CHANGE: "Price move",
+              USER_VOLUME_SPIKE: "Volume spike", PRICE_LEVEL: "Price level"}
 
 TIME_OF_DAY = "time_of_day"  # baseline kinds
 RECENT_AVERAGE = "recent_average"
@@ -111,6 +118,19 @@ def step_band(state: BandState, move: float, ts: datetime, day: date, threshold:
     if current != state:
         return replace(current, as_of=ts), None
     return state, None
+
+
+def state_to_doc(state: BandState) -> dict[str, Any]:
+    """The stored form of a band state (alert_state; user_alert_state for a user's own threshold)."""
+    return {"day": state.day.isoformat() if state.day else None, "direction": state.direction, "band": state.band,
+            "as_of": state.as_of, "fired_at": state.fired_at}
+
+
+def state_from_doc(doc: Mapping[str, Any] | None) -> BandState:
+    if not doc:
+        return BandState()
+    return BandState(day=date.fromisoformat(doc["day"]) if doc.get("day") else None, direction=doc.get("direction", 0),
+                     band=doc.get("band", 0), as_of=doc.get("as_of"), fired_at=doc.get("fired_at"))
 
 
 def price_alert(quote: Quote, band: int, threshold: float) -> Alert:
@@ -258,11 +278,17 @@ class UserRules:
     volume_multiplier: float
     daily_cap: int
     webhook_url: str | None
+    # Stricter than the system's: the user's own rule (streaming/user_alerts.py) raises their
+    # alerts of that kind, so the system's of that kind do not reach them (no alert twice).
+    own_price: bool = False
+    own_volume: bool = False
 
 
 def user_wants(rules: UserRules, alert: Alert) -> bool:
     """Whether a system alert passes this user's own rules (the cap is decided apart)."""
     if not rules.enabled or (rules.watchlist and alert.symbol not in rules.watchlist):
+        return False
+    if (alert.rule == PRICE_CHANGE and rules.own_price) or (alert.rule == VOLUME_SPIKE and rules.own_volume):
         return False
     if alert.rule == PRICE_CHANGE:
         return abs(alert.value) > rules.price_threshold
@@ -273,9 +299,10 @@ def user_wants(rules: UserRules, alert: Alert) -> bool:
 
 def render_email(alert: Alert) -> tuple[str, str]:
     """(subject, text) of the alert email."""
-    rule = "Price move" if alert.rule == PRICE_CHANGE else "Volume spike"
+    rule = RULE_NAMES.get(alert.rule, alert.rule)
     subject = f"[Stock alert] {alert.symbol}: {rule.lower()}"
     why = (f"Band: {alert.band} (the move exceeds {alert.band}x the threshold)\n" if alert.band else
+           f"Level: {alert.threshold:g}\n" if alert.rule == PRICE_LEVEL else
            f"Baseline: {alert.baseline:g} shares ({alert.baseline_kind})\n" if alert.baseline else "")
     text = (
         f"{rule} on {alert.symbol}\n\n{alert.message}.\n\n"
@@ -289,6 +316,6 @@ def render_email(alert: Alert) -> tuple[str, str]:
 
 def render_webhook_text(alert: Alert) -> str:
     """One line for Slack / Discord."""
-    rule = "price move" if alert.rule == PRICE_CHANGE else "volume spike"
+    rule = RULE_NAMES.get(alert.rule, alert.rule).lower()
     return (f"[Stock alert] {alert.symbol} {rule}: {alert.message} "
             f"(quote {format_timestamp(alert.quote_timestamp)}, source {alert.source})")

@@ -6,7 +6,10 @@ nor forgets); volume_spike compares a quote with the symbol's usual volume for t
 time of day (from stored quotes), with a cooldown per symbol read back from
 alert_history. Each alert is stored in MongoDB alert_history and MySQL alert_log
 (idempotent on alert_key = symbol|rule|quote timestamp) with the band or baseline
-that fired, logged, and delivered by streaming/alert_delivery.py. Offsets are
+that fired, logged, and delivered by streaming/alert_delivery.py (emails and webhooks
+queued: a slow server never holds up the next quote). Users' own rules (their stricter
+threshold or multiplier, price levels) run after the system's on the same quote
+(streaming/user_alerts.py) and raise alerts of their own in user_alerts. Offsets are
 committed after a batch's alerts are stored: a crash means redelivery, and a
 redelivered quote finds its alert already there (only unfinished deliveries are
 retried). A quote the schema rejects is skipped (the consumer sends it to the
@@ -41,7 +44,7 @@ from database.mongo import alerts as mongo_alerts
 from database.mongo.prices import volumes_before, volumes_in_windows
 from database.mysql import MySQLUnavailableError
 from database.mysql import alerts as mysql_alerts
-from streaming.alert_delivery import Deliveries
+from streaming.alert_delivery import Deliveries, Outcome
 from streaming.alert_rules import (
     VOLUME_SPIKE,
     Alert,
@@ -54,6 +57,8 @@ from streaming.alert_rules import (
     cooldown_decision,
     market_day,
     price_alert,
+    state_from_doc,
+    state_to_doc,
     step_band,
     time_of_day_baseline,
     volume_alert,
@@ -61,20 +66,9 @@ from streaming.alert_rules import (
 from streaming.kafka_io import DeadLetter, consume_batches, next_offsets, send_dead_letters
 from streaming.schema import InvalidQuote, parse_message
 from streaming.startup import QuoteReader, RegisteredAcceptance, open_quote_reader, serve
+from streaming.user_alerts import UserAlerts
 
 STORE_ERRORS = (PyMongoError, pymysql.err.OperationalError, pymysql.err.InterfaceError, MySQLUnavailableError)
-
-
-def state_to_doc(state: BandState) -> dict[str, Any]:
-    return {"day": state.day.isoformat() if state.day else None, "direction": state.direction, "band": state.band,
-            "as_of": state.as_of, "fired_at": state.fired_at}
-
-
-def state_from_doc(doc: dict[str, Any] | None) -> BandState:
-    if not doc:
-        return BandState()
-    return BandState(day=date.fromisoformat(doc["day"]) if doc.get("day") else None, direction=doc.get("direction", 0),
-                     band=doc.get("band", 0), as_of=doc.get("as_of"), fired_at=doc.get("fired_at"))
 
 
 class AlertService:
@@ -90,13 +84,17 @@ class AlertService:
         self._why_columns = True  # alert_log has band/baseline (false on an unmigrated install)
         self.stop = stop
         self.log = logger
-        self.deliveries = Deliveries(settings, db, mailer, logger)
+        self.deliveries = Deliveries(settings, db, mailer, logger, finished=self._email_finished)
+        self.users = UserAlerts(settings, db, self.deliveries, logger)
+        self._outcome_mysql: pymysql.Connection | None = None  # the email senders' own connection
+        self._outcome_lock = threading.Lock()
         self.windows = VolumeWindows(settings.volume_window)
         self.cooldown = timedelta(seconds=settings.alert_cooldown_seconds)
         self._last: dict[tuple[str, str], datetime | None] = {}
         self._bands: dict[str, BandState] = {}
         self._baselines: dict[tuple[str, date, Any], Baseline | None] = {}
         self.raised = 0
+        self._baseline_seen: Baseline | None = None
         self.acceptance = RegisteredAcceptance(settings, db)  # what the consumer rejects raises no alert
 
     # ------------------------------------------------------------------ storage
@@ -133,6 +131,27 @@ class AlertService:
             return mysql_alerts.insert_alert(self.mysql(), record, stored["email_status"], stored["created_at"],
                                              with_why=False)
 
+    def _email_finished(self, alert_key: str, outcome: Outcome) -> None:
+        """An alert's emails are done (a sender thread): its email status in alert_history and alert_log."""
+        if outcome.status == "failed":
+            self.log.error("alert %s stored but email failed: %s", alert_key, outcome.error)
+        with self._outcome_lock:
+            mongo_alerts.set_email_status(self.db, alert_key, outcome.status, outcome.error)
+
+            def store() -> None:
+                if self._outcome_mysql is None:
+                    self._outcome_mysql = self.mysql_connect()
+                try:
+                    mysql_alerts.set_email_status(self._outcome_mysql, alert_key, outcome.status, outcome.error)
+                except STORE_ERRORS:
+                    with contextlib.suppress(pymysql.err.Error):
+                        self._outcome_mysql.close()
+                    self._outcome_mysql = None
+                    raise
+
+            retry(store, what=f"storing the email status of {alert_key}", retry_on=STORE_ERRORS, stop=self.stop,
+                  attempts=5, backoff=Backoff(0.5, 5.0))
+
     # ------------------------------------------------------------------ one alert
     def process(self, alert: Alert) -> None:
         """Store, log and deliver one alert; safe to repeat (raises on a storage error)."""
@@ -161,6 +180,8 @@ class AlertService:
         if stored["email_status"] != "pending":
             return  # delivered before (a redelivered quote)
         outcome = self.deliveries.send(alert, self.deliveries.plan(alert))
+        if outcome.status == "pending":
+            return  # on its way: the sender thread stores how it went (_email_finished)
         mongo_alerts.set_email_status(self.db, alert.key, outcome.status, outcome.error)
         try:
             mysql_alerts.set_email_status(self.mysql(), alert.key, outcome.status, outcome.error)
@@ -207,9 +228,11 @@ class AlertService:
         return self._baselines[key] or self.windows.baseline(symbol)
 
     def check_volume(self, quote: Quote) -> None:
-        alert = volume_alert(quote, self.volume_baseline(quote), self.settings.volume_threshold_multiplier)
+        baseline = self.volume_baseline(quote)
+        alert = volume_alert(quote, baseline, self.settings.volume_threshold_multiplier)
         if alert is not None:
             self.process(alert)
+        self._baseline_seen = baseline  # the users' multipliers compare with the same baseline
         # After comparing: a spike is measured against the quotes before it.
         self.windows.add(quote["symbol"], quote["volume"], quote["timestamp"])
 
@@ -262,7 +285,13 @@ class AlertService:
         if not self.windows.known(quote["symbol"]):
             self.seed_window(quote["symbol"], quote["timestamp"])
         at = f"{quote['symbol']} at {quote['timestamp']:%H:%M:%S}"
-        for check, what in ((self.check_price, "price rule"), (self.check_volume, "volume rule")):
+        self._baseline_seen = None
+        checks: list[tuple[Callable[[Quote], None], str]] = [(self.check_price, "price rule"),
+                                                             (self.check_volume, "volume rule")]
+        if self.settings.user_rules_enabled:
+            self.users.refresh()
+            checks.append((lambda q: self.users.check(q, self._baseline_seen), "users' rules"))
+        for check, what in checks:
             done = retry(lambda c=check: c(quote), what=f"storing alerts of the {what} for {at}",
                          retry_on=STORE_ERRORS, stop=self.stop, backoff=Backoff(0.5, 15.0))
             if done is STOPPED:
@@ -277,7 +306,7 @@ class AlertService:
             self.deliveries.close()
 
     def totals(self) -> str:
-        return f"{self.raised} alert(s) raised"
+        return f"{self.raised} alert(s) raised, {self.users.raised} of users' own rules"
 
 
 def bootstrap(settings: Settings, stop: threading.Event) -> tuple[QuoteReader, AlertService] | None:

@@ -24,8 +24,9 @@ from tests.support.webhook_receiver import WebhookReceiver
 
 
 def settings_for(mongo_uri: str = "mongodb://127.0.0.1:1", **values: object) -> Settings:
+    values.setdefault("smtp_server", "")
     return Settings(_env_file=None, mongo_uri=mongo_uri, mongo_db=f"stock_market_{uuid.uuid4().hex[:10]}",  # type: ignore[call-arg]
-                    log_to_elasticsearch=False, smtp_server="", **values)
+                    log_to_elasticsearch=False, **values)
 
 
 def test_user_rules_never_go_below_the_system() -> None:
@@ -117,3 +118,28 @@ def test_hostile_pending_webhooks_fail_alone_at_start_and_users_see_generic_reas
     log = caplog.text
     assert "Connection refused" in log  # the operators' detail
     assert "/down" not in log and "/good" not in log and "meta-data" not in log  # webhook paths stay secret
+
+
+def test_emails_pending_at_a_stop_go_out_at_the_next_start_once(mongo: SecantusMongo, smtp, inbox) -> None:  # type: ignore[no-untyped-def]
+    settings = settings_for(mongo.uri, smtp_server="127.0.0.1", smtp_port=smtp.port, smtp_starttls=False,
+                            email_sender=smtp.user, email_password=smtp.password)
+    client = make_client(settings)
+    db = get_db(client, settings)
+    now = utc_now()
+    day = now.astimezone(settings.tz).date().isoformat()
+    for n, status in enumerate(("pending", "sent", "failed")):
+        plan_delivery(db, {"_id": f"k{n}|email|u{n}", "alert_key": f"k{n}", "channel": "email",
+                           "recipient": f"u{n}", "target": f"u{n}@example.test", "user_id": f"u{n}", "day": day,
+                           "status": status, "attempts": 0, "subject": f"alert {n}", "text": f"text {n}",
+                           "created_at": now})
+    finished: list[tuple[str, str]] = []
+    deliveries = Deliveries(settings, db, SmtpMailer(settings), logging.getLogger("test"),
+                            finished=lambda key, outcome: finished.append((key, outcome.status)))
+    deliveries.start()
+    try:
+        wait_for(lambda: finished == [("k0", "sent")], timeout=30, what="the pending email sent")
+        assert db[ALERT_DELIVERIES].find_one({"_id": "k0|email|u0"})["status"] == "sent"
+    finally:
+        deliveries.close()
+        client.close()
+    assert [m.message["Subject"] for m in inbox.messages] == ["alert 0"]  # sent or failed ones are not repeated

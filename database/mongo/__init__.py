@@ -27,6 +27,9 @@ SYMBOLS = "symbols"  # the registry of followed tickers (STOCK_SYMBOLS and those
 ALERT_DELIVERIES = "alert_deliveries"  # each alert to each recipient and channel, with its status
 SYMBOL_QUOTAS = "symbol_quotas"  # per user: how many symbols they follow (the atomic per-user limit)
 SOURCE_STATUS = "source_status"  # what each quote source is doing, one document from the producer
+PRICE_LEVEL_RULES = "price_level_rules"  # users' "above / below a price" rules, with their state
+USER_ALERTS = "user_alerts"  # alerts of users' own rules (alert_history stays the system's record)
+USER_ALERT_STATE = "user_alert_state"  # per user and symbol: the band state of a user's own threshold
 
 
 def make_client(settings: Settings, *, server_selection_timeout_ms: int = 5000) -> MongoClient:

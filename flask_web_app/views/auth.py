@@ -14,11 +14,21 @@ from werkzeug.wrappers import Response
 
 from common.clock import utc_now
 from database.mongo import sessions as web_sessions
+from database.mongo import user_rules as level_rules_db
 from database.mongo import users
 from database.mongo.alerts import deliveries_for as alert_deliveries_of
 from flask_web_app import account_mail
 from flask_web_app.db import MONGO_ERRORS, UNAVAILABLE, get_mongo, known_symbols, stores
-from flask_web_app.forms import AccountForm, ConfirmAgainForm, LoginForm, LogoutForm, PasswordForm, RegisterForm
+from flask_web_app.forms import (
+    AccountForm,
+    ConfirmAgainForm,
+    DeleteLevelForm,
+    LevelRuleForm,
+    LoginForm,
+    LogoutForm,
+    PasswordForm,
+    RegisterForm,
+)
 from flask_web_app.sessions import ServerSession
 from flask_web_app.validation import dummy_hash, hash_password, verify_password
 from logs.logger_config import get_logger
@@ -216,17 +226,27 @@ def _account_data(user: dict[str, Any]) -> dict[str, Any]:
 
 
 def _account_page(form: AccountForm, pw_form: PasswordForm, user: dict[str, Any], status: int = 200,
-                  store_error: str | None = None) -> tuple[str, int]:
-    """The account page with the system's alert settings and the user's latest alerts."""
-    recent = None  # unavailable: the form still works; the list says so
+                  store_error: str | None = None, level_form: LevelRuleForm | None = None) -> tuple[str, int]:
+    """The account page with the system's alert settings, the user's price levels and latest alerts."""
+    recent = levels = None  # unavailable: the forms still work; the lists say so
     if store_error is None:
         with contextlib.suppress(*MONGO_ERRORS):
             recent = alert_deliveries_of(get_mongo(), str(user["_id"]), limit=20)
+            levels = level_rules_db.level_rules_of(get_mongo(), str(user["_id"]))
     config = current_app.config
     system = {"price": config["PRICE_CHANGE_THRESHOLD"], "volume": config["VOLUME_THRESHOLD_MULTIPLIER"],
               "cap": config["ALERT_USER_DAILY_CAP"]}
     return render_template("account.html", form=form, pw_form=pw_form, user=user, deliveries=recent,
-                           system=system, store_error=store_error, confirm_form=ConfirmAgainForm()), status
+                           system=system, store_error=store_error, confirm_form=ConfirmAgainForm(),
+                           levels=levels, level_form=level_form or LevelRuleForm(formdata=None, back="account"),
+                           delete_form=DeleteLevelForm(formdata=None, back="account"),
+                           level_symbols=known_symbols()), status
+
+
+def account_page_with(level_form: LevelRuleForm, status: int) -> tuple[str, int]:
+    """The account page showing a refused price-level form (flask_web_app/views/levels.py)."""
+    form, pw_form = _account_forms(g.user, posted_profile=False)
+    return _account_page(form, pw_form, g.user, status, level_form=level_form)
 
 
 def _account_forms(user: dict[str, Any], posted_profile: bool) -> tuple[AccountForm, PasswordForm]:
@@ -252,6 +272,7 @@ def account() -> Response | str | tuple[str, int]:
         users.update_profile(get_mongo(), str(user["_id"]), name=form.name.data, watchlist=form.watchlist.data or [],
                              digest_opt_in=form.digest_opt_in.data, alert_opt_in=form.alert_opt_in.data,
                              alert_rules=form.alert_rules())
+        level_rules_db.bump_version(get_mongo())  # the alerts service reads the thresholds again
     except MONGO_ERRORS:
         return _account_page(form, pw_form, user, 503, UNAVAILABLE["mongodb"])
     flash("Account saved.", "success")

@@ -10,9 +10,10 @@ from flask import Blueprint, abort, current_app, g, render_template, request
 from database.mongo import dashboard as mongo_dash
 from database.mongo import prices
 from database.mongo import symbols as symbol_registry
+from database.mongo import user_rules as level_rules_db
 from database.mysql import dashboard as mysql_dash
 from flask_web_app.db import attempt, get_mongo, get_mysql, known_symbols, listed_symbols, registry
-from flask_web_app.forms import AddSymbolForm, RemoveSymbolForm
+from flask_web_app.forms import AddSymbolForm, DeleteLevelForm, LevelRuleForm, RemoveSymbolForm
 from flask_web_app.present import (
     MARKET_TEXT,
     daily_figure,
@@ -95,22 +96,34 @@ def index_page(*, add_form: AddSymbolForm | None = None, status: int = 200,
 
 
 @bp.get("/dashboard")
-def dashboard() -> tuple[str, int] | str:
+def dashboard() -> tuple[str, int]:
+    return dashboard_page(request.args.get("symbol"), request.args.get("days"))
+
+
+def _level_rules(symbol: str) -> tuple[list[dict[str, Any]], str | None]:
+    """The signed-in user's price levels on this symbol."""
+    user = g.get("user")
+    if user is None:
+        return [], None
+    return attempt("mongodb", lambda: level_rules_db.level_rules_of(get_mongo(), str(user["_id"]), symbol), [])
+
+
+def dashboard_page(symbol_arg: str | None, days_arg: str | None = None, *, level_form: LevelRuleForm | None = None,
+                   status: int = 200) -> tuple[str, int]:
+    """A symbol's dashboard; `level_form` with its errors after a refused price-level rule."""
     symbols = listed_symbols()
-    wanted = request.args.get("symbol")
     # Any registered symbol has a dashboard (listed or not: another user's addition too).
     known = list(dict.fromkeys([*symbols, *known_symbols()]))
-    if wanted and wanted.strip().upper() not in known:
+    if symbol_arg and symbol_arg.strip().upper() not in known:
         # Added through another worker since this one read the registry (a pushed quote of
         # it may be what the user just clicked): read the registry again before refusing.
         registry().forget()
         known = list(dict.fromkeys([*symbols, *known_symbols()]))
     try:
-        symbol = parse_symbol(wanted or symbols[0], known)
-        days = parse_days(request.args.get("days"), default=30, choices=DAY_CHOICES)
+        symbol = parse_symbol(symbol_arg or symbols[0], known)
+        days = parse_days(days_arg, default=30, choices=DAY_CHOICES)
     except UnknownSymbolError:
-        abort(404, description=f"Unknown symbol {request.args.get('symbol')!r}; "
-                               f"choose one of {', '.join(symbols)}.")
+        abort(404, description=f"Unknown symbol {symbol_arg!r}; choose one of {', '.join(symbols)}.")
     except BadParameterError as exc:
         abort(400, description=str(exc))
     if symbol not in symbols:
@@ -134,6 +147,7 @@ def dashboard() -> tuple[str, int] | str:
                          attempt("mongodb", lambda: mongo_dash.latest_news(get_mongo(), symbol, NEWS_LIMIT), []))
     # Anything but purely real market data ('real' or 'yahoo' daily bars) gets a visible mark.
     daily_marked = sorted({str(r["source"]) for r in daily} - {"real", "yahoo"})
+    levels, levels_error = _level_rules(symbol)
     return render_template(
         "dashboard.html", symbol=symbol, symbols=symbols, days=days, day_choices=DAY_CHOICES,
         daily=daily, daily_error=daily_error, daily_marked=daily_marked,
@@ -143,4 +157,8 @@ def dashboard() -> tuple[str, int] | str:
         intraday_count=len(points), intraday_error=intraday_error, news=news, news_error=news_error,
         live={"symbol": symbol, "stream_after": after,
               "refresh_ms": int(current_app.config["REFRESH_SECONDS"] * 1000)},
-    )
+        levels=levels, levels_error=levels_error,
+        level_form=(level_form or LevelRuleForm(formdata=None, symbol=symbol, back="dashboard"))
+        if g.get("user") else None,
+        delete_form=DeleteLevelForm(formdata=None, back="dashboard") if g.get("user") else None,
+    ), status

@@ -1,0 +1,117 @@
+"""Price-level alerts on the account page and a symbol's dashboard, through the test client against
+SecantusDB: added, listed with when each last fired, deleted; bad input refused with a clear error
+on the form and nothing stored; CSRF; nobody touches another user's rules."""
+
+from __future__ import annotations
+
+import html
+from datetime import UTC, datetime
+from types import SimpleNamespace
+from typing import Any
+
+from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
+
+from bench.webdata import csrf_token
+from database.mongo import PRICE_LEVEL_RULES
+from database.mongo.prices import insert_quotes
+from tests.test_web_auth import errors_of, sign_up
+from tests.test_web_symbols import make_web  # noqa: F401 - the fixture
+
+BOB = "bob@example.com"
+
+
+def add_level(client: FlaskClient, page: str = "/account", **fields: Any) -> TestResponse:
+    data = {"symbol": "AAPL", "direction": "above", "level": "300", "mode": "rearm",
+            "back": "dashboard" if page.startswith("/dashboard") else "account",
+            "csrf_token": csrf_token(client, page), **fields}
+    return client.post("/alerts/levels", data={k: v for k, v in data.items() if v is not None})
+
+
+def delete_level(client: FlaskClient, rule_id: str, page: str = "/account") -> TestResponse:
+    return client.post(f"/alerts/levels/{rule_id}/delete",
+                       data={"csrf_token": csrf_token(client, page), "back": "account"})
+
+
+def rules(web: SimpleNamespace) -> list[dict[str, Any]]:
+    return list(web.db[PRICE_LEVEL_RULES].find().sort("created_at", 1))
+
+
+def text(resp: TestResponse) -> str:
+    return html.unescape(resp.get_data(as_text=True))
+
+
+def test_add_list_and_delete_from_the_account_page_and_the_dashboard(make_web) -> None:  # noqa: F811
+    web = make_web()
+    client = sign_up(web)
+    resp = add_level(client)
+    assert resp.status_code == 302 and resp.headers["Location"].endswith("/account")
+    resp = add_level(client, "/dashboard?symbol=MSFT", symbol="MSFT", direction="below", level="250.5", mode="once")
+    assert resp.status_code == 302 and "/dashboard?symbol=MSFT" in resp.headers["Location"]
+    stored = rules(web)
+    assert [(r["symbol"], r["direction"], r["level"], r["mode"], r["armed"]) for r in stored] == [
+        ("AAPL", "above", 300.0, "rearm", True), ("MSFT", "below", 250.5, "once", True)]
+    # Listed with when each last fired (the alerts service stores it on the rule).
+    web.db[PRICE_LEVEL_RULES].update_one({"_id": stored[0]["_id"]}, {"$set": {
+        "armed": False, "fired_at": datetime(2026, 1, 13, 15, 31, tzinfo=UTC), "fired_price": 301.25}})
+    page = text(client.get("/account"))
+    assert "above 300" in page and "2026-01-13 15:31:00 at 301.25" in page and "below 250.5" in page
+    dash = text(client.get("/dashboard?symbol=MSFT"))
+    assert "Price alerts on MSFT" in dash and "below 250.5" in dash and "above 300" not in dash
+    assert delete_level(client, str(stored[0]["_id"])).status_code == 302
+    assert [r["symbol"] for r in rules(web)] == ["MSFT"]
+
+
+def test_bad_levels_and_unfollowed_symbols_get_a_clear_error_and_store_nothing(make_web) -> None:  # noqa: F811
+    web = make_web()
+    client = sign_up(web)
+    insert_quotes(web.db, [{"symbol": "AAPL", "timestamp": datetime(2026, 1, 13, 15, 30, tzinfo=UTC),
+                            "price": 261.0, "volume": 1000}])
+    for level, expect in (("-5", "above 0"), ("0", "above 0"), ("abc", "Not a valid decimal"),
+                          ("5000000", "at most 1,000,000"), ("", "Give a price")):
+        resp = add_level(client, level=level)
+        assert resp.status_code == 400 and expect in html.unescape(errors_of(resp, "level")), (level, text(resp))
+    resp = add_level(client, level="3000")  # more than 10x the last price: a typo
+    assert resp.status_code == 400 and "last price of 261.00" in html.unescape(errors_of(resp, "level"))
+    resp = add_level(client, symbol="ZZZZ")
+    assert resp.status_code == 400 and "not a symbol the system follows" in errors_of(resp, "symbol")
+    resp = add_level(client, symbol="<b>x")
+    assert resp.status_code == 400 and "<b>x" not in resp.get_data(as_text=True)
+    resp = add_level(client, direction="sideways")
+    assert resp.status_code == 400 and errors_of(resp, "direction")
+    # From the dashboard the error shows on the dashboard.
+    resp = add_level(client, "/dashboard?symbol=AAPL", level="-1")
+    assert resp.status_code == 400 and "Dashboard · AAPL" in text(resp) and "above 0" in text(resp)
+    assert rules(web) == []
+
+
+def test_the_per_user_limit_csrf_and_other_users_rules(make_web) -> None:  # noqa: F811
+    web = make_web(user_max_level_rules=3)
+    ann = sign_up(web)
+    for level in ("300", "310", "320"):
+        assert add_level(ann, level=level).status_code == 302
+    resp = add_level(ann, level="330")
+    assert resp.status_code == 409 and "USER_MAX_LEVEL_RULES" in text(resp)
+    assert len(rules(web)) == 3
+    # No CSRF token: refused.
+    assert ann.post("/alerts/levels", data={"symbol": "AAPL", "direction": "above", "level": "1",
+                                            "mode": "once"}).status_code == 400
+    bob = sign_up(web, web.app.test_client(), email=BOB, name="Bob")
+    bob_id = str(web.db.users.find_one({"email": BOB})["_id"])
+    ann_id = str(web.db.users.find_one({"email": "ann@example.com"})["_id"])
+    # Ann posts a rule with Bob's id: refused, nothing stored for anyone.
+    resp = add_level(ann, level="290", user_id=bob_id)
+    assert resp.status_code == 403 and "your own account only" in text(resp)
+    # Bob cannot delete Ann's rule (nor see it).
+    ann_rule = str(rules(web)[0]["_id"])
+    resp = delete_level(bob, ann_rule)
+    assert resp.status_code == 404 and "No such price alert among yours" in text(resp)
+    assert "above 300" not in text(bob.get("/account"))
+    assert len(rules(web)) == 3 and all(r["user_id"] == ann_id for r in rules(web))
+    assert delete_level(bob, "not-an-id").status_code == 404
+    # Signed out: sent to log in, nothing stored.
+    anon = web.app.test_client()
+    resp = anon.post("/alerts/levels", data={"csrf_token": csrf_token(anon, "/login"), "symbol": "AAPL",
+                                             "direction": "above", "level": "300", "mode": "once"})
+    assert resp.status_code == 302 and "/login" in resp.headers["Location"]
+    assert len(rules(web)) == 3
