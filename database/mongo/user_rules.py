@@ -56,12 +56,16 @@ def rules_version(db: Database) -> int:
 def add_level_rule(db: Database, user_id: str, *, symbol: str, direction: str, level: float, mode: str,
                    now: datetime, max_per_user: int) -> tuple[Added, str | None]:
     """Store a rule unless the user has max_per_user already; (outcome, the new rule's id).
-    Counted then inserted: two simultaneous posts of one user may pass the limit by one."""
+    Inserted, then counted: a rule that finds itself over the limit deletes itself, so
+    simultaneous posts of one user never pass it (at worst both of the last two are refused)."""
     if db[PRICE_LEVEL_RULES].count_documents({"user_id": user_id}, limit=max_per_user) >= max_per_user:
         return Added.USER_FULL, None
     result = db[PRICE_LEVEL_RULES].insert_one({
         "user_id": user_id, "symbol": symbol, "direction": direction, "level": float(level), "mode": mode,
         "created_at": now, "armed": True, "as_of": None, "fired_at": None, "fired_price": None})
+    if db[PRICE_LEVEL_RULES].count_documents({"user_id": user_id}, limit=max_per_user + 1) > max_per_user:
+        db[PRICE_LEVEL_RULES].delete_one({"_id": result.inserted_id})
+        return Added.USER_FULL, None
     bump_version(db)
     return Added.ADDED, str(result.inserted_id)
 
