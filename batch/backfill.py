@@ -1,12 +1,16 @@
 """Daily history from day one, so SMA-20, RSI-14 and the 30-day panels have data
 on a fresh stack.
 
-    python batch/backfill.py            # symbols without history get BACKFILL_DAYS trading days
-    python batch/backfill.py --force    # every symbol, filling only the days still missing
+    python batch/backfill.py             # symbols without history get BACKFILL_DAYS trading days
+    python batch/backfill.py --force     # every symbol, filling only the days still missing
+    python batch/backfill.py --new-only  # one pass of the backfill watcher (below)
 
 "Every symbol" is every registered one (STOCK_SYMBOLS and those users added, database/mongo/symbols.py).
 Run by hand, once by batch/scheduler.py when daily_aggregates is empty, and by its backfill
 watcher for each symbol added to the registry later (within about 15 s of the addition).
+`--new-only` is that watcher's pass on its own (`backfill_new_symbols`): the registered symbols
+without `backfilled_at` are backfilled and recorded so; the Airflow DAG `new_symbol_backfill`
+runs it every minute when Airflow drives the batch (BATCH_SCHEDULE_ENABLED=false, no watcher).
 
 For each symbol the history is BACKFILL_DAYS sessions of MARKET_CALENDAR (NYSE:
 no weekends, no holidays) ending the last session before today or, when MongoDB already holds
@@ -64,6 +68,7 @@ from config import Settings
 from config.symbols import seed_price
 from database.mongo import price_stats
 from database.mongo.prices import latest_quotes
+from database.mongo.symbols import awaiting_backfill, mark_backfilled
 from database.mysql import aggregates, transaction
 from logs.logger_config import get_logger
 from market_data.market_hours import MarketHours
@@ -230,6 +235,31 @@ def run_backfill(settings: Settings, *, db: Database, conn: pymysql.Connection, 
                     force=force, symbols=symbols, sleep=sleep)
 
 
+def backfill_new_symbols(settings: Settings, *, db: Database, conn: pymysql.Connection,
+                         sleep: Callable[[float], None] = time.sleep) -> list[str]:
+    """One pass of the backfill watcher: backfill the registered symbols not handled yet and record
+    them (a symbol that already has history is only recorded). Returns the symbols handled."""
+    todo = awaiting_backfill(db)
+    if not todo:
+        return []
+    log.info("backfill watcher: %d new symbol(s) in the registry: %s", len(todo), ", ".join(todo))
+    summary = run_backfill(settings, db=db, conn=conn, symbols=todo, sleep=sleep)
+    mark_backfilled(db, [*summary.symbols, *summary.skipped], utc_now())
+    return todo
+
+
+def _new_only(settings: Settings, db: Database, conn: pymysql.Connection) -> list[str]:
+    if not settings.backfill_days:
+        log.info("BACKFILL_DAYS=0: no backfill of new symbols")
+        return []
+    # Seeded first, so the defaults of a fresh stack count as new (their start-up backfill, in Airflow mode).
+    registered_symbols(db, settings)
+    done = backfill_new_symbols(settings, db=db, conn=conn)
+    if not done:
+        log.info("backfill watcher: every registered symbol is backfilled already")
+    return done
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from batch.stores import run_with_stores
     from config import get_settings
@@ -238,9 +268,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="batch/backfill.py", description="Fill daily history (see module doc).")
     parser.add_argument("--force", action="store_true",
                         help="also symbols that already have history (missing days only)")
+    parser.add_argument("--new-only", action="store_true",
+                        help="only registered symbols not backfilled yet (the watcher's pass), recorded so")
     args = parser.parse_args(argv)
+    if args.force and args.new_only:
+        parser.error("--force and --new-only exclude each other")
     settings = get_settings()
     setup_logging("batch", settings)
+    if args.new_only:
+        return run_with_stores(settings, "backfill", lambda db, conn: _new_only(settings, db, conn))
     return run_with_stores(settings, "backfill",
                            lambda db, conn: run_backfill(settings, db=db, conn=conn, force=args.force))
 

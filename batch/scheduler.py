@@ -18,8 +18,10 @@
    refusing), the history is simulated and labelled source "simulated", as for the defaults.
    With BACKFILL_DAYS=0 there is no watcher.
 With BATCH_SCHEDULE_ENABLED=false (Airflow drives the jobs) it does none of this
-and only waits to be stopped. Every run opens its own connections, so a database that was down for one run
-does not affect the next. SIGTERM/SIGINT stop the process between runs (a
+and only waits to be stopped; Airflow's `new_symbol_backfill` DAG then runs the watcher's pass
+(`python batch/backfill.py --new-only`) every minute.
+Every run opens its own connections, so a database that was down for one run does not affect
+the next. SIGTERM/SIGINT stop the process between runs (a
 running job finishes first); the exit status is then 0.
 """
 
@@ -32,7 +34,7 @@ from datetime import date, datetime, timedelta
 import pymysql
 from pymongo.database import Database
 
-from batch.backfill import run_backfill
+from batch.backfill import backfill_new_symbols, run_backfill
 from batch.daily_aggregation import days_in_range, run
 from batch.stores import describe_failure, open_stores
 from common.clock import utc_now
@@ -40,7 +42,7 @@ from common.retry import Backoff, retry
 from common.schedule import run_schedule
 from common.service import idle_until_stopped
 from config import Settings
-from database.mongo.symbols import REREAD_SECONDS, awaiting_backfill, mark_backfilled
+from database.mongo.symbols import REREAD_SECONDS, mark_backfilled
 from database.mysql import aggregates
 from logs.logger_config import get_logger
 
@@ -110,16 +112,9 @@ class BatchService:
             self.started.set()
 
     def backfill_new(self, db: Database, conn: pymysql.Connection) -> list[str]:
-        """One pass of the watcher: backfill the registered symbols not handled yet and record
-        them (a symbol that already has history is only recorded). Returns the symbols handled."""
-        todo = awaiting_backfill(db)
-        if not todo:
-            return []
-        log.info("backfill watcher: %d new symbol(s) in the registry: %s", len(todo), ", ".join(todo))
-        summary = run_backfill(self.settings, db=db, conn=conn, symbols=todo,
-                               sleep=lambda s: self.stop.wait(s))  # type: ignore[arg-type,return-value]
-        mark_backfilled(db, [*summary.symbols, *summary.skipped], utc_now())
-        return todo
+        """One pass of the watcher (the same pass as `python batch/backfill.py --new-only`)."""
+        return backfill_new_symbols(self.settings, db=db, conn=conn,
+                                    sleep=lambda s: self.stop.wait(s))  # type: ignore[arg-type,return-value]
 
     def watch_registry(self, period: float = REREAD_SECONDS) -> None:
         """The watcher thread: a pass right after the start-up check, then every `period` s.

@@ -66,13 +66,15 @@ def test_dags_load_with_schedules_from_the_settings(airflow_python: Path, tmp_pa
 
     assert out["import_errors"] == {}
     dags = out["dags"]
-    assert set(dags) == {"daily_batch", "news_pipeline", "maintenance"}
+    assert set(dags) == {"daily_batch", "news_pipeline", "maintenance", "new_symbol_backfill"}
     expected = {
         "daily_batch": ("daily_batch_dag.py", CUSTOM["BATCH_CRON"],
                         {"market_day": [], "daily_aggregation": ["market_day"]}),
         "news_pipeline": ("news_pipeline_dag.py", CUSTOM["NEWS_CRON"], {"daily_news": []}),
         "maintenance": ("maintenance_dag.py", CUSTOM["MAINTENANCE_CRON"],
                         {"ensure_mongo_indexes": [], "backfill_history": ["ensure_mongo_indexes"]}),
+        # The batch container's backfill watcher, which BATCH_SCHEDULE_ENABLED=false switches off.
+        "new_symbol_backfill": ("new_symbols_dag.py", "* * * * *", {"backfill_new_symbols": []}),
     }
     for dag_id, (file, cron, tasks) in expected.items():
         dag = dags[dag_id]
@@ -83,7 +85,8 @@ def test_dags_load_with_schedules_from_the_settings(airflow_python: Path, tmp_pa
         assert dag["max_active_runs"] == 1
         assert {t: v["upstream"] for t, v in dag["tasks"].items()} == tasks
         for task in dag["tasks"].values():
-            assert task["retries"] >= 2
+            # Every minute, the next run is the retry; the daily jobs retry with backoff.
+            assert task["retries"] == (0 if dag_id == "new_symbol_backfill" else 3)
             assert task["operator"] == "BashOperator"
             # The services' interpreter from the repository root: the cron containers' command.
             assert f"exec {sys.executable} " in task["bash_command"]
@@ -93,6 +96,7 @@ def test_dags_load_with_schedules_from_the_settings(airflow_python: Path, tmp_pa
     assert commands["daily_news"].endswith(" articles/daily_news.py")
     assert commands["ensure_mongo_indexes"].endswith(" database/setup_mongodb.py")
     assert commands["backfill_history"].endswith(" batch/backfill.py")
+    assert commands["backfill_new_symbols"].endswith(" batch/backfill.py --new-only")
     assert out["daily_aggregation_rendered"].endswith(" batch/daily_aggregation.py --date <market_day>")
     # 00:30 UTC on the 14th is 01:30 in Madrid: the run for the day before, by the batch's own rule.
     assert out["market_day"] == {"returncode": 0, "stdout": "2026-01-13", "stderr": ""}
@@ -103,13 +107,14 @@ def test_defaults_are_the_containers_schedules(airflow_python: Path, tmp_path: P
     crons = {d: (v["cron"], v["timezone"]) for d, v in out["dags"].items()}
     assert crons == {"daily_batch": ("0 0 * * *", "America/New_York"),
                      "news_pipeline": ("0 8 * * *", "America/New_York"),
-                     "maintenance": ("0 3 * * 0", "America/New_York")}
+                     "maintenance": ("0 3 * * 0", "America/New_York"),
+                     "new_symbol_backfill": ("* * * * *", "America/New_York")}
 
 
 def test_a_bad_setting_is_an_import_error_naming_it(airflow_python: Path, tmp_path: Path) -> None:
     out = probe(airflow_python, tmp_path, {"BATCH_CRON": "every midnight"})
     assert {Path(f).name for f in out["import_errors"]} == {"daily_batch_dag.py", "news_pipeline_dag.py",
-                                                            "maintenance_dag.py"}
+                                                            "maintenance_dag.py", "new_symbols_dag.py"}
     assert out["dags"] == {}
     assert all("Invalid setting BATCH_CRON='every midnight'" in e for e in out["import_errors"].values())
 

@@ -85,6 +85,39 @@ def test_backfill_command(batch_stack: Stack, conn: pymysql.Connection, mdb: Dat
     assert _count(conn, "symbol = 'AAPL' AND source = 'simulated' AND sma_20 IS NOT NULL") == 6
 
 
+def test_backfill_of_new_symbols_only_the_airflow_watcher_pass(batch_stack: Stack, conn: pymysql.Connection,
+                                                               mdb: Database) -> None:
+    """`--new-only`, what Airflow runs every minute with BATCH_SCHEDULE_ENABLED=false: the first pass
+    gives the defaults their history (the container's start-up backfill), a symbol added later is
+    backfilled by the next pass alone, and a pass with nothing new writes nothing."""
+    from database.mongo.symbols import add_follower, find_symbol
+
+    env = batch_stack.with_env(BACKFILL_DAYS="25")
+    first = run_script("batch/backfill.py", env, ["--new-only"])
+    assert first.returncode == 0, first.stderr + first.stdout
+    assert "backfill done: 2 symbols filled" in first.stdout
+    assert find_symbol(mdb, "AAPL")["backfilled_at"] is not None and find_symbol(mdb, "MSFT")["backfilled_at"]
+    assert _count(conn, "symbol = 'AAPL'") == 25
+
+    assert add_follower(mdb, "IBM", "user-1", name="International Business Machines Corporation", simulated=True,
+                        now=utc_now(), max_symbols=500, max_per_user=50) == "added"
+    second = run_script("batch/backfill.py", env, ["--new-only"])
+    assert second.returncode == 0, second.stderr + second.stdout
+    assert "new symbol(s) in the registry: IBM" in second.stdout
+    assert "backfill done: 1 symbols filled" in second.stdout
+    assert _count(conn, "symbol = 'IBM' AND source = 'simulated' AND tick_count = 0") == 25
+    assert find_symbol(mdb, "IBM")["backfilled_at"] is not None
+
+    total = _count(conn)
+    third = run_script("batch/backfill.py", env, ["--new-only"])
+    assert third.returncode == 0, third.stderr + third.stdout
+    assert "every registered symbol is backfilled already" in third.stdout
+    assert "backfill done" not in third.stdout and _count(conn) == total
+
+    both = run_script("batch/backfill.py", env, ["--new-only", "--force"])
+    assert both.returncode == 2 and "exclude each other" in both.stderr
+
+
 @pytest.mark.clock
 def test_scheduler_backfills_empty_tables_catches_up_the_missed_day_and_stops_on_sigterm(
         batch_stack: Stack, settings: Settings, mdb: Database, conn: pymysql.Connection) -> None:

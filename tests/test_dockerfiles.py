@@ -34,9 +34,9 @@ ROLES: dict[str, tuple[list[str], list[str]]] = {
 OWN_TESTS = {"test_dockerfiles.py", "test_compose.py", "test_grafana.py", "test_kibana.py"}
 
 
-def instructions(role: str) -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments) of Dockerfile.<role>, continuation lines joined."""
-    text = (ROOT / f"Dockerfile.{role}").read_text()
+def instructions(role: str, path: str | None = None) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) of Dockerfile.<role> (or of `path`), continuation lines joined."""
+    text = (ROOT / (path or f"Dockerfile.{role}")).read_text()
     text = re.sub(r"\\\n", " ", text)
     out = []
     for line in text.splitlines():
@@ -237,21 +237,14 @@ def scan(entries: list[str]) -> tuple[set[Path], set[str]]:
     return files, third
 
 
-@pytest.mark.parametrize("role", ROLES)
-def test_image_has_every_module_and_package_its_role_imports(role: str) -> None:
-    cmd, extra = ROLES[role]
-    entries = [a for a in [*cmd, *extra] if a.endswith(".py") and (ROOT / a).is_file()]
-    if role == "flask":
-        entries.append("flask_web_app/app.py")
-    assert entries, f"{role}: entry scripts not found"
-    steps = instructions(role)
-    copied = [shlex.split(a)[0].rstrip("/") for w, a in steps if w == "COPY" and not a.startswith("requirements")]
-    files, third = scan(entries)
-    for path in files:
-        rel = path.relative_to(ROOT).as_posix()
-        assert any(rel.startswith(f"{d}/") for d in copied), f"{role}: {rel} is imported but not copied into the image"
+def _copied(steps: list[tuple[str, str]]) -> list[str]:
+    return [shlex.split(a)[0].rstrip("/") for w, a in steps if w == "COPY" and not a.startswith("requirements")]
 
-    installed = _closure(frozenset(requirement_lines(ROOT / "requirements" / f"{role}.txt")))
+
+def _missing_packages(third: set[str], requirement_files: list[str]) -> list[str]:
+    installed: frozenset[str] = frozenset()
+    for name in requirement_files:
+        installed |= _closure(frozenset(requirement_lines(ROOT / name)))
     providers = md.packages_distributions()
     missing = []
     for top in sorted(third):
@@ -260,4 +253,66 @@ def test_image_has_every_module_and_package_its_role_imports(role: str) -> None:
             missing.append(f"{top} (not installed in .venv either)")
         elif not dists & installed:
             missing.append(f"{top} (from {', '.join(sorted(dists))})")
+    return missing
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_image_has_every_module_and_package_its_role_imports(role: str) -> None:
+    cmd, extra = ROLES[role]
+    entries = [a for a in [*cmd, *extra] if a.endswith(".py") and (ROOT / a).is_file()]
+    if role == "flask":
+        entries.append("flask_web_app/app.py")
+    assert entries, f"{role}: entry scripts not found"
+    copied = _copied(instructions(role))
+    files, third = scan(entries)
+    for path in files:
+        rel = path.relative_to(ROOT).as_posix()
+        assert any(rel.startswith(f"{d}/") for d in copied), f"{role}: {rel} is imported but not copied into the image"
+    missing = _missing_packages(third, [f"requirements/{role}.txt"])
     assert not missing, f"requirements/{role}.txt does not install: {missing}"
+
+
+def dag_entry_points() -> list[str]:
+    """What the DAGs run with the services' interpreter: each `command(script, ...)` of airflow/dags,
+    and for `command("-c", CODE)` the modules CODE imports (as files)."""
+    entries: list[str] = []
+    for dag in sorted((ROOT / "airflow" / "dags").glob("*.py")):
+        tree = ast.parse(dag.read_text(), filename=str(dag))
+        constants = {t.id: n.value.value for n in tree.body if isinstance(n, ast.Assign)
+                     for t in n.targets if isinstance(t, ast.Name) and isinstance(n.value, ast.Constant)}
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "command"):
+                continue
+            first = node.args[0]
+            assert isinstance(first, ast.Constant), f"{dag.name}: command() of a computed script"
+            if first.value != "-c":
+                entries.append(first.value)
+                continue
+            code = next(constants[n.id] for n in ast.walk(node.args[1])
+                        if isinstance(n, ast.Name) and n.id in constants)
+            for imp in ast.walk(ast.parse(code)):
+                if isinstance(imp, ast.ImportFrom) and imp.module and _is_local(imp.module.split(".")[0]):
+                    found = _module_file(imp.module)
+                    assert found is not None, imp.module
+                    entries.append(found.relative_to(ROOT).as_posix())
+    return entries
+
+
+def test_airflow_image_has_every_module_and_package_its_dags_run() -> None:
+    """airflow/Dockerfile copies what the DAGs' entry points import (and installs their packages
+    into the services' venv), as the service images do for their own commands."""
+    entries = dag_entry_points()
+    assert {"batch/daily_aggregation.py", "batch/backfill.py", "articles/daily_news.py",
+            "database/setup_mongodb.py", "batch/scheduler.py"} <= set(entries), entries
+    for script in entries:
+        assert (ROOT / script).is_file(), f"a DAG runs {script}, which does not exist"
+    steps = instructions("airflow", "airflow/Dockerfile")
+    copied = _copied(steps)
+    files, third = scan(entries)
+    for path in files:
+        rel = path.relative_to(ROOT).as_posix()
+        assert any(rel.startswith(f"{d}/") for d in copied), f"airflow: {rel} is imported but not copied into the image"
+    pip = next(a for w, a in steps if w == "RUN" and "/opt/stock-venv/bin/pip install" in a)
+    requirement_files = re.findall(r"-r\s+(\S+)", pip)
+    missing = _missing_packages(third, requirement_files)
+    assert not missing, f"airflow/Dockerfile ({', '.join(requirement_files)}) does not install: {missing}"

@@ -197,3 +197,76 @@ def test_reader_caches_rereads_after_its_period_and_keeps_the_last_list_while_mo
         assert reader.symbols() == [*SEVEN, "IBM"] and reader.error is not None  # the last read stands
     finally:
         down.close()
+
+
+def test_the_registry_limit_holds_under_parallel_adds_of_different_symbols(db: Database) -> None:
+    """Twelve users add twelve different new symbols at once against MAX_SYMBOLS = 7 defaults + 4:
+    exactly four are registered, and the counter says eleven. Removing one frees its slot."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from database.mongo.symbols import registry_count
+
+    seed_symbols(db, SEVEN, T0)
+    tickers = ["IBM", "ORCL", "SAP", "INTC", "AMD", "CSCO", "ADBE", "CRM", "NFLX", "TXN", "QCOM", "AVGO"]
+    start = threading.Barrier(len(tickers))
+
+    def add(symbol: str) -> Added:
+        start.wait()
+        return _add(db, symbol, f"user-{symbol}", max_symbols=11)
+
+    with ThreadPoolExecutor(len(tickers)) as pool:
+        outcomes = list(pool.map(add, tickers))
+    assert sorted(outcomes) == sorted([Added.ADDED] * 4 + [Added.REGISTRY_FULL] * 8), outcomes
+    assert db[SYMBOLS].count_documents({}) == 11 == registry_count(db, T0)
+    assert len(registered_symbols(db, SEVEN)) == 11
+    refused = [t for t, o in zip(tickers, outcomes, strict=True) if o == Added.REGISTRY_FULL]
+    assert all(db[SYMBOLS].find_one({"_id": t}) is None for t in refused)
+    assert all(followed_by(db, f"user-{t}") == [] for t in refused)  # their user slots went back too
+
+    added = [t for t, o in zip(tickers, outcomes, strict=True) if o == Added.ADDED]
+    assert remove_follower(db, added[0], f"user-{added[0]}", T0) is True
+    assert registry_count(db, T0) == 10
+    assert _add(db, refused[0], "late", max_symbols=11) is Added.ADDED
+    assert _add(db, refused[1], "late", max_symbols=11) is Added.REGISTRY_FULL
+
+
+def test_seeding_and_removals_keep_the_registry_count_and_a_drifted_one_is_rebuilt(db: Database) -> None:
+    from database.mongo import SYMBOL_QUOTAS
+    from database.mongo.symbols import REGISTRY_QUOTA, SETTLE_SECONDS, rebuild_registry_count, registry_count
+
+    threads = [threading.Thread(target=seed_symbols, args=(db, SEVEN, T0)) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert registry_count(db, T0) == 7  # four starters at once: each default counted once
+    assert _add(db, "IBM", "u1") is Added.ADDED and _add(db, "IBM", "u2") is Added.ADDED
+    assert _add(db, "ORCL", "u1") is Added.ADDED
+    assert registry_count(db, T0) == 9  # a second follower takes no registry slot
+    seed_symbols(db, ["AAPL", "MSFT", "IBM"], T0)  # five defaults dropped, IBM becomes one
+    assert registry_count(db, T0) == 4 == db[SYMBOLS].count_documents({})
+    assert remove_follower(db, "IBM", "u1", T0) and remove_follower(db, "IBM", "u2", T0)
+    assert registry_count(db, T0) == 4  # IBM is a default now: it stays
+    assert remove_follower(db, "ORCL", "u1", T0) and registry_count(db, T0) == 3
+    seed_symbols(db, SEVEN, T0)
+    assert registry_count(db, T0) == 7 == db[SYMBOLS].count_documents({})  # IBM left with its last follower
+
+    # A web worker that died between its slot and its insert leaves the counter one high: at the limit
+    # it refuses, until the counter has settled; then it is rebuilt from the collection.
+    db[SYMBOL_QUOTAS].update_one({"_id": REGISTRY_QUOTA}, {"$inc": {"count": 1}})
+    assert _add(db, "SAP", "u1", max_symbols=8) is Added.REGISTRY_FULL
+    later = T0 + timedelta(seconds=SETTLE_SECONDS + 1)
+    assert add_follower(db, "SAP", "u1", name="SAP SE", simulated=False, now=later, max_symbols=8,
+                        max_per_user=50) is Added.ADDED
+    assert registry_count(db, later) == 8 == db[SYMBOLS].count_documents({})
+
+    # One low (a document written behind its back) is mended when a service next seeds; a missing
+    # counter is built from the collection.
+    db[SYMBOL_QUOTAS].update_one({"_id": REGISTRY_QUOTA}, {"$inc": {"count": -2}})
+    assert rebuild_registry_count(db, later) is False  # just changed: a change may be in flight
+    much_later = later + timedelta(seconds=SETTLE_SECONDS + 1)
+    seed_symbols(db, SEVEN, much_later)
+    assert registry_count(db, much_later) == 8
+    db[SYMBOL_QUOTAS].delete_one({"_id": REGISTRY_QUOTA})
+    assert registry_count(db, much_later) == 8
+    assert _add(db, "TXN", "u1", max_symbols=8) is Added.REGISTRY_FULL

@@ -89,7 +89,7 @@ def remove(symbol: str) -> Response | tuple[str, int]:
         return index_page(status=404, message="No such ticker among yours.")
     symbol = normal_ticker(symbol)
     try:
-        removed = registry_db.remove_follower(get_mongo(), symbol, str(g.user["_id"]))
+        removed = registry_db.remove_follower(get_mongo(), symbol, str(g.user["_id"]), utc_now())
     except MONGO_ERRORS:
         return index_page(status=503, message=UNAVAILABLE["mongodb"])
     if not removed:
