@@ -23,8 +23,10 @@ class SseEvent:
 
 
 class SseReader:
-    def __init__(self, url: str, last_event_id: str | None = None, timeout: float = 30) -> None:
+    def __init__(self, url: str, last_event_id: str | None = None, timeout: float = 30,
+                 cookies: dict[str, str] | None = None) -> None:
         self.url = url
+        self.cookies = cookies  # a signed-in session's (its own alerts come on its stream only)
         self.headers = {"Accept": "text/event-stream"}
         if last_event_id is not None:
             self.headers["Last-Event-ID"] = last_event_id
@@ -47,7 +49,8 @@ class SseReader:
 
     def _read(self) -> None:
         try:
-            with requests.get(self.url, headers=self.headers, stream=True, timeout=(5, 120)) as resp:
+            with requests.get(self.url, headers=self.headers, cookies=self.cookies, stream=True,
+                              timeout=(5, 120)) as resp:
                 self._response = resp
                 self.status = resp.status_code
                 self.response_headers = dict(resp.headers)

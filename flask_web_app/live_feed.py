@@ -3,9 +3,10 @@
 `LiveFeed` (one per app, hence per gunicorn worker process) starts its reader thread on
 the first stream after the fork. Every STREAM_POLL_SECONDS the reader asks MongoDB for
 what was stored after its positions (database/mongo/stream.py: realtime_prices, which
-holds exactly the quotes the consumer accepted, and alert_history) and publishes it once
-to the process's `Hub`; every open stream takes it from its own queue. With no stream
-open the reader does not query at all.
+holds exactly the quotes the consumer accepted, alert_history, and user_alerts: every
+user's own alerts in one query) and publishes it once to the process's `Hub`; every open
+stream takes from its own queue what it may see (an own alert only its owner's streams).
+With no stream open the reader does not query at all.
 """
 
 from __future__ import annotations
@@ -18,10 +19,10 @@ from typing import Any
 from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
-from database.mongo import ALERT_HISTORY, REALTIME_PRICES
+from database.mongo import ALERT_HISTORY, REALTIME_PRICES, USER_ALERTS
 from database.mongo import stream as mongo_stream
-from flask_web_app.present import jsonable, quote_view
-from flask_web_app.push import ALERT, HEARTBEAT, KINDS, QUOTE, Event, Hub, Positions, frame, opening
+from flask_web_app.present import alert_view, quote_view
+from flask_web_app.push import ALERT, HEARTBEAT, KINDS, OWN_ALERT, QUOTE, Event, Hub, Positions, frame, opening
 from logs.logger_config import get_logger
 
 log = get_logger("flask_web_app.live_feed")
@@ -30,30 +31,33 @@ READ_LIMIT = 1000
 # Every this many ticks the reader also looks below its newest position for a late writer's
 # document (about once a second at STREAM_POLL_SECONDS=0.2): a tick reads only what is new.
 SWEEP_EVERY = 5
-# What a page shows of an alert (email status and errors stay on the account page).
-ALERT_FIELDS = ("alert_key", "symbol", "rule", "message", "value", "threshold", "price", "quote_timestamp",
-                "created_at", "source")
 
 
-def alert_view(doc: dict[str, Any]) -> dict[str, Any]:
-    return {name: jsonable(doc.get(name)) for name in ALERT_FIELDS}
-
-
-KIND_COLLECTION = {QUOTE: REALTIME_PRICES, ALERT: ALERT_HISTORY}
+KIND_COLLECTION = {QUOTE: REALTIME_PRICES, ALERT: ALERT_HISTORY, OWN_ALERT: USER_ALERTS}
 
 
 def _events(kind: str, docs: list[dict[str, Any]]) -> list[Event]:
+    if kind == OWN_ALERT:
+        return [Event(kind, d["_id"], alert_view({**d, "own": True}), owner=str(d.get("user_id"))) for d in docs]
     view = quote_view if kind == QUOTE else alert_view
     return [Event(kind, d["_id"], view(d)) for d in docs]
 
 
-def read_since(db: Database, positions: Positions, limit: int = READ_LIMIT) -> tuple[list[Event], bool]:
-    """Quotes and alerts stored after each tail's floor (a replay), as events; True when a
-    read hit `limit` (more are waiting: the page re-reads the latest quotes instead)."""
+def read_since(db: Database, positions: Positions, user_id: str | None,
+               limit: int = READ_LIMIT) -> tuple[list[Event], bool]:
+    """Quotes, alerts and `user_id`'s own alerts (none when signed out) stored after each
+    tail's floor (a replay), as events; True when a read hit `limit` (more are waiting: the
+    page re-reads the latest quotes instead)."""
     events: list[Event] = []
     more = False
     for kind, collection in KIND_COLLECTION.items():
-        docs = mongo_stream.stored_after(db, collection, positions.tails[kind].floor(), limit)
+        floor = positions.tails[kind].floor()
+        if kind == OWN_ALERT:
+            if user_id is None:
+                continue
+            docs = mongo_stream.own_alerts_after(db, user_id, floor, limit)
+        else:
+            docs = mongo_stream.stored_after(db, collection, floor, limit)
         events += _events(kind, docs)
         more = more or len(docs) >= limit
     return events, more
@@ -74,7 +78,8 @@ def read_new(db: Database, positions: Positions, sweep: bool) -> list[Event]:
 
 
 def newest(db: Database) -> Positions:
-    return Positions.starting_at(dict(zip(KINDS, mongo_stream.newest_positions(db), strict=True)))
+    return Positions.starting_at(dict(zip(KINDS, mongo_stream.newest_positions(db, KIND_COLLECTION.values()),
+                                          strict=True)))
 
 
 class LiveFeed:
@@ -136,7 +141,7 @@ class LiveFeed:
             yield opening({k: t.newest for k, t in positions.tails.items()})
             if replay:
                 try:
-                    events, more = read_since(db, positions)
+                    events, more = read_since(db, positions, sub.user_id)
                 except PyMongoError as exc:
                     # End the stream: the browser reconnects with the same Last-Event-ID and replays then.
                     log.warning("stream replay failed (%s); the page reconnects and tries again", exc)

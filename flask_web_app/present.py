@@ -60,6 +60,40 @@ def quote_view(doc: Mapping[str, Any]) -> dict[str, Any]:
     return {field: jsonable(doc.get(field)) for field in QUOTE_FIELDS}
 
 
+# What a page shows of an alert (email status and errors stay on the account page).
+ALERT_FIELDS = ("alert_key", "symbol", "rule", "message", "value", "threshold", "price", "quote_timestamp",
+                "created_at", "source")
+
+
+def alert_view(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """A system or own alert as the pages show it; `own` marks a user's own alert (the user
+    id itself never goes to a page: whose it is was decided on the server)."""
+    view = {name: jsonable(doc.get(name)) for name in ALERT_FIELDS}
+    if doc.get("own"):
+        view["own"] = True
+    return view
+
+
+def merge_alerts(system: Iterable[Mapping[str, Any]], own: Iterable[Mapping[str, Any]],
+                 limit: int) -> list[dict[str, Any]]:
+    """The newest `limit` of the system's alerts and a user's own ones together, newest first
+    (by created_at), the own ones marked `own`; each alert_key once."""
+    merged: dict[str, dict[str, Any]] = {}
+    for doc, is_own in [*((d, False) for d in system), *((d, True) for d in own)]:
+        key = str(doc.get("alert_key"))
+        if key not in merged:
+            merged[key] = {**doc, "own": True} if is_own else dict(doc)
+    oldest = datetime.min.replace(tzinfo=UTC)
+
+    def created(doc: Mapping[str, Any]) -> datetime:
+        at = doc.get("created_at")
+        if not isinstance(at, datetime):
+            return oldest
+        return at if at.tzinfo else at.replace(tzinfo=UTC)  # pymongo hands back naive UTC
+
+    return sorted(merged.values(), key=created, reverse=True)[:limit]
+
+
 def market_state(quotes: Iterable[Mapping[str, Any]]) -> str | None:
     """'open' when any symbol's newest quote was taken in the session, 'closed' when all
     say closed, None when no quote says (older producers sent no flag)."""

@@ -7,8 +7,12 @@ unit-tested without servers (tests/test_push.py).
 - A position is the stored document's `_id` (ObjectId). ObjectIds of two processes
   written in the same second are not ordered by insertion, so every read starts
   GRACE before the newest position seen and `Tail` drops what was already sent.
-- An event id is the cursor "<quotes position>.<alerts position>" (24 hex digits or
-  "0" each): the browser hands it back as Last-Event-ID and the stream replays from it.
+- An event id is the cursor "<quotes position>.<alerts position>.<own alerts position>"
+  (24 hex digits or "0" each): the browser hands it back as Last-Event-ID and the stream
+  replays from it.
+- Own alerts (user_alerts, the users' own rules) carry their owner: `Hub.publish` gives
+  one only to the streams opened by that user's session (`visible_to`), never to another
+  user's or a signed-out visitor's.
 - `Hub`: one per process; the reader publishes each new event once and every open
   stream gets it from its own bounded queue (a stream that cannot keep up is closed
   and replays on reconnect), so the cost of reading MongoDB does not grow with viewers.
@@ -28,19 +32,21 @@ from bson import ObjectId
 from bson.errors import InvalidId
 
 GRACE = timedelta(seconds=5)
-QUOTE, ALERT = "quote", "alert"
-KINDS = (QUOTE, ALERT)
+QUOTE, ALERT, OWN_ALERT = "quote", "alert", "own_alert"
+KINDS = (QUOTE, ALERT, OWN_ALERT)
 HEARTBEAT = ": keepalive\n\n"
 RETRY_MS = 2000  # the browser's wait before reconnecting (the `retry:` field)
 
 
 @dataclass(frozen=True)
 class Event:
-    """One stored quote or alert, ready to send (data is the page's JSON view)."""
+    """One stored quote or alert, ready to send (data is the page's JSON view); `owner` is the
+    user id of an own alert (only that user's streams get it), None for what everyone sees."""
 
     kind: str
     position: ObjectId
     data: Mapping[str, Any]
+    owner: str | None = None
     # The data line with its position, serialised once for every stream that sends it.
     text: str = field(init=False, repr=False, compare=False)
 
@@ -49,15 +55,20 @@ class Event:
                                                    separators=(",", ":")))
 
 
+def visible_to(event: Event, user_id: str | None) -> bool:
+    """May a stream opened by `user_id`'s session (None: signed out) send this event?"""
+    return event.owner is None or (user_id is not None and event.owner == user_id)
+
+
 def parse_cursor(text: str | None) -> dict[str, ObjectId | None] | None:
     """Positions of a Last-Event-ID / ?after= cursor; None when absent or not ours."""
     if not text:
         return None
     parts = text.strip().split(".")
-    if len(parts) != len(KINDS):
+    if len(parts) not in (len(KINDS), len(KINDS) - 1):
         return None
     out: dict[str, ObjectId | None] = {}
-    for kind, part in zip(KINDS, parts, strict=True):
+    for kind, part in zip(KINDS, parts, strict=False):
         if part == "0":
             out[kind] = None
             continue
@@ -65,6 +76,12 @@ def parse_cursor(text: str | None) -> dict[str, ObjectId | None] | None:
             out[kind] = ObjectId(part)
         except (InvalidId, TypeError):
             return None
+    if len(parts) < len(KINDS):
+        # A page opened before own alerts were pushed: its cursor has no own-alert position.
+        # Every ObjectId starts with its creation second, so the newer of its two positions
+        # is also a time in user_alerts; None ("from the start") would replay them all.
+        known = [p for p in out.values() if p is not None]
+        out[OWN_ALERT] = max(known) if known else None
     return out
 
 
@@ -152,10 +169,11 @@ class Positions:
 class Subscription:
     """One open stream's queue of events; closed when full (the page reconnects and replays)."""
 
-    def __init__(self, capacity: int) -> None:
+    def __init__(self, capacity: int, user_id: str | None = None) -> None:
         self._items: deque[Event] = deque()
         self._cond = threading.Condition()
         self._capacity = capacity
+        self.user_id = user_id  # the session's user when the stream opened (None: signed out)
         self.closed = False
 
     def put(self, events: list[Event]) -> None:
@@ -194,12 +212,13 @@ class Hub:
         self._lock = threading.Lock()
         self.closing = False
 
-    def subscribe(self) -> Subscription | None:
-        """A new stream's queue, or None when `limit` streams are open (or the process is stopping)."""
+    def subscribe(self, user_id: str | None = None) -> Subscription | None:
+        """A new stream's queue (of `user_id`'s session; None: signed out), or None when `limit`
+        streams are open (or the process is stopping)."""
         with self._lock:
             if self.closing or len(self._subs) >= self.limit:
                 return None
-            sub = Subscription(self.capacity)
+            sub = Subscription(self.capacity, user_id)
             self._subs.add(sub)
             return sub
 
@@ -213,8 +232,14 @@ class Hub:
             return
         with self._lock:
             subs = list(self._subs)
+        if all(ev.owner is None for ev in events):
+            for sub in subs:
+                sub.put(events)
+            return
+        # Own alerts among them: each stream gets what its user may see, nothing else.
         for sub in subs:
-            sub.put(events)
+            if mine := [ev for ev in events if visible_to(ev, sub.user_id)]:
+                sub.put(mine)
 
     def close_all(self) -> None:
         """The process is stopping: every stream ends (the pages reconnect elsewhere)."""

@@ -1,23 +1,29 @@
 """The push channel on real servers: the web app under gunicorn (as in the container),
 SecantusDB, Tansu and the consumer. A quote the consumer stores and a new alert arrive
 on /api/stream; a quote the consumer sends to the DLQ never does; Last-Event-ID replays
-what was stored while away; beyond STREAM_MAX_PER_PROCESS the answer is 503."""
+what was stored while away; beyond STREAM_MAX_PER_PROCESS the answer is 503; a user's own
+alert reaches that user's streams only, and is replayed to them after a reconnect."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import requests
 from bson import ObjectId
+from pymongo.database import Database
 
 from bench.sse_client import SseReader
-from bench.webdata import quote, utcnow
+from bench.webdata import csrf_token, quote, utcnow
 from database.mongo import get_db, make_client
 from database.mongo.alerts import store_alert
 from database.mongo.prices import insert_quotes
+from database.mongo.user_rules import store_user_alerts
+from database.mongo.users import create_user
+from flask_web_app.validation import hash_password
 from scripts.processes import ServiceProcess
 from scripts.waiting import wait_for
 from tests.conftest import Stack
@@ -31,8 +37,8 @@ def web(stack: Stack, tmp_path: Path) -> Iterator[str]:
         yield url
 
 
-def open_stream(url: str, last_event_id: str | None = None) -> SseReader:
-    reader = SseReader(url + "/api/stream", last_event_id).start()
+def open_stream(url: str, last_event_id: str | None = None, cookies: dict[str, str] | None = None) -> SseReader:
+    reader = SseReader(url + "/api/stream", last_event_id, cookies=cookies).start()
     assert reader.status == 200, reader.status
     wait_for(lambda: reader.of("ready"), timeout=30, what="the stream's ready event")
     return reader
@@ -158,3 +164,83 @@ def test_a_late_writer_below_the_newest_position_still_arrives(stack: Stack, web
     stamps = [q.data["timestamp"] for q in reader.of("quote")]
     assert stamps == [newer["timestamp"].isoformat().replace("+00:00", "Z"),
                       late["timestamp"].isoformat().replace("+00:00", "Z")]  # each once
+
+
+PASSWORD = "correct horse battery staple 7"
+
+
+class _FormPages:
+    """csrf_token() reads a form page as the Flask test client answers it; this answers it
+    from the running server, in the given session (which keeps the cookie the token belongs to)."""
+
+    def __init__(self, http: requests.Session, url: str) -> None:
+        self.http, self.url = http, url
+
+    def get(self, path: str) -> SimpleNamespace:
+        text = self.http.get(self.url + path, timeout=30).text
+        return SimpleNamespace(get_data=lambda as_text=True: text)
+
+
+def signed_in(url: str, db: Database, email: str) -> tuple[str, dict[str, str]]:
+    """A user made in MongoDB and signed in through the login form: (user id, session cookies)."""
+    user_id = create_user(db, email=email, name=email.split("@")[0], password_hash=hash_password(PASSWORD),
+                          watchlist=[], digest_opt_in=False, alert_opt_in=True, created_at=utcnow())
+    with requests.Session() as http:
+        token = csrf_token(_FormPages(http, url), "/login")
+        resp = http.post(url + "/login", data={"csrf_token": token, "email": email, "password": PASSWORD},
+                         timeout=30, allow_redirects=False)
+        assert resp.status_code == 302, resp.status_code
+        return user_id, http.cookies.get_dict()
+
+
+def own_alert(user_id: str, symbol: str, at: datetime, message: str) -> dict[str, object]:
+    return {"alert_key": f"{user_id}|price_level|{symbol}|{at.isoformat()}", "user_id": user_id, "rule_id": "r1",
+            "symbol": symbol, "rule": "price_level", "value": 301.0, "threshold": 300.0, "price": 301.0,
+            "quote_timestamp": at, "source": "simulated", "message": message, "band": None}
+
+
+def test_an_own_alert_reaches_its_owner_only_and_is_replayed_to_them(stack: Stack, web: str) -> None:
+    settings = stack.settings()
+    client = make_client(settings)
+    db = get_db(client, settings)
+    try:
+        a_id, a_cookies = signed_in(web, db, "ann@example.com")
+        b_id, b_cookies = signed_in(web, db, "bob@example.com")
+        a_stream, b_stream, anon = (open_stream(web, cookies=a_cookies), open_stream(web, cookies=b_cookies),
+                                    open_stream(web))
+        first = utcnow()
+        store_user_alerts(db, [own_alert(a_id, "AAPL", first, "AAPL above 300 (Ann's level)")], first)
+        [mine] = wait_for(lambda: a_stream.of("own_alert"), timeout=30, what="Ann's own alert on her stream")
+        # A system alert stored after it reaches everyone: once the others have it, they would
+        # have had Ann's too (one reader, one publish per tick, in stored order).
+        store_alert(db, alert_record("AAPL", first, "AAPL moved +6.20%"), "disabled", first)
+        for reader in (a_stream, b_stream, anon):
+            wait_for(lambda r=reader: r.of("alert"), timeout=30, what="the system alert on every stream")
+        assert mine.data["message"] == "AAPL above 300 (Ann's level)" and mine.data["own"] is True
+        assert "user_id" not in mine.data  # whose it is stays on the server
+        assert mine.id is not None and mine.id.split(".")[2] == mine.data["pos"]  # its position in the cursor
+        assert b_stream.of("own_alert") == [] and anon.of("own_alert") == []
+        last_id = a_stream.last_id()
+        for reader in (a_stream, b_stream, anon):
+            reader.close()
+
+        # Stored while Ann's page was away: her second alert and one of Bob's.
+        later = first + timedelta(seconds=1)
+        store_user_alerts(db, [own_alert(a_id, "MSFT", later, "MSFT below 400 (Ann's level)"),
+                               own_alert(b_id, "AAPL", later, "AAPL above 300 (Bob's level)")], later)
+        again = open_stream(web, last_id, cookies=a_cookies)
+        anon_again = open_stream(web, last_id)  # Ann's cursor without her session: none of hers
+        try:
+            wait_for(lambda: any(e.data["symbol"] == "MSFT" for e in again.of("own_alert")), timeout=30,
+                     what="Ann's alert replayed after the reconnect")
+            store_alert(db, alert_record("MSFT", later, "MSFT moved +6.20%"), "disabled", later)
+            wait_for(lambda: any(e.data["symbol"] == "MSFT" for e in anon_again.of("alert")), timeout=30,
+                     what="the anonymous stream past the replay")
+        finally:
+            again.close()
+            anon_again.close()
+        replayed = [e.data["message"] for e in again.of("own_alert") if e.data["pos"] != mine.data["pos"]]
+        assert replayed == ["MSFT below 400 (Ann's level)"]  # hers, once, and never Bob's
+        assert anon_again.of("own_alert") == []
+    finally:
+        client.close()

@@ -9,17 +9,14 @@ not sent (flask_web_app/push.py `Tail`, flask_web_app/live_feed.py).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING
 from pymongo.database import Database
 
-from database.mongo import ALERT_HISTORY, REALTIME_PRICES
-
-# The collections the push channel follows.
-FOLLOWED = (REALTIME_PRICES, ALERT_HISTORY)
+from database.mongo import USER_ALERTS
 
 
 def stored_after(db: Database, collection: str, after: ObjectId | None, limit: int = 1000) -> list[dict[str, Any]]:
@@ -27,6 +24,16 @@ def stored_after(db: Database, collection: str, after: ObjectId | None, limit: i
     holds only what the consumer accepted (a quote sent to the DLQ is never stored)."""
     query = {} if after is None else {"_id": {"$gt": after}}
     return list(db[collection].find(query).sort("_id", ASCENDING).limit(limit))
+
+
+def own_alerts_after(db: Database, user_id: str, after: ObjectId | None, limit: int = 1000) -> list[dict[str, Any]]:
+    """One user's own alerts (user_alerts) with _id above `after`, oldest position first: a
+    signed-in page's replay. The index on user_id (ix_user_symbol_rule_time) narrows it to the
+    user's alerts; no index of its own, since replays are rare and each user's alerts few."""
+    query: dict[str, Any] = {"user_id": user_id}
+    if after is not None:
+        query["_id"] = {"$gt": after}
+    return list(db[USER_ALERTS].find(query).sort("_id", ASCENDING).limit(limit))
 
 
 def positions_after(db: Database, collection: str, after: ObjectId, limit: int = 5000) -> list[ObjectId]:
@@ -41,10 +48,10 @@ def stored_by_ids(db: Database, collection: str, ids: Sequence[ObjectId]) -> lis
     return list(db[collection].find({"_id": {"$in": list(ids)}}).sort("_id", ASCENDING))
 
 
-def newest_positions(db: Database) -> tuple[ObjectId | None, ObjectId | None]:
-    """The newest _id of realtime_prices and of alert_history (None for an empty collection)."""
+def newest_positions(db: Database, collections: Iterable[str]) -> list[ObjectId | None]:
+    """The newest _id of each collection, in order (None for an empty one)."""
     out: list[ObjectId | None] = []
-    for collection in FOLLOWED:
+    for collection in collections:
         doc = db[collection].find_one({}, {"_id": 1}, sort=[("_id", DESCENDING)])
         out.append(doc["_id"] if doc else None)
-    return out[0], out[1]
+    return out

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from common.clock import utc_now
 from common.mailer import redact_addresses
 from database.mongo import dashboard as mongo_dash
-from database.mongo import prices
+from database.mongo import prices, user_rules
 from database.mysql import dashboard as mysql_dash
 from flask_web_app.daily_csv import csv_filename, daily_csv
 from flask_web_app.db import (
@@ -27,7 +27,7 @@ from flask_web_app.db import (
     listed_symbols,
     stores,
 )
-from flask_web_app.present import jsonable, quote_view
+from flask_web_app.present import alert_view, jsonable, merge_alerts, quote_view
 from flask_web_app.source_health import source_lines
 from flask_web_app.validation import (
     BadParameterError,
@@ -159,6 +159,24 @@ def alert_history() -> Response:
         if isinstance(alert.get("email_error"), str):
             alert["email_error"] = redact_addresses(alert["email_error"])
     return jsonify({"alerts": jsonable(alerts)})
+
+
+def live_alerts(limit: int) -> list[dict[str, Any]]:
+    """The live page's alerts: the system's newest and, for a signed-in user, their own too
+    (only theirs: the user is the session's, never a parameter)."""
+    db = get_mongo()
+    user = g.get("user")
+    own = user_rules.user_alerts_of(db, str(user["_id"]), limit) if user is not None else []
+    return merge_alerts(mongo_dash.latest_alert_history(db, limit), own, limit)
+
+
+@bp.get("/alerts/latest")
+def latest_alerts() -> Response:
+    """What the live page polls with /api/quotes/latest when streams are refused."""
+    limit = parse_int(request.args.get("limit"), "limit", 5, 1, 50)
+    resp = jsonify({"alerts": [alert_view(a) for a in live_alerts(limit)], "as_of": jsonable(utc_now())})
+    resp.headers["Cache-Control"] = "private, no-store"  # a signed-in user's own alerts are in it
+    return resp
 
 
 @bp.get("/news/<symbol>")

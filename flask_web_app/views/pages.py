@@ -24,6 +24,7 @@ from flask_web_app.present import (
 )
 from flask_web_app.source_health import source_lines
 from flask_web_app.validation import DAY_CHOICES, BadParameterError, UnknownSymbolError, parse_days, parse_symbol
+from flask_web_app.views.api import live_alerts
 from flask_web_app.views.stream import current_cursor
 
 bp = Blueprint("pages", __name__)
@@ -68,8 +69,8 @@ def index_page(*, add_form: AddSymbolForm | None = None, status: int = 200,
     after = current_cursor()  # before the reads: the stream replays whatever is stored after them
     symbols = listed_symbols([d["_id"] for d in own])
     snap, error = attempt("mongodb", lambda: live_snapshot(symbols), {"latest": {}, "spark": {}})
-    alerts, alerts_error = (([], None) if error else
-                            attempt("mongodb", lambda: mongo_dash.latest_alert_history(get_mongo(), 5), []))
+    # The system's alerts and the signed-in user's own (the push channel adds theirs only).
+    alerts, alerts_error = (([], None) if error else attempt("mongodb", lambda: live_alerts(5), []))
     rows = []
     for symbol in symbols:
         doc = snap["latest"].get(symbol)

@@ -2,13 +2,15 @@
 
 The page opens it with ?after=<cursor> (the positions when the page was rendered); the
 browser reconnects by itself with Last-Event-ID and the stream replays what was stored
-since. Beyond STREAM_MAX_PER_PROCESS open streams in this process the answer is 503 with
+since. A signed-in session's stream also carries that user's own alerts (user_alerts), and
+only theirs: the user id is taken from the session here, when the stream opens, and the
+hub filters by it. Beyond STREAM_MAX_PER_PROCESS open streams in this process the answer is 503 with
 Retry-After, and the page polls /api/quotes/latest instead.
 """
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, current_app, g, request
 
 from flask_web_app.db import MONGO_ERRORS, UNAVAILABLE, get_mongo
 from flask_web_app.live_feed import LiveFeed, newest
@@ -36,7 +38,8 @@ def current_cursor() -> str | None:
 def stream() -> Response | tuple[Response, int]:
     feed = live_feed()
     start = parse_cursor(request.headers.get("Last-Event-ID") or request.args.get("after"))
-    sub = feed.hub.subscribe()
+    user = g.get("user")
+    sub = feed.hub.subscribe(str(user["_id"]) if user is not None else None)
     if sub is None:
         resp, status = error(503, f"too many open streams here ({feed.hub.limit}); "
                                   f"poll /api/quotes/latest or retry in {RETRY_AFTER_SECONDS} s")

@@ -31,13 +31,17 @@
     var li = document.createElement("li");
     li.dataset.key = a.alert_key || "";
     li.className = "pushed";
-    var rule = document.createElement("span"); rule.className = "rule"; rule.textContent = (a.rule || "").replace("_", " ");
+    var rule = document.createElement("span"); rule.className = "rule"; rule.textContent = (a.rule || "").replace(/_/g, " ");
     var when = document.createElement("small");
     if (a.created_at) {  // static/js/localtime.js shows it in the viewer's time zone
       var t = document.createElement("time"); t.setAttribute("datetime", a.created_at);
       t.textContent = a.created_at.slice(0, 16).replace("T", " ") + " UTC"; when.appendChild(t);
     }
     li.appendChild(rule); li.appendChild(document.createTextNode(" " + a.message + " ")); li.appendChild(when);
+    if (a.own) {  // the signed-in user's own rule (pushed to their streams only)
+      var o = document.createElement("span"); o.className = "badge own"; o.textContent = "your rule";
+      li.appendChild(document.createTextNode(" ")); li.appendChild(o);
+    }
     list.insertBefore(li, list.firstChild);
   }
 

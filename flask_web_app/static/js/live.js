@@ -1,6 +1,6 @@
-// Live prices page: quotes and alerts pushed by /api/stream (static/js/push.js; it polls
-// /api/quotes/latest where streams are refused) update the table, the sparklines and the
-// alerts in place (no reload). Config comes from the JSON block the page embeds.
+// Live prices page: quotes and alerts pushed by /api/stream (static/js/push.js; where streams
+// are refused it polls /api/quotes/latest and /api/alerts/latest) update the table, the
+// sparklines and the alerts in place (no reload). A signed-in user's own alerts come too. Config comes from the JSON block the page embeds.
 (function () {
   "use strict";
   var config = JSON.parse(document.getElementById("live-config").textContent);
@@ -63,9 +63,20 @@
     market.hidden = false;
   }
 
+  function getJson(url) {
+    return fetch(url, {headers: {"Accept": "application/json"}, cache: "no-store"})
+      .then(function (r) { if (!r.ok) throw new Error("HTTP " + r.status); return r.json(); });
+  }
+
+  // Polling mode: the alerts too (the system's and, signed in, the user's own), oldest first so
+  // the newest ends on top; showAlert skips those already on the page by alert_key.
+  function pollAlerts() {
+    return getJson("/api/alerts/latest").then(function (body) { body.alerts.slice().reverse().forEach(showAlert); });
+  }
+
   function poll() {
-    return fetch("/api/quotes/latest", {headers: {"Accept": "application/json"}, cache: "no-store"})
-      .then(function (r) { if (!r.ok) throw new Error("HTTP " + r.status); return r.json(); })
+    pollAlerts().catch(function () {});  // a failed alerts read does not hold up the quotes
+    return getJson("/api/quotes/latest")
       .then(function (body) {
         var changed = body.quotes.filter(update).length;
         showMarket(body.quotes);
@@ -101,6 +112,10 @@
     if (a.source === "simulated") {
       var b = document.createElement("span"); b.className = "badge sim"; b.textContent = "simulated";
       li.appendChild(document.createTextNode(" ")); li.appendChild(b);
+    }
+    if (a.own) {
+      var o = document.createElement("span"); o.className = "badge own"; o.textContent = "your rule";
+      li.appendChild(document.createTextNode(" ")); li.appendChild(o);
     }
     list.insertBefore(li, list.firstChild);
     while (list.children.length > 5) list.removeChild(list.lastChild);

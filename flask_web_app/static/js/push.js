@@ -3,7 +3,8 @@
 // Last-Event-ID and the server replays what was stored meanwhile. Where streams are
 // refused (a proxy, or 503 when the server holds its maximum) it polls instead and
 // tries the stream again after a while. Each event carries its stored position (pos):
-// a replay may repeat a few, which are dropped here.
+// a replay may repeat a few, which are dropped here. Alerts come as "alert" (the
+// system's) and "own_alert" (a signed-in user's own rules'); both go to onAlert.
 window.LivePush = (function () {
   "use strict";
   function connect(opts) {
@@ -44,11 +45,14 @@ window.LivePush = (function () {
         var q = JSON.parse(e.data);
         if (fresh(q.pos)) opts.onQuote(q);
       });
-      es.addEventListener("alert", function (e) {
+      function alert(e) {
         cursor = e.lastEventId || cursor;
         var a = JSON.parse(e.data);
         if (fresh(a.pos)) opts.onAlert(a);
-      });
+      }
+      es.addEventListener("alert", alert);
+      // The signed-in user's own alerts (the server sends them to their streams only; a.own).
+      es.addEventListener("own_alert", alert);
       // More was stored while away than a replay sends: read the latest quotes once.
       es.addEventListener("resync", function () { opts.poll(); });
       es.onerror = function () {
