@@ -132,9 +132,12 @@ class LiveFeed:
                 failing = False
             self.hub.publish(positions.fresh(events))
 
-    def stream(self, sub: Any, start: Positions, replay: bool) -> Iterator[str]:
+    def stream(self, sub: Any, start: Positions, replay: bool,
+               still_signed_in: Callable[[Database], bool] | None = None) -> Iterator[str]:
         """The text of one open stream: the opening, the replay from `start` (a reconnect),
-        then what the reader publishes, with a heartbeat comment when idle."""
+        then what the reader publishes, with a heartbeat comment when idle. Before own alerts
+        go out, `still_signed_in` looks at the session again: signed out (in another tab) since
+        the stream opened, the stream ends without them and the page reconnects signed out."""
         db = self.mongo()
         positions = start
         try:
@@ -154,6 +157,14 @@ class LiveFeed:
                 events = sub.get(self.heartbeat_seconds)
                 if sub.closed and not events:
                     return
+                if still_signed_in is not None and any(ev.owner is not None for ev in events):
+                    try:
+                        signed_in = still_signed_in(db)
+                    except PyMongoError as exc:
+                        log.warning("session not checked before own alerts (%s); the page reconnects", exc)
+                        signed_in = False
+                    if not signed_in:
+                        return  # the reconnect replays what this stream may send
                 text = positions.render(events)
                 if not text and time.monotonic() - last_write >= self.heartbeat_seconds:
                     text = HEARTBEAT

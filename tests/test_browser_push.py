@@ -1,7 +1,9 @@
 """The push channel in headless Chromium, the app under gunicorn as in the container:
 the stream server restarted mid-session -> the page reconnects by itself (Last-Event-ID)
 and shows the quotes stored meanwhile; a new alert appears on the open live page and
-dashboard without a reload; where streams are refused the page polls and says so."""
+dashboard without a reload; a signed-in user's own alert appears on their open pages (and
+not on a signed-out visitor's); where streams are refused the page polls and says so, and
+shows new alerts from its polling too."""
 
 from __future__ import annotations
 
@@ -18,6 +20,9 @@ from bench.webdata import quote, seed_quotes, utcnow, web_settings
 from database.mongo import get_db, make_client
 from database.mongo.alerts import store_alert
 from database.mongo.prices import insert_quotes
+from database.mongo.user_rules import store_user_alerts
+from database.mongo.users import create_user
+from flask_web_app.validation import hash_password
 from scripts.servers import SecantusMongo
 from scripts.waiting import free_port
 from tests.support.web_server import gunicorn_app
@@ -108,6 +113,61 @@ def test_restart_mid_session_reconnects_and_alerts_arrive(stores: SimpleNamespac
     assert problems == [], problems
 
 
+PASSWORD = "correct horse battery staple 7"
+
+
+def own_alert(user_id: str, symbol: str, at: Any, message: str) -> dict[str, Any]:
+    return {"alert_key": f"{user_id}|price_level|{symbol}|{at.isoformat()}", "user_id": user_id, "rule_id": "r1",
+            "symbol": symbol, "rule": "price_level", "value": 301.0, "threshold": 300.0, "price": 301.0,
+            "quote_timestamp": at, "source": "simulated", "message": message, "band": None}
+
+
+def sign_in(browser: Any, url: str, db: Any, email: str) -> tuple[str, Any]:
+    """A user made in MongoDB, signed in through the login form in a context of their own."""
+    user_id = create_user(db, email=email, name="Ann", password_hash=hash_password(PASSWORD), watchlist=[],
+                          digest_opt_in=False, alert_opt_in=True, created_at=utcnow())
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.goto(url + "/login?next=/")
+    page.fill("#email", email)
+    page.fill("#password", PASSWORD)
+    page.click("#submit")
+    page.wait_for_url(url + "/")
+    return user_id, context
+
+
+def test_an_own_alert_appears_on_its_owner_open_pages_only(stores: SimpleNamespace, browser: Any,
+                                                           tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    problems: list[str] = []
+    with gunicorn_app(stores.settings, tmp_path / "outbox") as url:
+        user_id, ann = sign_in(browser, url, stores.db, "ann@example.com")
+        live, dash = ann.pages[0], ann.new_page()
+        dash.goto(url + "/dashboard?symbol=AAPL")
+        anon = browser.new_page()
+        anon.goto(url + "/")
+        for page in (live, dash, anon):
+            page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+            expect(page.locator("#live-status")).to_have_attribute("data-mode", "push", timeout=30_000)
+            page.evaluate("window.__sameDocument = true")
+        at = utcnow()
+        store_user_alerts(stores.db, [own_alert(user_id, "AAPL", at, "AAPL above 300.00 (your level)")], at)
+        expect(live.locator("#latest-alerts li").first).to_contain_text("AAPL above 300.00 (your level)",
+                                                                       timeout=30_000)
+        expect(live.locator("#latest-alerts li .badge.own").first).to_have_text("your rule")
+        expect(dash.locator("#alerts li").first).to_contain_text("AAPL above 300.00 (your level)", timeout=30_000)
+        # A system alert after it reaches the signed-out page; Ann's own never does.
+        store_alert(stores.db, alert("AAPL", at, "AAPL moved +6.20%"), "disabled", at)
+        expect(anon.locator("#latest-alerts li").first).to_contain_text("AAPL moved +6.20%", timeout=30_000)
+        expect(anon.locator("#latest-alerts")).not_to_contain_text("your level")
+        expect(live.locator("#latest-alerts li").first).to_contain_text("AAPL moved +6.20%", timeout=30_000)
+        expect(live.locator("#latest-alerts li", has_text="your level")).to_have_count(1)  # once, no repeat
+        assert all(p.evaluate("window.__sameDocument") is True for p in (live, dash, anon))  # no reload
+        ann.close()
+    assert problems == [], problems
+
+
 def test_streams_refused_the_page_polls_and_says_so(stores: SimpleNamespace, browser: Any, tmp_path: Path) -> None:
     from playwright.sync_api import expect
 
@@ -121,3 +181,15 @@ def test_streams_refused_the_page_polls_and_says_so(stores: SimpleNamespace, bro
         fresh.update(price=444.44)
         insert_quotes(stores.db, [fresh])
         expect(page.locator('tr[data-symbol="MSFT"] .price')).to_have_text("444.44", timeout=30_000)
+        # Polling brings new alerts too (without a reload), each once.
+        page.evaluate("window.__sameDocument = true")
+        at = utcnow()
+        store_alert(stores.db, alert("MSFT", at, "MSFT moved +6.20% (polled)"), "disabled", at)
+        expect(page.locator("#latest-alerts li").first).to_contain_text("MSFT moved +6.20% (polled)",
+                                                                       timeout=30_000)
+        fresher = quote("MSFT", stores.now + timedelta(seconds=20), 2)
+        fresher.update(price=445.55)
+        insert_quotes(stores.db, [fresher])
+        expect(page.locator('tr[data-symbol="MSFT"] .price')).to_have_text("445.55", timeout=30_000)
+        expect(page.locator("#latest-alerts li", has_text="(polled)")).to_have_count(1)
+        assert page.evaluate("window.__sameDocument") is True

@@ -244,3 +244,33 @@ def test_an_own_alert_reaches_its_owner_only_and_is_replayed_to_them(stack: Stac
         assert anon_again.of("own_alert") == []
     finally:
         client.close()
+
+
+def test_signed_out_meanwhile_the_open_stream_ends_without_the_own_alert(stack: Stack, web: str) -> None:
+    """A page left open in another tab after signing out: its stream was opened signed in, but
+    the session is looked at again before an own alert goes out."""
+    settings = stack.settings()
+    client = make_client(settings)
+    db = get_db(client, settings)
+    try:
+        ann_id, cookies = signed_in(web, db, "ann@example.com")
+        stream = open_stream(web, cookies=cookies)
+        with requests.Session() as http:
+            http.cookies.update(cookies)
+            token = csrf_token(_FormPages(http, web), "/logout")
+            assert http.post(web + "/logout", data={"csrf_token": token}, timeout=30,
+                             allow_redirects=False).status_code == 302
+        at = utcnow()
+        store_user_alerts(db, [own_alert(ann_id, "AAPL", at, "AAPL above 300 (Ann's level)")], at)
+        wait_for(stream.ended.is_set, timeout=30, what="the signed-out stream ended")
+        assert stream.of("own_alert") == []
+        # Reconnecting with the old cookie is a signed-out stream: the replay has none of hers.
+        again = open_stream(web, stream.last_id(), cookies=cookies)
+        try:
+            store_alert(db, alert_record("AAPL", at, "AAPL moved +6.20%"), "disabled", at)
+            wait_for(lambda: again.of("alert"), timeout=30, what="the system alert after the reconnect")
+        finally:
+            again.close()
+        assert again.of("own_alert") == []
+    finally:
+        client.close()

@@ -29,6 +29,16 @@ def load(db: Database, token: str, now: datetime) -> dict[str, Any] | None:
     return dict(doc.get("data") or {})
 
 
+def signed_in_user(db: Database, token: str, now: datetime) -> str | None:
+    """The user a live session is signed in as (None: signed out, ended or expired): one read by
+    _id, without the session's data."""
+    doc = db[WEB_SESSIONS].find_one({"_id": session_key(token)}, {"user_id": 1, "expires_at": 1})
+    if doc is None or doc["expires_at"] <= now:
+        return None
+    user_id = doc.get("user_id")
+    return user_id if isinstance(user_id, str) else None
+
+
 def save(db: Database, token: str, data: dict[str, Any], user_id: str | None, expires_at: datetime) -> None:
     db[WEB_SESSIONS].replace_one({"_id": session_key(token)},
                                  {"data": data, "user_id": user_id, "expires_at": expires_at}, upsert=True)
