@@ -78,9 +78,9 @@ def merge_alerts(system: Iterable[Mapping[str, Any]], own: Iterable[Mapping[str,
                  limit: int) -> list[dict[str, Any]]:
     """The newest `limit` of the system's alerts and a user's own ones together, newest first
     (by created_at), the own ones marked `own`; each alert_key once."""
-    merged: dict[str, dict[str, Any]] = {}
-    for doc, is_own in [*((d, False) for d in system), *((d, True) for d in own)]:
-        key = str(doc.get("alert_key"))
+    merged: dict[object, dict[str, Any]] = {}
+    for n, (doc, is_own) in enumerate([*((d, False) for d in system), *((d, True) for d in own)]):
+        key = doc.get("alert_key") or n  # a row without a key (older rows) is kept, not merged
         if key not in merged:
             merged[key] = {**doc, "own": True} if is_own else dict(doc)
     oldest = datetime.min.replace(tzinfo=UTC)

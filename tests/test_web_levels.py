@@ -5,7 +5,7 @@ on the form and nothing stored; CSRF; nobody touches another user's rules."""
 from __future__ import annotations
 
 import html
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
@@ -115,3 +115,43 @@ def test_the_per_user_limit_csrf_and_other_users_rules(make_web) -> None:  # noq
                                              "direction": "above", "level": "300", "mode": "once"})
     assert resp.status_code == 302 and "/login" in resp.headers["Location"]
     assert len(rules(web)) == 3
+
+
+def test_own_alerts_on_the_pages_and_the_polled_alerts_are_their_owner_s_only(make_web) -> None:  # noqa: F811
+    """/api/alerts/latest (what the live page polls where streams are refused), the live page and
+    the symbol's dashboard: the system's alerts for everyone, a user's own alerts for that user only."""
+    from database.mongo.alerts import store_alert
+    from database.mongo.user_rules import store_user_alerts
+
+    web = make_web()
+    ann = sign_up(web)
+    bob = sign_up(web, web.app.test_client(), email=BOB, name="Bob")
+    anon = web.app.test_client()
+    ann_id = str(web.db.users.find_one({"email": "ann@example.com"})["_id"])
+    at = datetime(2026, 3, 2, 15, 30, tzinfo=UTC)
+    store_alert(web.db, {"alert_key": f"AAPL|price_change|{at.isoformat()}", "symbol": "AAPL",
+                         "rule": "price_change", "value": 6.2, "threshold": 5.0, "price": 281.0,
+                         "quote_timestamp": at, "message": "AAPL moved +6.20%", "source": "simulated"},
+                "disabled", at)
+    store_user_alerts(web.db, [{"alert_key": f"{ann_id}|price_level|AAPL|{at.isoformat()}", "user_id": ann_id,
+                                "rule_id": "r1", "symbol": "AAPL", "rule": "price_level", "value": 301.0,
+                                "threshold": 300.0, "price": 301.0, "quote_timestamp": at, "source": "simulated",
+                                "message": "AAPL went above 300.00", "band": None}], at + timedelta(minutes=1))
+
+    def polled(client: FlaskClient) -> list[dict[str, Any]]:
+        resp = client.get("/api/alerts/latest")
+        assert resp.status_code == 200 and "no-store" in resp.headers["Cache-Control"]
+        return resp.get_json()["alerts"]
+
+    mine = polled(ann)
+    assert [a["message"] for a in mine] == ["AAPL went above 300.00", "AAPL moved +6.20%"]
+    assert mine[0]["own"] is True and "own" not in mine[1] and "user_id" not in mine[0]
+    for other in (bob, anon):
+        assert [a["message"] for a in polled(other)] == ["AAPL moved +6.20%"]
+    assert "AAPL went above 300.00" in text(ann.get("/"))
+    assert "AAPL went above 300.00" not in text(bob.get("/")) and "AAPL went above 300.00" not in text(anon.get("/"))
+    dash = text(ann.get("/dashboard?symbol=AAPL"))  # among the symbol's alerts, so a reload keeps it
+    assert "AAPL went above 300.00" in dash and "your rule" in dash
+    assert "AAPL went above 300.00" not in text(bob.get("/dashboard?symbol=AAPL"))
+    assert "AAPL went above 300.00" not in text(ann.get("/dashboard?symbol=MSFT"))
+    assert anon.get("/api/alerts/latest?limit=51").status_code == 400

@@ -156,9 +156,12 @@ def last_user_alert_time(db: Database, user_id: str, symbol: str, rule: str) -> 
     return doc["quote_timestamp"] if doc else None
 
 
-def user_alerts_of(db: Database, user_id: str, limit: int = 20) -> list[dict[str, Any]]:
-    return list(db[USER_ALERTS].find({"user_id": user_id}, {"_id": 0}).sort("quote_timestamp", DESCENDING)
-                .limit(limit))
+def user_alerts_of(db: Database, user_id: str, limit: int = 20, symbol: str | None = None) -> list[dict[str, Any]]:
+    """A user's newest own alerts (of one symbol when given: the dashboard)."""
+    query: dict[str, Any] = {"user_id": user_id}
+    if symbol is not None:
+        query["symbol"] = symbol
+    return list(db[USER_ALERTS].find(query, {"_id": 0}).sort("quote_timestamp", DESCENDING).limit(limit))
 
 
 def recipient(db: Database, user_id: str) -> dict[str, Any] | None:

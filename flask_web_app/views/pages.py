@@ -19,6 +19,7 @@ from flask_web_app.present import (
     daily_figure,
     intraday_figure,
     market_state,
+    merge_alerts,
     quote_view,
     sparkline_points,
 )
@@ -109,6 +110,15 @@ def _level_rules(symbol: str) -> tuple[list[dict[str, Any]], str | None]:
     return attempt("mongodb", lambda: level_rules_db.level_rules_of(get_mongo(), str(user["_id"]), symbol), [])
 
 
+def _own_alerts(symbol: str) -> tuple[list[dict[str, Any]], str | None]:
+    """The signed-in user's own alerts of this symbol (user_alerts)."""
+    user = g.get("user")
+    if user is None:
+        return [], None
+    return attempt("mongodb", lambda: level_rules_db.user_alerts_of(get_mongo(), str(user["_id"]), ALERT_LIMIT,
+                                                                     symbol), [])
+
+
 def dashboard_page(symbol_arg: str | None, days_arg: str | None = None, *, level_form: LevelRuleForm | None = None,
                    status: int = 200) -> tuple[str, int]:
     """A symbol's dashboard; `level_form` with its errors after a refused price-level rule."""
@@ -134,6 +144,10 @@ def dashboard_page(symbol_arg: str | None, days_arg: str | None = None, *, level
     daily, daily_error = attempt("mysql", lambda: mysql_dash.daily_series(get_mysql(), symbol, days), [])
     perf, perf_error = attempt("mysql", lambda: mysql_dash.performance(get_mysql(), symbols), [])
     alerts, alerts_error = attempt("mysql", lambda: mysql_dash.latest_alerts(get_mysql(), symbol, ALERT_LIMIT), [])
+    # The signed-in user's own alerts of the symbol among them, as the push channel adds them.
+    own, own_error = _own_alerts(symbol)
+    alerts = merge_alerts(alerts, own, ALERT_LIMIT)
+    alerts_error = alerts_error or own_error
 
     def intraday_points() -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
         db = get_mongo()

@@ -3,11 +3,11 @@
 The page opens it with ?after=<cursor> (the positions when the page was rendered); the
 browser reconnects by itself with Last-Event-ID and the stream replays what was stored
 since. A signed-in session's stream also carries that user's own alerts (user_alerts), and
-only theirs: the user id is taken from the session here, when the stream opens, and the
-hub filters by it; before one goes out the stream checks the session is still signed in as
-that user (signed out meanwhile: the stream ends and the page reconnects signed out). Beyond STREAM_MAX_PER_PROCESS open streams in this process the answer is 503 with
-Retry-After, and the page polls /api/quotes/latest instead.
-"""
+only theirs: the user id is taken from the session here, when the stream opens, and the hub
+filters by it; before one goes out the stream checks the session is still signed in as that
+user (signed out meanwhile: the stream ends and the page reconnects signed out). Beyond
+STREAM_MAX_PER_PROCESS open streams in this process the answer is 503 with Retry-After, and
+the page polls /api/quotes/latest instead."""
 
 from __future__ import annotations
 
