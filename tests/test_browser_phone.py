@@ -184,3 +184,34 @@ def test_dashboard_tables_fit_a_phone_with_wide_figures_and_a_fired_price_alert(
             assert found["scrollWidth"] <= found["clientWidth"] and found["outside"] == [], found
         finally:
             browser.close()
+
+
+def test_on_a_phone_every_quote_still_says_its_source(served: Any) -> None:  # noqa: F811
+    """Seen on the local stack: at 390 px the Source column is hidden and only simulated quotes kept
+    a mark (the badge), so a Yahoo quote said nothing about where it came from."""
+    from playwright.sync_api import expect, sync_playwright
+
+    yahoo = quote("MSFT", served.now + timedelta(seconds=5), 50, "yahoo")
+    assert insert_quotes(served.db, [yahoo]) == (1, 0)
+    with sync_playwright() as pw:
+        browser = _launch(pw)
+        try:
+            page = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+            page.goto(served.url + "/")
+            msft, aapl = page.locator('tr[data-symbol="MSFT"]'), page.locator('tr[data-symbol="AAPL"]')
+            expect(msft.locator("td.source")).to_be_hidden()
+            expect(msft.locator(".time .src")).to_be_visible()
+            expect(msft.locator(".time .src")).to_have_text("yahoo")
+            expect(aapl.locator(".time .badge.sim")).to_be_visible()  # simulated: the badge says it, once
+            expect(aapl.locator(".time .src")).to_be_hidden()
+            pushed = quote("MSFT", served.now + timedelta(seconds=10), 51, "alpha_vantage")
+            assert insert_quotes(served.db, [pushed]) == (1, 0)
+            expect(msft.locator(".time .src")).to_have_text("alpha_vantage", timeout=30_000)
+            expect(msft.locator(".time .src")).to_be_visible()
+            found = page.evaluate(OVERFLOW_JS)
+            assert found["scrollWidth"] <= found["clientWidth"] and found["outside"] == [], found
+            page.set_viewport_size({"width": 1280, "height": 900})  # the laptop has the column instead
+            expect(msft.locator("td.source")).to_have_text("alpha_vantage")
+            expect(msft.locator(".time .src")).to_be_hidden()
+        finally:
+            browser.close()
