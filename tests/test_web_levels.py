@@ -5,6 +5,7 @@ on the form and nothing stored; CSRF; nobody touches another user's rules."""
 from __future__ import annotations
 
 import html
+import re
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
@@ -115,3 +116,33 @@ def test_the_per_user_limit_csrf_and_other_users_rules(make_web) -> None:  # noq
                                              "direction": "above", "level": "300", "mode": "once"})
     assert resp.status_code == 302 and "/login" in resp.headers["Location"]
     assert len(rules(web)) == 3
+
+
+def test_a_symbol_another_worker_just_registered_takes_a_level(make_web) -> None:  # noqa: F811
+    """Seen on the local stack (gunicorn, 2 workers): "Now following IBM", then a price alert on IBM
+    was refused, "IBM is not a symbol the system follows", by the worker that had read the
+    registry before the other one added IBM."""
+    from database.mongo import symbols as registry_db
+
+    web = make_web()
+    client = sign_up(web)
+    assert "IBM" not in text(client.get("/account"))  # this worker has read the registry
+    added = registry_db.add_follower(web.db, "IBM", "another-worker-s-user", name="International Business Machines",
+                                     simulated=False, now=datetime.now(UTC), max_symbols=500, max_per_user=50)
+    assert added == registry_db.Added.ADDED
+    resp = add_level(client, symbol="IBM", level="250")
+    assert resp.status_code == 302, errors_of(resp, "symbol")
+    assert [(r["symbol"], r["level"]) for r in rules(web)] == [("IBM", 250.0)]
+
+
+def test_a_refused_level_leaves_the_account_s_opt_ins_as_stored(make_web) -> None:  # noqa: F811
+    """Seen on the local stack: after a refused price level the account page showed the digest and
+    alert boxes unticked (read from the level form's POST), so the next Save would switch them off."""
+    web = make_web()
+    client = sign_up(web, alert_opt_in="y")  # digest_opt_in too (register's default)
+    resp = add_level(client, level="-5")
+    assert resp.status_code == 400
+    page = resp.get_data(as_text=True)
+    for box in ("digest_opt_in", "alert_opt_in"):
+        tag = re.search(rf'<input[^>]*id="{box}"[^>]*>', page)
+        assert tag is not None and "checked" in tag.group(0), (box, tag)
