@@ -166,7 +166,8 @@ def send_digests(settings: Settings, db: Database, report: RunReport, now: datet
         try:
             symbols = user_symbols(user, settings, registry)
             digest = render_digest(str(user.get("name") or ""), report.day,
-                                   build_sections(symbols, news, quotes, settings.tz, registry.names))
+                                   build_sections(symbols, news, quotes, settings.tz, registry.names),
+                                   sources_unread=report.nothing_read)
             msg = build_message(settings.email_sender, email, digest.subject, digest.text, digest.html)
             if mailer.enabled:
                 mailer.send(msg)

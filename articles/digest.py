@@ -107,10 +107,14 @@ def build_sections(symbols: list[str], news: dict[str, list[dict[str, Any]]],
     return sections
 
 
-def render_digest(name: str, day: str, sections: list[dict[str, Any]]) -> RenderedDigest:
+def render_digest(name: str, day: str, sections: list[dict[str, Any]], *,
+                  sources_unread: bool = False) -> RenderedDigest:
+    """sources_unread: no news source could be read in this run; the digest says so instead of
+    "no news", which would tell the reader nothing happened."""
     count = sum(len(s["articles"]) for s in sections)
     subject = f"Your daily market news — {day} ({count} article{'s' if count != 1 else ''})"
-    context = {"name": name or "investor", "day": day, "sections": sections, "count": count}
+    context = {"name": name or "investor", "day": day, "sections": sections, "count": count,
+               "sources_unread": sources_unread}
     html = _env.get_template("digest.html").render(**context)
     text = _text_env.get_template("digest.txt").render(**context)
     return RenderedDigest(subject, text, html, count)

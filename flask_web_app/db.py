@@ -157,6 +157,15 @@ def known_symbols() -> list[str]:
     return registry().symbols()
 
 
+def is_registered(symbol: str) -> bool:
+    """In the registry. Before saying no, read it again: another worker (gunicorn) may have
+    registered the symbol since this one last read it, e.g. the user's own addition a moment ago."""
+    if symbol in known_symbols():
+        return True
+    registry().forget()
+    return symbol in known_symbols()
+
+
 def listed_symbols(own: list[str] | None = None) -> list[str]:
     """What the pages list for this visitor: their watchlist first, then the defaults (STOCK_SYMBOLS),
     then the tickers they added (`own`, read here when not given). Other users' tickers are

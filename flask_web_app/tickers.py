@@ -14,7 +14,16 @@ from datetime import datetime
 
 from config import Settings
 from config.sources import Source
+from market_data.refusal import Refusal
 from market_data.yahoo_finance import YahooFinanceClient, YahooListing, YahooRefused
+
+# The form's words for why Yahoo could not be asked: a user reads them, not the log's refusal kinds.
+_WHY = {
+    Refusal.RATE_LIMITED: "it is limiting how often it may be asked",
+    Refusal.BACKING_OFF: "it refused a request a moment ago and is left alone for a while",
+    Refusal.TIMEOUT: "it did not answer in time",
+    Refusal.UNREACHABLE: "it could not be reached",
+}
 
 
 @dataclass(frozen=True)
@@ -40,7 +49,8 @@ class TickerCheck:
             with self._lock:
                 listing = self.yahoo.listing(symbol, now)
         except YahooRefused as exc:
-            raise TickerUnknownError(f"Yahoo Finance could not be asked about {symbol} right now ({exc.kind}); "
+            why = _WHY.get(exc.kind, "it refused the request")
+            raise TickerUnknownError(f"Yahoo Finance could not be asked about {symbol} right now: {why}; "
                                      "try again in a minute.") from exc
         if listing is None:
             raise TickerUnknownError(f"Yahoo Finance does not know the ticker {symbol}.")

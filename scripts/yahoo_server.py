@@ -1,5 +1,6 @@
-"""A local Yahoo Finance quote server for benchmarks: the cookie + crumb handshake and the
-batch quote endpoint, answering every asked symbol from one recorded quote entry.
+"""A local Yahoo Finance quote server for benchmarks and the local stack: the cookie + crumb
+handshake, the batch quote endpoint, answering every asked symbol from one recorded quote
+entry, and the ticker search (every typed ticker is known, as "<SYMBOL> Bench Inc.").
 
     with LocalYahoo(template) as yahoo:     # template: one entry of a recorded quoteResponse.result
         env = yahoo.env()                   # YAHOO_FINANCE_URL, YAHOO_COOKIE_URL for the producer
@@ -27,6 +28,7 @@ COOKIE = "/fc"  # stands in for https://fc.yahoo.com (YAHOO_COOKIE_URL)
 CRUMB_PATH = "/v1/test/getcrumb"
 QUOTE = "/v7/finance/quote"
 CHART = "/v8/finance/chart/"
+SEARCH = "/v1/finance/search"  # the dashboard's "add a ticker" check and suggestions
 # fc.yahoo.com answers 404 and sets the A3 cookie (no Domain/Secure here: the server is http://127.0.0.1).
 A3 = "A3=d=AQABBKx0ZmkCEH8pQ1xg7bd2nWc7lH2mV8EFEgEBCAHbZ2mcaeA0b2UA_eMBAAcIrHRmabwbVXo&S=AQAAAhx2Xx2Kf4h3ZQ"
 SET_COOKIE = f"{A3}; Max-Age=31557600; Path=/; SameSite=None; HttpOnly"
@@ -99,6 +101,13 @@ class LocalYahoo:
                     now = datetime.now(UTC)
                     result = [yahoo.entry(s, now) for s in query.get("symbols", "").split(",") if s]
                     self._send(200, json.dumps({"quoteResponse": {"result": result, "error": None}}).encode(),
+                               "application/json;charset=utf-8")
+                elif parts.path == SEARCH:
+                    # Every well-formed query is a ticker here, named as the quote answer names it.
+                    typed = query.get("q", "").strip().upper()
+                    found = [{"symbol": typed, "shortname": typed, "longname": f"{typed} Bench Inc.",
+                              "exchange": "NYQ", "exchDisp": "NYSE", "quoteType": "EQUITY"}] if typed else []
+                    self._send(200, json.dumps({"count": len(found), "quotes": found, "news": []}).encode(),
                                "application/json;charset=utf-8")
                 else:
                     self._send(404, b"not served here", "text/plain")

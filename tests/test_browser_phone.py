@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import uuid
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -140,5 +141,77 @@ def test_times_theme_switch_and_csv_download_in_the_browser(served: Any) -> None
             assert [float(r["close_price"]) for r in rows] == traces["AAPL"]["close"]
             assert [float(r["macd"]) if r["macd"] else None for r in rows] == traces["MACD (12, 26)"]["y"]
             context.close()
+        finally:
+            browser.close()
+
+
+def test_dashboard_tables_fit_a_phone_with_wide_figures_and_a_fired_price_alert(served: Any) -> None:  # noqa: F811
+    """Seen on the local stack: at 390 px the performance table (a "simulated" badge under each
+    symbol, two-digit returns) and the price-alert table (a fired re-arming rule with its Delete
+    button) stuck out 9 and 19 px to the right, so the dashboard scrolled sideways."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from database.mysql import connect
+    from tests.support.accounts import outbox_mails
+    from tests.test_browser_symbols import sign_up_and_in
+
+    conn = connect(served.settings)
+    try:
+        with conn.cursor() as cur:  # the figures the local stack's backfill gave (IBM added: 8 rows)
+            cur.execute("UPDATE stock_performance SET return_7d_pct = -5.82, return_30d_pct = -15.75, "
+                        "rsi_14 = 33.9, trend = 'below_sma'")
+        conn.commit()
+    finally:
+        conn.close()
+    email = f"phone-{uuid.uuid4().hex[:8]}@example.com"
+    with sync_playwright() as pw:
+        browser = _launch(pw)
+        try:
+            page = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+            sign_up_and_in(page, served.url, email, lambda: outbox_mails(served.outbox, email)[-1])
+            page.goto(served.url + "/dashboard?symbol=AAPL")
+            page.select_option("#level-form #direction", "below")
+            page.fill("#level-form #level", "1000")
+            page.select_option("#level-form #mode", "rearm")
+            page.click("#level-form [type=submit]")
+            expect(page.locator("#levels tr.level")).to_have_count(1)
+            # The alerts service's record of it having fired: the longest row the table shows.
+            served.db.price_level_rules.update_many({}, {"$set": {"armed": False, "fired_at": served.now,
+                                                                  "fired_price": 333.0, "as_of": served.now}})
+            page.reload()
+            expect(page.locator("#levels")).to_contain_text("waiting for the price to go back")
+            found = page.evaluate(OVERFLOW_JS)
+            assert found["scrollWidth"] <= found["clientWidth"] and found["outside"] == [], found
+        finally:
+            browser.close()
+
+
+def test_on_a_phone_every_quote_still_says_its_source(served: Any) -> None:  # noqa: F811
+    """Seen on the local stack: at 390 px the Source column is hidden and only simulated quotes kept
+    a mark (the badge), so a Yahoo quote said nothing about where it came from."""
+    from playwright.sync_api import expect, sync_playwright
+
+    yahoo = quote("MSFT", served.now + timedelta(seconds=5), 50, "yahoo")
+    assert insert_quotes(served.db, [yahoo]) == (1, 0)
+    with sync_playwright() as pw:
+        browser = _launch(pw)
+        try:
+            page = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+            page.goto(served.url + "/")
+            msft, aapl = page.locator('tr[data-symbol="MSFT"]'), page.locator('tr[data-symbol="AAPL"]')
+            expect(msft.locator("td.source")).to_be_hidden()
+            expect(msft.locator(".time .src")).to_be_visible()
+            expect(msft.locator(".time .src")).to_have_text("yahoo")
+            expect(aapl.locator(".time .badge.sim")).to_be_visible()  # simulated: the badge says it, once
+            expect(aapl.locator(".time .src")).to_be_hidden()
+            pushed = quote("MSFT", served.now + timedelta(seconds=10), 51, "alpha_vantage")
+            assert insert_quotes(served.db, [pushed]) == (1, 0)
+            expect(msft.locator(".time .src")).to_have_text("alpha_vantage", timeout=30_000)
+            expect(msft.locator(".time .src")).to_be_visible()
+            found = page.evaluate(OVERFLOW_JS)
+            assert found["scrollWidth"] <= found["clientWidth"] and found["outside"] == [], found
+            page.set_viewport_size({"width": 1280, "height": 900})  # the laptop has the column instead
+            expect(msft.locator("td.source")).to_have_text("alpha_vantage")
+            expect(msft.locator(".time .src")).to_be_hidden()
         finally:
             browser.close()

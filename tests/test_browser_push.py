@@ -106,9 +106,10 @@ def test_restart_mid_session_reconnects_and_alerts_arrive(stores: SimpleNamespac
                                                                        timeout=30_000)
         expect(dash.locator("#alerts li").first).to_contain_text("AAPL moved +6.20%", timeout=30_000)
         last = quote("AAPL", stores.now + timedelta(seconds=30), 3)
-        last.update(price=503.75)
+        last.update(price=503.75, source="yahoo")
         insert_quotes(stores.db, [last])
         expect(dash.locator("#latest-quote strong")).to_have_text("503.75", timeout=30_000)
+        expect(dash.locator("#latest-source")).to_have_text("yahoo")  # a pushed quote says its source too
         assert page.evaluate("window.__sameDocument") is True and dash.evaluate("window.__sameDocument") is True
     assert problems == [], problems
 

@@ -155,3 +155,15 @@ def test_digest_escapes_scraped_strings_and_keeps_only_web_links() -> None:
     assert safe_link(" https://example.com/x ") == "https://example.com/x"
     assert safe_link("https://exa mple.com") is None
     assert safe_link("ftp://example.com/x") is None
+
+
+def test_a_digest_after_no_source_could_be_read_says_so_not_no_news() -> None:
+    """Seen on the local stack (no network): every news source failed, and the digest still told
+    the reader "No news in the last day." for each symbol, as if nothing had happened."""
+    sections = build_sections(["AAPL"], {}, {}, ZoneInfo("America/New_York"), {"AAPL": "Apple Inc."})
+    quiet = render_digest("Ana", "2026-12-03", sections)
+    assert "No news in the last day." in quiet.text and "could not be read" not in quiet.text + quiet.html
+    unread = render_digest("Ana", "2026-12-03", sections, sources_unread=True)
+    for body in (unread.text, unread.html):
+        assert "The news sources could not be read today" in body and "No news could be read." in body
+        assert "No news in the last day." not in body

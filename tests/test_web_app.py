@@ -327,3 +327,22 @@ def test_dashboard_before_the_indicator_migration_draws_what_there_is(seeded: Si
     assert set(traces["EMA-20"]["y"]) == {None} and set(traces["MACD (12, 26)"]["y"]) == {None}
     assert "unreachable" not in dash.get_data(as_text=True)
     assert seeded.client.get("/api/daily/AAPL/csv").status_code == 200
+
+
+def test_dashboard_latest_quote_says_its_source(seeded: SimpleNamespace) -> None:
+    """Seen on the local stack: the dashboard's "Latest: 203.41 at …" named no source for a Yahoo
+    quote (only simulated ones had a badge); every quote says where it came from."""
+    from bench.webdata import quote
+    from database.mongo import get_db, make_client
+    from database.mongo.prices import insert_quotes
+
+    dash = seeded.client.get("/dashboard?symbol=AAPL").get_data(as_text=True)
+    assert '· source <span id="latest-source">simulated</span>' in dash
+    client = make_client(seeded.settings)
+    try:
+        assert insert_quotes(get_db(client, seeded.settings),
+                             [quote("AAPL", seeded.now + timedelta(seconds=5), 99, "yahoo")]) == (1, 0)
+    finally:
+        client.close()
+    dash = seeded.client.get("/dashboard?symbol=AAPL").get_data(as_text=True)
+    assert '· source <span id="latest-source">yahoo</span>' in dash

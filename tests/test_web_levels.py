@@ -5,6 +5,7 @@ on the form and nothing stored; CSRF; nobody touches another user's rules."""
 from __future__ import annotations
 
 import html
+import re
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -13,6 +14,7 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from bench.webdata import csrf_token
+from common.clock import utc_now
 from database.mongo import PRICE_LEVEL_RULES
 from database.mongo.prices import insert_quotes
 from tests.test_web_auth import errors_of, sign_up
@@ -155,3 +157,33 @@ def test_own_alerts_on_the_pages_and_the_polled_alerts_are_their_owner_s_only(ma
     assert "AAPL went above 300.00" not in text(bob.get("/dashboard?symbol=AAPL"))
     assert "AAPL went above 300.00" not in text(ann.get("/dashboard?symbol=MSFT"))
     assert anon.get("/api/alerts/latest?limit=51").status_code == 400
+
+
+def test_a_symbol_another_worker_just_registered_takes_a_level(make_web) -> None:  # noqa: F811
+    """Seen on the local stack (gunicorn, 2 workers): "Now following IBM", then a price alert on IBM
+    was refused, "IBM is not a symbol the system follows", by the worker that had read the
+    registry before the other one added IBM."""
+    from database.mongo import symbols as registry_db
+
+    web = make_web()
+    client = sign_up(web)
+    assert "IBM" not in text(client.get("/account"))  # this worker has read the registry
+    added = registry_db.add_follower(web.db, "IBM", "another-worker-s-user", name="International Business Machines",
+                                     simulated=False, now=utc_now(), max_symbols=500, max_per_user=50)
+    assert added == registry_db.Added.ADDED
+    resp = add_level(client, symbol="IBM", level="250")
+    assert resp.status_code == 302, errors_of(resp, "symbol")
+    assert [(r["symbol"], r["level"]) for r in rules(web)] == [("IBM", 250.0)]
+
+
+def test_a_refused_level_leaves_the_account_s_opt_ins_as_stored(make_web) -> None:  # noqa: F811
+    """Seen on the local stack: after a refused price level the account page showed the digest and
+    alert boxes unticked (read from the level form's POST), so the next Save would switch them off."""
+    web = make_web()
+    client = sign_up(web, alert_opt_in="y")  # digest_opt_in too (register's default)
+    resp = add_level(client, level="-5")
+    assert resp.status_code == 400
+    page = resp.get_data(as_text=True)
+    for box in ("digest_opt_in", "alert_opt_in"):
+        tag = re.search(rf'<input[^>]*id="{box}"[^>]*>', page)
+        assert tag is not None and "checked" in tag.group(0), (box, tag)

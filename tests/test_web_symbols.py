@@ -19,6 +19,7 @@ from werkzeug.test import TestResponse
 from bench.webdata import csrf_token, quote, utcnow, web_settings
 from database.mongo import SYMBOLS, get_db, make_client
 from flask_web_app.app import create_app
+from market_data.refusal import Refusal
 from scripts.servers import SecantusMongo
 from tests.support.http_fixture import RecordedApi, Request, Response
 from tests.support.yahoo_api import COOKIE, CRUMB, answer, has_cookie, serve_yahoo
@@ -176,6 +177,10 @@ def test_yahoo_refusing_is_said_and_stores_nothing(make_web, recorded_api: Recor
     resp = add(client, "IBM")
     assert resp.status_code == 400 and "could not be asked about IBM right now" in errors_of(resp, "symbol")
     assert "IBM" not in stored(web)
+    # Seen on the local stack: the message ended "(backing_off)", the log's word, not the user's.
+    again = errors_of(add(client, "IBM"), "symbol")
+    assert "left alone for a while; try again in a minute" in again, again
+    assert not any(str(kind) in again for kind in Refusal), again
 
 
 def test_each_visitor_sees_their_own_symbols_not_everyone_s(make_web) -> None:  # type: ignore[no-untyped-def]

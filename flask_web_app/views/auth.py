@@ -251,7 +251,9 @@ def account_page_with(level_form: LevelRuleForm, status: int) -> tuple[str, int]
 
 def _account_forms(user: dict[str, Any], posted_profile: bool) -> tuple[AccountForm, PasswordForm]:
     """The account page's two forms: the profile (as posted, or as stored) and the password form."""
-    form = AccountForm(data=None if posted_profile else _account_data(user))
+    # Not posted (a GET, or the page shown again after another form's POST, e.g. a refused price
+    # level): the stored profile, never that POST's fields, or its absent checkboxes read as unticked.
+    form = AccountForm() if posted_profile else AccountForm(formdata=None, data=_account_data(user))
     form.watchlist.choices = _symbol_choices()
     pw_form = PasswordForm()
     pw_form.password_context = (user["email"], user["name"])  # type: ignore[attr-defined]

@@ -16,7 +16,7 @@ from common.clock import utc_now
 from config.symbols import normal_ticker
 from database.mongo import prices
 from database.mongo import user_rules as rules_db
-from flask_web_app.db import MONGO_ERRORS, UNAVAILABLE, get_mongo, known_symbols
+from flask_web_app.db import MONGO_ERRORS, UNAVAILABLE, get_mongo, is_registered
 from flask_web_app.forms import DeleteLevelForm, LevelRuleForm
 from flask_web_app.views.auth import account_page_with
 from flask_web_app.views.pages import dashboard_page
@@ -26,7 +26,7 @@ bp = Blueprint("levels", __name__)
 
 def _back(form: LevelRuleForm, status: int) -> tuple[str, int]:
     """The page the form was on, with the form and its errors."""
-    if form.back.data == "dashboard" and form.symbol.data and normal_ticker(form.symbol.data) in known_symbols():
+    if form.back.data == "dashboard" and form.symbol.data and is_registered(normal_ticker(form.symbol.data)):
         return dashboard_page(normal_ticker(form.symbol.data), level_form=form, status=status)
     return account_page_with(form, status)
 
@@ -63,7 +63,7 @@ def add() -> Response | tuple[str, int]:
         form.form_errors.append("You can set price alerts for your own account only.")
         return _back(form, 403)
     symbol = normal_ticker(form.symbol.data)
-    if symbol not in known_symbols():
+    if not is_registered(symbol):
         form.symbol.errors = [f"{symbol} is not a symbol the system follows; add it on the live page first."]
         return _back(form, 400)
     level = float(form.level.data)
@@ -89,7 +89,7 @@ def add() -> Response | tuple[str, int]:
 def _refused_delete(back: str | None, symbol: str | None, message: str, status: int) -> tuple[str, int]:
     """The page the delete button was on, saying why nothing was deleted."""
     flash(message, "error")
-    if back == "dashboard" and symbol and normal_ticker(symbol) in known_symbols():
+    if back == "dashboard" and symbol and is_registered(normal_ticker(symbol)):
         return dashboard_page(normal_ticker(symbol), status=status)
     return account_page_with(LevelRuleForm(formdata=None, back="account"), status)
 

@@ -15,6 +15,9 @@
     if (shown && Date.parse(q.timestamp) <= Date.parse(shown)) return;
     shown = q.timestamp;
     p.querySelector("strong").textContent = Number(q.price).toFixed(2);
+    // Every quote says where it came from (yahoo / alpha_vantage / simulated), also when pushed.
+    var source = document.getElementById("latest-source");
+    if (source) source.textContent = q.source || "unknown";
     if (t) { t.setAttribute("datetime", q.timestamp); t.textContent = q.timestamp.slice(0, 19).replace("T", " "); }
   }
 

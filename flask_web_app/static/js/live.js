@@ -42,6 +42,11 @@
     if (!badge) { badge = document.createElement("span"); badge.className = "badge sim"; badge.textContent = "simulated"; cell.appendChild(badge); }
     badge.hidden = !(q.source === "simulated" || q.source === "mixed");
     row.querySelector(".source").textContent = q.source || "—";
+    // The phone's stand-in for the Source column (app.css): any other source by name.
+    var src = cell.querySelector(".src");
+    if (!src) { src = document.createElement("span"); src.className = "src"; cell.appendChild(src); }
+    src.textContent = q.source || "";
+    src.hidden = !badge.hidden || !q.source;
     var series = spark[q.symbol] || (spark[q.symbol] = []);
     series.push(q.price);
     while (series.length > config.spark_points) series.shift();
