@@ -20,6 +20,10 @@ from typing import Any
 
 # A report older than this means the producer itself is not running (it writes every tick).
 STALE_AFTER = timedelta(minutes=5)
+# How a source without its key reads: it can never answer, so it is not listed as if it could.
+NOT_CONFIGURED = "not configured (no ALPHA_VANTAGE_API_KEY)"
+# What each source is, for the page's list of sources.
+SOURCE_TEXT = {"yahoo": "yahoo (Yahoo Finance)", "yahoo_stream": "yahoo_stream (Yahoo Finance live stream)"}
 # How a refusal kind reads after "after" / "refused"; other kinds read as their name.
 WHY = {"rate_limited": "429", "denied": "999", "consent": "the consent page", "html_page": "an HTML page",
        "no_crumb": "no crumb", "invalid_crumb": "Invalid Crumb", "budget_exhausted": "the call budget spent",
@@ -61,6 +65,8 @@ def describe(entry: Mapping[str, Any], now: datetime) -> str:
     if refusal == "stream_down":
         since = f", last print {_ago(last, now)} ago" if last is not None else ""
         return f"{name}: disconnected, reconnecting (polling covers its symbols){since}"
+    if refusal == "no_key":
+        return f"{name}: {NOT_CONFIGURED}"
     count = f"{len(symbols)} symbol{'' if len(symbols) == 1 else 's'}"
     if name == "simulated":
         return f"{name}: {count}"
@@ -81,3 +87,10 @@ def describe_all(doc: Mapping[str, Any] | None, now: datetime) -> list[str]:
     if updated is not None and now - updated > STALE_AFTER:
         lines.insert(0, f"producer: last report {_ago(updated, now)} ago (is it running?)")
     return lines
+
+
+def configured_sources(quote_sources: list[str], alpha_vantage_key: bool) -> list[str]:
+    """QUOTE_SOURCES as the pages list them: alpha_vantage without its key says so, since it can
+    never answer (the producer skips it)."""
+    return [f"{name}: {NOT_CONFIGURED}" if name == "alpha_vantage" and not alpha_vantage_key
+            else SOURCE_TEXT.get(name, name) for name in quote_sources]

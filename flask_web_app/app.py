@@ -18,6 +18,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from common.mailer import SmtpMailer
+from common.source_status import configured_sources
 from common.webhook import shown_reason
 from config import Settings, get_settings
 from flask_web_app import db
@@ -43,6 +44,8 @@ def create_app(settings: Settings | None = None, *, instance_path: str | None = 
         SECRET_KEY=resolve_secret_key(settings.flask_secret_key, settings.flask_debug, app.instance_path),
         DEBUG=settings.flask_debug,
         REFRESH_SECONDS=settings.flask_refresh_seconds,
+        QUOTE_SOURCES_TEXT=configured_sources([str(s) for s in settings.quote_sources],
+                                              bool(settings.alpha_vantage_api_key)),
         # Pages show times in the viewer's zone and the market's (static/js/localtime.js).
         MARKET_TIMEZONE=settings.market_timezone,
         MAX_SYMBOLS=settings.max_symbols,

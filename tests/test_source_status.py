@@ -14,7 +14,7 @@ import requests
 from pymongo import MongoClient
 
 from common.clock import utc_now
-from common.source_status import SourceState, describe, describe_all, status_document
+from common.source_status import SourceState, configured_sources, describe, describe_all, status_document
 from database.mongo import source_status
 from scripts.servers import OsmemSearch, SecantusMongo, TansuBroker
 from scripts.smtp_inbox import SmtpServer
@@ -37,7 +37,7 @@ def test_each_source_in_one_line() -> None:
     assert describe(vars(backing), NOW + timedelta(minutes=6)) == "yahoo: refused (429), last answer 9 min ago"
     assert describe(vars(SourceState("simulated", ["NVDA", "TSLA"], NOW)), NOW) == "simulated: 2 symbols"
     assert describe(vars(SourceState("alpha_vantage", [], None, refusal="no_key")), NOW) == \
-        "alpha_vantage: refused (no_key)"
+        "alpha_vantage: not configured (no ALPHA_VANTAGE_API_KEY)"
     assert describe(vars(SourceState("yahoo")), NOW) == "yahoo: no answer yet"
     # The live stream: its symbols while connected, and what happens while it is down.
     streaming = SourceState("yahoo_stream", ["AAPL"], last_answer=NOW - timedelta(seconds=1))
@@ -52,9 +52,19 @@ def test_each_source_in_one_line() -> None:
     assert describe_all(None, NOW) == ["producer: no source status yet (is the producer running?)"]
 
 
+def test_the_source_list_says_alpha_vantage_is_not_configured_without_its_key() -> None:
+    sources = ["yahoo", "alpha_vantage", "simulated"]
+    assert configured_sources(sources, alpha_vantage_key=False) == [
+        "yahoo (Yahoo Finance)", "alpha_vantage: not configured (no ALPHA_VANTAGE_API_KEY)", "simulated"]
+    assert configured_sources(sources, alpha_vantage_key=True) == ["yahoo (Yahoo Finance)", "alpha_vantage",
+                                                                   "simulated"]
+    assert configured_sources(["simulated"], alpha_vantage_key=False) == ["simulated"]
+
+
 def test_healthz_and_index_say_what_each_source_does(mongo: SecantusMongo, mysql_server: dict[str, Any],
                                                      mysql_db: str, tmp_path: Path) -> None:
-    w = make_web(mongo.uri, mysql_server, mysql_db, tmp_path / "instance")
+    w = make_web(mongo.uri, mysql_server, mysql_db, tmp_path / "instance", alpha_vantage_api_key="",
+                 quote_sources=["yahoo", "alpha_vantage", "simulated"])
     client: MongoClient = MongoClient(mongo.uri, tz_aware=True)
     db = client[w.settings.mongo_db]
     try:
@@ -72,6 +82,9 @@ def test_healthz_and_index_say_what_each_source_does(mongo: SecantusMongo, mysql
         line = re.search(r'<p class="hint" id="source-health">(.*?)</p>', html, re.S).group(1)  # type: ignore[union-attr]
         assert line.startswith(f"Sources now: {body['sources'][0]}; simulated: 2 symbols; ")
         assert "<script>alert(1)" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;: 1 symbol" in line
+        # Without its key alpha_vantage can never answer: the list of sources says so.
+        assert ("Sources: yahoo (Yahoo Finance), alpha_vantage: not configured (no ALPHA_VANTAGE_API_KEY), "
+                "simulated.") in html
     finally:
         client.drop_database(w.settings.mongo_db)
         client.close()
