@@ -11,9 +11,10 @@ import re
 import smtplib
 import ssl
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
+from email.utils import format_datetime, make_msgid
 from pathlib import Path
 
+from common.clock import utc_now
 from config import Settings
 
 
@@ -23,7 +24,8 @@ def build_message(sender: str, to: str | list[str], subject: str, text: str, htm
     msg["From"] = sender or "stock-analysis-system@localhost"
     msg["To"] = ", ".join(to) if isinstance(to, list) else to
     msg["Subject"] = subject
-    msg["Date"] = formatdate(localtime=False)
+    # An aware UTC time reads "+0000"; formatdate(localtime=False) wrote "-0000", "zone unknown" (RFC 2822).
+    msg["Date"] = format_datetime(utc_now())
     msg["Message-ID"] = make_msgid(domain="stock-analysis-system")
     msg.set_content(text)
     if html is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import email
 import email.policy
 import smtplib
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -27,6 +28,9 @@ def test_send_with_login_delivers_text_and_html(stack: Stack, inbox: Inbox) -> N
     assert got.message["Subject"] == "Hello"
     assert got.message.get_body(("plain",)).get_content().strip() == "plain body"
     assert "<p>html body</p>" in got.message.get_body(("html",)).get_content()
+    # A real zone: "-0000" means "zone unknown" (RFC 2822) and parses to a naive time.
+    assert str(got.message["Date"]).endswith(" +0000")
+    assert got.message["Date"].datetime.utcoffset() == timedelta(0)
 
 
 def test_wrong_password_and_refusal_raise(stack: Stack, inbox: Inbox) -> None:
