@@ -111,6 +111,11 @@ def _series(rows: Sequence[Mapping[str, Any]], column: str) -> list[float | None
     return [_num(r.get(column)) for r in rows]
 
 
+def _weekend(day: Any) -> bool:
+    """Whether a daily row's date falls in the chart's Saturday-to-Monday rangebreak."""
+    return isinstance(day, date) and day.weekday() >= 5
+
+
 def daily_figure(rows: Sequence[Mapping[str, Any]], symbol: str) -> dict[str, Any]:
     """Candlestick with Bollinger (20, 2), SMA-20 (the middle band) and EMA-20 (top), volume,
     RSI-14 with 30/70 bands, MACD (12, 26, 9) line, signal and histogram (bottom).
@@ -118,9 +123,15 @@ def daily_figure(rows: Sequence[Mapping[str, Any]], symbol: str) -> dict[str, An
     Colours are the light theme's; static/js/chart_theme.js recolours axes and background
     for a dark system setting (the traces' colours read on both)."""
     dates = [jsonable(r["date"]) for r in rows]
+    # A row on a Saturday or Sunday (quotes stored while the calendar said open) falls in the
+    # weekend rangebreak below: plotly.js makes such a point a gap, and with connectgaps off every
+    # line broke there while the candles looked whole. The lines leave those rows out (the axis
+    # hides them anyway); a missing value on a trading day still shows as a gap.
+    traded = [r for r in rows if not _weekend(r["date"])]
+    traded_dates = [jsonable(r["date"]) for r in traded]
 
     def line(name: str, column: str, style: dict[str, Any], yaxis: str, **extra: Any) -> dict[str, Any]:
-        return {"type": "scatter", "mode": "lines", "name": name, "x": dates, "y": _series(rows, column),
+        return {"type": "scatter", "mode": "lines", "name": name, "x": traded_dates, "y": _series(traded, column),
                 "line": {"width": 1.5, **style}, "connectgaps": False, "xaxis": "x", "yaxis": yaxis, **extra}
 
     candle = {

@@ -83,6 +83,42 @@ def test_chart_spec_and_json() -> None:
     assert is_simulated("simulated") and is_simulated("mixed") and not is_simulated("real")
 
 
+def _drawn_pieces(trace: dict, layout: dict) -> int:
+    """How many pieces plotly.js draws a line trace in: a point with no value, or one inside a
+    Saturday-to-Monday rangebreak of the x axis (it becomes BADNUM), splits the line unless
+    connectgaps is on."""
+    weekend = {"bounds": ["sat", "mon"]} in layout["xaxis"].get("rangebreaks", [])
+    pieces, drawing = 0, False
+    for x, y in zip(trace["x"], trace["y"], strict=True):
+        gap = y is None or (weekend and date.fromisoformat(x[:10]).weekday() >= 5)
+        if gap and not trace.get("connectgaps"):
+            drawing = False
+        elif not gap and not drawing:
+            pieces, drawing = pieces + 1, True
+    return pieces
+
+
+def test_daily_indicator_lines_run_on_over_weekend_rows() -> None:
+    # Thursday to the next Tuesday, with a row on Saturday (quotes stored on a non-trading day).
+    days = [date(2026, 1, 8) + timedelta(days=i) for i in range(6) if i != 3]
+    rows = [{"date": d, "open_price": 10.0 + i, "high_price": 12.0 + i, "low_price": 9.0 + i, "close_price": 11.0 + i,
+             "total_volume": 100, "sma_20": 10.5 + i, "ema_20": 10.6 + i, "bb_upper": 13.0 + i, "bb_lower": 8.0 + i,
+             "rsi_14": 50.0, "macd": 0.1, "macd_signal": 0.05, "macd_hist": 0.05} for i, d in enumerate(days)]
+    assert date(2026, 1, 10) in days
+    fig = daily_figure(rows, "AAPL")
+    lines = [t for t in fig["data"] if t["type"] == "scatter"]
+    assert len(lines) == 7
+    for trace in lines:
+        assert _drawn_pieces(trace, fig["layout"]) == 1, trace["name"]
+    # The candles keep every row (the table shows it too); only the lines leave the weekend out.
+    candle = next(t for t in fig["data"] if t["type"] == "candlestick")
+    assert candle["x"] == [d.isoformat() for d in days]
+    # A missing value on a trading day still shows as a gap.
+    rows[1]["sma_20"] = None
+    sma = next(t for t in daily_figure(rows, "AAPL")["data"] if t["name"].startswith("SMA-20"))
+    assert _drawn_pieces(sma, fig["layout"]) == 2
+
+
 def test_secret_key_rules(tmp_path: Path) -> None:
     secret = "a-real-secret-of-32-characters-x"
     assert resolve_secret_key(f"  {secret}  ", False, tmp_path) == secret
