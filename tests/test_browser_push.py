@@ -194,3 +194,21 @@ def test_streams_refused_the_page_polls_and_says_so(stores: SimpleNamespace, bro
         expect(page.locator('tr[data-symbol="MSFT"] .price')).to_have_text("445.55", timeout=30_000)
         expect(page.locator("#latest-alerts li", has_text="(polled)")).to_have_count(1)
         assert page.evaluate("window.__sameDocument") is True
+
+        # The dashboard polls too: its symbol's quote and its symbol's new alerts, each once.
+        dash = browser.new_page()
+        dash.goto(url + "/dashboard?symbol=MSFT")
+        expect(dash.locator("#live-status")).to_have_attribute("data-mode", "poll", timeout=30_000)
+        dash.evaluate("window.__sameDocument = true")
+        later = utcnow()
+        store_alert(stores.db, alert("AAPL", later, "AAPL moved +6.20% (not this page's)"), "disabled", later)
+        store_alert(stores.db, alert("MSFT", later, "MSFT moved +7.10% (dashboard polled)"), "disabled", later)
+        expect(dash.locator("#alerts li").first).to_contain_text("MSFT moved +7.10% (dashboard polled)",
+                                                                 timeout=30_000)
+        newest = quote("MSFT", stores.now + timedelta(seconds=30), 3)
+        newest.update(price=446.66)
+        insert_quotes(stores.db, [newest])
+        expect(dash.locator("#latest-quote strong")).to_have_text("446.66", timeout=30_000)
+        expect(dash.locator("#alerts li", has_text="(dashboard polled)")).to_have_count(1)
+        expect(dash.locator("#alerts li", has_text="not this page's")).to_have_count(0)
+        assert dash.evaluate("window.__sameDocument") is True

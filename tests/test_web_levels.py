@@ -158,6 +158,25 @@ def test_own_alerts_on_the_pages_and_the_polled_alerts_are_their_owner_s_only(ma
     assert "AAPL went above 300.00" not in text(ann.get("/dashboard?symbol=MSFT"))
     assert anon.get("/api/alerts/latest?limit=51").status_code == 400
 
+    # The dashboard polls one symbol's: the system's and the user's own of that symbol only.
+    store_alert(web.db, {"alert_key": f"MSFT|price_change|{at.isoformat()}", "symbol": "MSFT",
+                         "rule": "price_change", "value": 5.5, "threshold": 5.0, "price": 401.0,
+                         "quote_timestamp": at, "message": "MSFT moved +5.50%", "source": "simulated"},
+                "disabled", at + timedelta(minutes=2))
+
+    def polled_for(client: FlaskClient, symbol: str) -> list[str]:
+        resp = client.get(f"/api/alerts/latest?symbol={symbol}")
+        assert resp.status_code == 200 and "no-store" in resp.headers["Cache-Control"]
+        return [a["message"] for a in resp.get_json()["alerts"]]
+
+    assert polled_for(ann, "aapl") == ["AAPL went above 300.00", "AAPL moved +6.20%"]
+    assert polled_for(ann, "MSFT") == ["MSFT moved +5.50%"]
+    assert polled_for(anon, "AAPL") == ["AAPL moved +6.20%"]
+    assert [a["message"] for a in polled(anon)] == ["MSFT moved +5.50%", "AAPL moved +6.20%"]  # no filter: all
+    for bad in ("ZZZZ", "", "AAPL,MSFT", "<script>"):
+        resp = anon.get("/api/alerts/latest", query_string={"symbol": bad})
+        assert resp.status_code == 404 and "error" in resp.get_json(), bad
+
 
 def test_a_symbol_another_worker_just_registered_takes_a_level(make_web) -> None:  # noqa: F811
     """Seen on the local stack (gunicorn, 2 workers): "Now following IBM", then a price alert on IBM

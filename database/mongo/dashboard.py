@@ -28,6 +28,7 @@ def latest_news(db: Database, symbol: str, limit: int = 10) -> list[dict[str, An
     return list(cursor)
 
 
-def latest_alert_history(db: Database, limit: int = 10) -> list[dict[str, Any]]:
-    """Newest alerts of every symbol (index ix_created)."""
-    return list(db[ALERT_HISTORY].find({}, ALERT_PROJECTION).sort("created_at", DESCENDING).limit(limit))
+def latest_alert_history(db: Database, limit: int = 10, symbol: str | None = None) -> list[dict[str, Any]]:
+    """Newest alerts of every symbol (index ix_created), or of one symbol when given (the dashboard)."""
+    query: dict[str, Any] = {} if symbol is None else {"symbol": symbol}
+    return list(db[ALERT_HISTORY].find(query, ALERT_PROJECTION).sort("created_at", DESCENDING).limit(limit))

@@ -161,20 +161,23 @@ def alert_history() -> Response:
     return jsonify({"alerts": jsonable(alerts)})
 
 
-def live_alerts(limit: int) -> list[dict[str, Any]]:
+def live_alerts(limit: int, symbol: str | None = None) -> list[dict[str, Any]]:
     """The live page's alerts: the system's newest and, for a signed-in user, their own too
-    (only theirs: the user is the session's, never a parameter)."""
+    (only theirs: the user is the session's, never a parameter); of one symbol when given."""
     db = get_mongo()
     user = g.get("user")
-    own = user_rules.user_alerts_of(db, str(user["_id"]), limit) if user is not None else []
-    return merge_alerts(mongo_dash.latest_alert_history(db, limit), own, limit)
+    own = user_rules.user_alerts_of(db, str(user["_id"]), limit, symbol) if user is not None else []
+    return merge_alerts(mongo_dash.latest_alert_history(db, limit, symbol), own, limit)
 
 
 @bp.get("/alerts/latest")
 def latest_alerts() -> Response:
-    """What the live page polls with /api/quotes/latest when streams are refused."""
+    """What the live page polls with /api/quotes/latest when streams are refused; the dashboard
+    polls it with `symbol` (a known symbol, else 404 like the other symbol endpoints)."""
     limit = parse_int(request.args.get("limit"), "limit", 5, 1, 50)
-    resp = jsonify({"alerts": [alert_view(a) for a in live_alerts(limit)], "as_of": jsonable(utc_now())})
+    raw = request.args.get("symbol")
+    symbol = parse_symbol(raw, symbols()) if raw is not None else None
+    resp = jsonify({"alerts": [alert_view(a) for a in live_alerts(limit, symbol)], "as_of": jsonable(utc_now())})
     resp.headers["Cache-Control"] = "private, no-store"  # a signed-in user's own alerts are in it
     return resp
 

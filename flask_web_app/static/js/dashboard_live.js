@@ -1,6 +1,6 @@
 // Dashboard: the symbol's latest price and its new alerts arrive through the push channel
-// (static/js/push.js; polling /api/quotes/latest where streams are refused). Charts are
-// dashboard.js's and are not touched here.
+// (static/js/push.js; polling /api/quotes/latest and /api/alerts/latest?symbol= where streams
+// are refused). Charts are dashboard.js's and are not touched here.
 (function () {
   "use strict";
   var config = JSON.parse(document.getElementById("live-config").textContent);
@@ -48,10 +48,18 @@
     list.insertBefore(li, list.firstChild);
   }
 
+  function getJson(url) {
+    return fetch(url, {cache: "no-store"})
+      .then(function (r) { if (!r.ok) throw new Error("HTTP " + r.status); return r.json(); });
+  }
+
+  // Polling mode (streams refused): the symbol's quote and its new alerts, as the stream would bring them.
   function poll() {
-    return fetch("/api/quotes/latest?symbols=" + encodeURIComponent(config.symbol), {cache: "no-store"})
-      .then(function (r) { if (!r.ok) throw new Error("HTTP " + r.status); return r.json(); })
-      .then(function (body) { body.quotes.forEach(showQuote); });
+    var symbol = encodeURIComponent(config.symbol);
+    getJson("/api/alerts/latest?symbol=" + symbol)  // oldest first, so the newest ends on top
+      .then(function (body) { body.alerts.slice().reverse().forEach(showAlert); })
+      .catch(function () {});  // a failed alerts read does not hold up the quote
+    return getJson("/api/quotes/latest?symbols=" + symbol).then(function (body) { body.quotes.forEach(showQuote); });
   }
 
   LivePush.connect({
