@@ -197,6 +197,10 @@ def sparkline_points(prices: Iterable[float | None], width: int = 120, height: i
     values = [float(p) for p in prices if p is not None]
     if not values:
         return ""
+    if len(values) == 1:
+        # A line needs two points: the first quote is a dot (round caps on a zero-length
+        # segment) where the newest point goes, so the cell is not blank for its first minute.
+        return f"{width - 2:.1f},{height / 2:.1f} {width - 2:.1f},{height / 2:.1f}"
     low, high = min(values), max(values)
     span = (high - low) or 1.0
     step = width / max(len(values) - 1, 1)

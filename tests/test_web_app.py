@@ -89,6 +89,16 @@ def test_empty_pages_say_what_is_missing(web: SimpleNamespace) -> None:
     assert get_json(web.client, "/api/news/AAPL")["articles"] == []
 
 
+def test_a_symbol_with_one_quote_has_a_sparkline_dot_and_says_so(web: SimpleNamespace) -> None:
+    # Just started: one quote so far. A polyline of one point draws nothing, so the cell was blank.
+    seed_quotes(web.settings, ["AAPL"], 1, utcnow())
+    html = web.client.get("/").get_data(as_text=True)
+    aapl = re.search(r'<tr data-symbol="AAPL".*?</tr>', html, re.S).group(0)  # type: ignore[union-attr]
+    points = re.search(r'points="([^"]*)"', aapl).group(1)  # type: ignore[union-attr]
+    assert points == "118.0,16.0 118.0,16.0" and 'stroke-linecap="round"' in aapl  # a dot at the newest place
+    assert '<small class="spark-note">one quote so far</small>' in aapl
+
+
 def test_pages_with_data(seeded: SimpleNamespace) -> None:
     html = seeded.client.get("/").get_data(as_text=True)
     assert "No quotes yet" not in html
@@ -97,6 +107,7 @@ def test_pages_with_data(seeded: SimpleNamespace) -> None:
     assert '<span class="badge sim">simulated</span>' in aapl  # simulated data is marked, not hidden
     points = re.search(r'points="([^"]+)"', aapl).group(1)  # type: ignore[union-attr]
     assert len(points.split()) == 20  # sparkline of the 20 stored quotes
+    assert re.search(r'<small class="spark-note" hidden>one quote so far</small>', aapl)
     live = embedded_json(html, "live-config")
     assert len(live["spark"]["MSFT"]) == 20 and live["refresh_ms"] == 5000
     assert "AAPL moved +6.10%" in html  # latest alert_history entry

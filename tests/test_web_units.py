@@ -79,6 +79,7 @@ def test_chart_spec_and_json() -> None:
     assert jsonable({"t": datetime(2025, 1, 2, tzinfo=UTC), "_id": 1, "d": Decimal("2.50")}) == {
         "t": "2025-01-02T00:00:00Z", "d": 2.5}
     assert sparkline_points([]) == "" and len(sparkline_points([1, 2, 3]).split()) == 3
+    assert sparkline_points([None, 7]) == "118.0,16.0 118.0,16.0"  # one quote: a dot, not nothing
     assert sparkline_points([5, 5]) == "0.0,30.0 120.0,30.0"  # flat line, no division by zero
     assert is_simulated("simulated") and is_simulated("mixed") and not is_simulated("real")
 

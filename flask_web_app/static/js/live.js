@@ -12,6 +12,8 @@
   function points(values) {
     var v = values.filter(function (x) { return x !== null && x !== undefined; });
     if (!v.length) return "";
+    // One quote: a dot where the newest point goes (present.sparkline_points draws it the same).
+    if (v.length === 1) return [W - 2, W - 2].map(function (x) { return x.toFixed(1) + "," + (H / 2).toFixed(1); }).join(" ");
     var lo = Math.min.apply(null, v), hi = Math.max.apply(null, v), span = (hi - lo) || 1;
     var step = W / Math.max(v.length - 1, 1);
     return v.map(function (x, i) {
@@ -51,6 +53,8 @@
     series.push(q.price);
     while (series.length > config.spark_points) series.shift();
     row.querySelector(".spark polyline").setAttribute("points", points(series));
+    var note = row.querySelector(".spark-note");
+    if (note) note.hidden = series.filter(function (x) { return x !== null && x !== undefined; }).length !== 1;
     row.classList.add("fresh");
     setTimeout(function () { row.classList.remove("fresh"); }, 1500);
     return true;
