@@ -195,6 +195,17 @@ def test_streams_refused_the_page_polls_and_says_so(stores: SimpleNamespace, bro
         expect(page.locator("#latest-alerts li", has_text="(polled)")).to_have_count(1)
         assert page.evaluate("window.__sameDocument") is True
 
+        # A symbol's first quote: its sparkline is a dot and says so, until the second draws a line.
+        nvda = page.locator('tr[data-symbol="NVDA"]')
+        expect(nvda.locator(".spark-note")).to_be_hidden()
+        insert_quotes(stores.db, [quote("NVDA", stores.now + timedelta(seconds=10), 0)])
+        expect(nvda.locator(".spark polyline")).to_have_attribute("points", "118.0,16.0 118.0,16.0", timeout=30_000)
+        expect(nvda.locator(".spark-note")).to_have_text("one quote so far")
+        expect(nvda.locator(".spark-note")).to_be_visible()
+        insert_quotes(stores.db, [quote("NVDA", stores.now + timedelta(seconds=20), 1)])
+        expect(nvda.locator(".spark-note")).to_be_hidden(timeout=30_000)
+        assert len(nvda.locator(".spark polyline").get_attribute("points").split()) == 2  # type: ignore[union-attr]
+
         # The dashboard polls too: its symbol's quote and its symbol's new alerts, each once.
         dash = browser.new_page()
         dash.goto(url + "/dashboard?symbol=MSFT")
